@@ -1,0 +1,246 @@
+"""Domain values produced by discovery.
+
+Everything here is a frozen dataclass: discovery reads the outside world once,
+converts it into these values, and the later stages (graph, catalog) consume
+them without ever touching Kubernetes or HTTP again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+ApiKind = Literal["rest", "soap", "http", "grpc", "graphql"]
+SpecFormat = Literal["openapi", "swagger", "wsdl"]
+Packaging = Literal["json", "yaml", "wsdl", "xml"]
+#: How a port's traffic is understood, decided the way Istio decides it.
+MeshProtocol = Literal[
+    "http",
+    "http2",
+    "https",
+    "grpc",
+    "grpc-web",
+    "tcp",
+    "tls",
+    "mongo",
+    "redis",
+    "mysql",
+    "udp",
+    "unknown",
+]
+EdgeOrigin = Literal["telemetry", "config", "both"]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceKey:
+    """Identity of a Service across clusters."""
+
+    cluster: str
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.cluster}/{self.namespace}/{self.name}"
+
+    @property
+    def short(self) -> str:
+        """``namespace/name``, the form people use inside one cluster."""
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePort:
+    """One port of a Service, with the protocol the mesh will treat it as."""
+
+    name: str
+    port: int
+    target_port: int | str | None
+    protocol: str
+    app_protocol: str | None
+    mesh_protocol: MeshProtocol
+
+    @property
+    def http_capable(self) -> bool:
+        """True when an HTTP probe makes sense on this port."""
+        return self.mesh_protocol in ("http", "http2", "unknown", "grpc-web")
+
+
+@dataclass(frozen=True, slots=True)
+class Overrides:
+    """What a Service's (or its Namespace's) annotations ask of discovery."""
+
+    ignore: bool = False
+    openapi_path: str | None = None
+    wsdl_path: str | None = None
+    port: str | None = None
+    asset_id: str | None = None
+    owner: str | None = None
+    lifecycle: str | None = None
+    tags: tuple[str, ...] = ()
+    description: str | None = None
+    backstage_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """A Kubernetes Service as discovery sees it."""
+
+    key: ServiceKey
+    type: str
+    headless: bool
+    cluster_ips: tuple[str, ...]
+    external_name: str | None
+    ports: tuple[ServicePort, ...]
+    ready_addresses: tuple[str, ...]
+    labels: Mapping[str, str] = field(default_factory=dict, hash=False)
+    annotations: Mapping[str, str] = field(default_factory=dict, hash=False)
+    overrides: Overrides = Overrides()
+
+    @property
+    def external(self) -> bool:
+        return self.type == "ExternalName"
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalHost:
+    """A host outside the mesh, declared by a ServiceEntry (MESH_EXTERNAL)."""
+
+    host: str
+    ports: tuple[int, ...]
+    namespace: str
+    entry: str
+    cluster: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigRoute:
+    """A route declared by Istio config: ``source`` sends traffic to ``target``.
+
+    ``source`` is ``None`` when the VirtualService applies mesh-wide and the
+    caller cannot be named from config alone.
+    """
+
+    source: ServiceKey | None
+    target: ServiceKey | str
+    via: str
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Something discovery could not see or do, said plainly."""
+
+    where: str
+    what: str
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One operation of an API: an HTTP method + path, or a SOAP operation."""
+
+    name: str
+    method: str | None = None
+    path: str | None = None
+    soap_action: str | None = None
+    summary: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SpecDocument:
+    """A parsed (and validated) API description."""
+
+    format: SpecFormat
+    spec_version: str
+    url: str
+    packaging: Packaging
+    title: str | None
+    api_version: str | None
+    description: str | None
+    operations: tuple[Operation, ...]
+    valid: bool
+    errors: tuple[str, ...]
+    content: bytes = field(repr=False, compare=False)
+    base_path: str | None = None
+    tags: tuple[str, ...] = ()
+    soap_versions: tuple[str, ...] = ()
+
+    @property
+    def operation_count(self) -> int:
+        return len(self.operations)
+
+
+@dataclass(frozen=True, slots=True)
+class Api:
+    """One API found on one port of one Service."""
+
+    service: ServiceKey
+    port: ServicePort
+    kind: ApiKind
+    base_url: str
+    spec: SpecDocument | None
+    evidence: tuple[str, ...]
+    requests: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeSkip:
+    """A port discovery chose not to probe, and why."""
+
+    service: ServiceKey
+    port: ServicePort | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceFindings:
+    """What probing one Service produced."""
+
+    service: Service
+    apis: tuple[Api, ...]
+    skipped: tuple[ProbeSkip, ...]
+    requests: int
+    problems: tuple[Problem, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Inventory:
+    """Everything read from the clusters' APIs in one run."""
+
+    clusters: tuple[str, ...]
+    services: tuple[Service, ...]
+    external_hosts: tuple[ExternalHost, ...]
+    routes: tuple[ConfigRoute, ...]
+    problems: tuple[Problem, ...]
+    ignored: tuple[ServiceKey, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """A dependency between two nodes (services or external hosts).
+
+    Node names are strings: ``cluster/namespace/name`` for services, the host
+    name for external hosts, ``unknown`` for callers without identity.
+    """
+
+    source: str
+    target: str
+    protocol: str
+    origin: EdgeOrigin
+    rps: float | None = None
+    error_rate: float | None = None
+    p95_ms: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Discovery:
+    """The full output of one discovery run."""
+
+    inventory: Inventory
+    findings: tuple[ServiceFindings, ...]
+    edges: tuple[Edge, ...]
+    problems: tuple[Problem, ...]
+
+    @property
+    def apis(self) -> tuple[Api, ...]:
+        return tuple(api for f in self.findings for api in f.apis)
