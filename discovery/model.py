@@ -96,6 +96,7 @@ class Service:
     labels: Mapping[str, str] = field(default_factory=dict, hash=False)
     annotations: Mapping[str, str] = field(default_factory=dict, hash=False)
     overrides: Overrides = Overrides()
+    selector: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     @property
     def external(self) -> bool:
@@ -213,6 +214,8 @@ class Inventory:
     routes: tuple[ConfigRoute, ...]
     problems: tuple[Problem, ...]
     ignored: tuple[ServiceKey, ...] = ()
+    notes: tuple[str, ...] = ()
+    requests: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,231 @@
+"""Values the catalogue takes in and hands out.
+
+The catalogue has its own input type, :class:`AssetDraft`, rather than reading
+discovery's models: the composition root maps what discovery found into drafts,
+which keeps the layering one-way and lets other publishers (a CI job pushing a
+spec, an import) use the same door.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Final, Literal
+
+__all__ = [
+    "ASSET_TYPES",
+    "CLASSIFIERS",
+    "DEFAULT_LIFECYCLE",
+    "LIFECYCLES",
+    "LIFECYCLE_MOVES",
+    "PACKAGINGS",
+    "Asset",
+    "AssetDraft",
+    "AssetFile",
+    "AssetType",
+    "AssetVersion",
+    "Classifier",
+    "Instance",
+    "Lifecycle",
+    "Packaging",
+    "Provenance",
+    "PublishOutcome",
+    "PublishResult",
+]
+
+AssetType = Literal["rest-api", "soap-api", "http-api", "grpc-api", "graphql-api"]
+Classifier = Literal["oas", "wsdl", "http", "grpc", "graphql"]
+Packaging = Literal["json", "yaml", "wsdl", "xml"]
+Lifecycle = Literal["development", "stable", "deprecated"]
+PublishOutcome = Literal["created", "new-version", "unchanged"]
+
+# Runtime copies of the Literals: drafts come from other code and annotations,
+# so the catalogue checks them rather than trusting the type checker.
+ASSET_TYPES: Final[frozenset[str]] = frozenset(
+    {"rest-api", "soap-api", "http-api", "grpc-api", "graphql-api"}
+)
+CLASSIFIERS: Final[frozenset[str]] = frozenset({"oas", "wsdl", "http", "grpc", "graphql"})
+PACKAGINGS: Final[frozenset[str]] = frozenset({"json", "yaml", "wsdl", "xml"})
+LIFECYCLES: Final[frozenset[str]] = frozenset({"development", "stable", "deprecated"})
+DEFAULT_LIFECYCLE: Final[Lifecycle] = "development"
+#: Allowed ``(from, to)`` lifecycle moves. Staying put is always allowed.
+LIFECYCLE_MOVES: Final[frozenset[tuple[str, str]]] = frozenset(
+    {
+        ("development", "stable"),
+        ("development", "deprecated"),
+        ("stable", "deprecated"),
+        ("deprecated", "stable"),
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AssetFile:
+    """One file of an asset version: a spec, a WSDL, a schema.
+
+    Attributes:
+        classifier: What the file describes (``oas``, ``wsdl``...).
+        packaging: How it is encoded (``json``, ``yaml``, ``wsdl``, ``xml``).
+        content: The bytes exactly as fetched; the catalogue never rewrites them.
+    """
+
+    classifier: Classifier
+    packaging: Packaging
+    content: bytes = field(repr=False)
+
+    @property
+    def sha256(self) -> str:
+        """Hex SHA-256 of ``content``; the file's identity."""
+        return hashlib.sha256(self.content).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    """Where a version runs: one port of one Service in one cluster.
+
+    ``cluster``, ``namespace``, ``service`` and ``port`` identify the instance;
+    ``endpoint_uri`` and ``environment`` are refreshed on every publish.
+    """
+
+    cluster: str
+    namespace: str
+    service: str
+    port: int
+    endpoint_uri: str
+    environment: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """How the API was found.
+
+    Attributes:
+        method: ``annotation``, ``probe``, ``convention``, ``telemetry``,
+            ``port-protocol``...
+        detail: Evidence for a person, e.g. the URL the spec was fetched from.
+    """
+
+    method: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class AssetDraft:
+    """What a publisher hands to the catalogue for one API of one Service.
+
+    Attributes:
+        group_id: Exchange-style group (lowercase letters, digits, dots, dashes).
+        asset_id: Asset within the group, same alphabet.
+        name: Display name.
+        type: Asset type.
+        description: Free text, or None.
+        spec_version_hint: The spec's own version (``info.version``); used as the
+            catalogue version when it is semver and not yet published.
+        files: The asset's files; may be empty (an API without a spec).
+        operations: Operation signatures (``GET /orders/{id}``, SOAP operation
+            names); they identify a spec-less asset's content and feed diffs.
+        tags: Tags for search.
+        owner: Owning team or person, or None.
+        lifecycle: Lifecycle requested by the publisher (an annotation), or None
+            to leave it to the catalogue.
+        instance: Where this content was seen running.
+        dependencies: ``group:asset`` of the assets this one calls.
+        provenance: How the API was found.
+    """
+
+    group_id: str
+    asset_id: str
+    name: str
+    type: AssetType
+    description: str | None
+    spec_version_hint: str | None
+    files: tuple[AssetFile, ...]
+    operations: tuple[str, ...]
+    tags: tuple[str, ...]
+    owner: str | None
+    lifecycle: str | None
+    instance: Instance
+    dependencies: tuple[str, ...]
+    provenance: Provenance
+
+
+@dataclass(frozen=True, slots=True)
+class PublishResult:
+    """What :meth:`catalog.CatalogStore.publish` did.
+
+    Attributes:
+        group_id: Group of the asset.
+        asset_id: The asset.
+        version: The version the draft's instance now points at.
+        outcome: ``created`` (new asset), ``new-version`` or ``unchanged``.
+        reason: Why this version, in words for a report.
+    """
+
+    group_id: str
+    asset_id: str
+    version: str
+    outcome: PublishOutcome
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AssetVersion:
+    """One immutable published version of an asset.
+
+    Attributes:
+        version: Semantic version.
+        created_at: When the version was published (UTC).
+        files: Files in the order they were published.
+        operations: Operation signatures, sorted.
+        instances: Instances currently serving this version.
+        dependencies: ``group:asset:version`` of called assets, resolved to their
+            latest version; ``group:asset`` where that asset is not catalogued.
+        reason: Why this version number was chosen.
+        provenance: How the content was found when the version was published.
+    """
+
+    version: str
+    created_at: datetime
+    files: tuple[AssetFile, ...]
+    operations: tuple[str, ...]
+    instances: tuple[Instance, ...]
+    dependencies: tuple[str, ...]
+    reason: str
+    provenance: Provenance
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    """An API in the catalogue with all its versions.
+
+    Attributes:
+        group_id: Group.
+        asset_id: Asset within the group.
+        name: Display name (from the latest publish).
+        type: Asset type (from the latest publish).
+        description: Description (from the latest publish).
+        owner: Owner (from the latest publish).
+        lifecycle: Current lifecycle status.
+        tags: Tags, sorted.
+        first_seen: Earliest publish time (UTC).
+        last_seen: Latest publish time (UTC).
+        versions: Versions in ascending semver precedence; never empty.
+    """
+
+    group_id: str
+    asset_id: str
+    name: str
+    type: AssetType
+    description: str | None
+    owner: str | None
+    lifecycle: Lifecycle
+    tags: tuple[str, ...]
+    first_seen: datetime
+    last_seen: datetime
+    versions: tuple[AssetVersion, ...]
+
+    @property
+    def latest(self) -> AssetVersion:
+        """The version with the highest semver precedence."""
+        return self.versions[-1]

@@ -1,0 +1,35 @@
+"""Decide what kind of API answered, from what probing saw.
+
+A valid OpenAPI/Swagger description makes a port ``rest``, a WSDL ``soap``.
+Without one: a GraphQL answer to a ``__typename`` query means ``graphql``; a
+SOAP Fault for an empty envelope means ``soap``; JSON answers mean ``rest``;
+anything else that speaks HTTP is ``http``.
+"""
+
+from __future__ import annotations
+
+import json
+
+from discovery.fetch import Response
+from discovery.model import ApiKind, SpecDocument
+
+__all__ = ["ApiKind", "is_graphql", "kind_of_spec"]
+
+
+def kind_of_spec(spec: SpecDocument) -> ApiKind:
+    """The API kind a description implies."""
+    return "soap" if spec.format == "wsdl" else "rest"
+
+
+def is_graphql(response: Response) -> bool:
+    """Whether a response is a GraphQL answer to ``{ __typename }``."""
+    if response.status != 200 or not response.content_type.endswith("json"):
+        return False
+    try:
+        body = json.loads(response.body)
+    except ValueError:
+        return False
+    if not isinstance(body, dict):
+        return False
+    data = body.get("data")
+    return isinstance(data, dict) and isinstance(data.get("__typename"), str)

@@ -1,0 +1,79 @@
+"""One discovery run: inventory, then probes, then config edges.
+
+The inventory is read with the (blocking) ``kubernetes`` client in a worker
+thread; probes run concurrently on the caller's event loop through one shared
+``httpx.AsyncClient``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+
+import httpx
+
+from discovery import inventory as inventory_mod
+from discovery import kube
+from discovery.fetch import Fetcher, Limits
+from discovery.model import Discovery, Edge, Inventory, ServiceFindings
+from discovery.probe import Prober, ProbeSettings
+
+#: Called after each Service is probed: (done, total, "cluster/ns/name").
+Progress = Callable[[int, int, str], None]
+
+
+async def discover(
+    *,
+    connections: Sequence[kube.ClusterConnection],
+    client: httpx.AsyncClient,
+    scope: inventory_mod.Scope = inventory_mod.Scope(),
+    limits: Limits = Limits(),
+    concurrency: int = 64,
+    settings: ProbeSettings = ProbeSettings(),
+    progress: Progress | None = None,
+) -> Discovery:
+    """Read the clusters, probe every Service, and derive config edges."""
+    inventory = await asyncio.to_thread(
+        inventory_mod.read_inventory, connections, scope=scope
+    )
+    fetcher = Fetcher(client=client, limits=limits, concurrency=asyncio.Semaphore(concurrency))
+    prober = Prober(fetcher=fetcher, settings=settings)
+    findings = await probe_all(inventory, prober=prober, progress=progress)
+    problems = inventory.problems + tuple(p for f in findings for p in f.problems)
+    return Discovery(
+        inventory=inventory,
+        findings=findings,
+        edges=config_edges(inventory),
+        problems=problems,
+    )
+
+
+async def probe_all(
+    inventory: Inventory, *, prober: Prober, progress: Progress | None = None
+) -> tuple[ServiceFindings, ...]:
+    """Probe every Service of the inventory; results keep inventory order."""
+    total = len(inventory.services)
+    done = 0
+
+    async def one(index: int) -> ServiceFindings:
+        nonlocal done
+        service = inventory.services[index]
+        result = await prober.probe(service)
+        done += 1
+        if progress is not None:
+            progress(done, total, str(service.key))
+        return result
+
+    return tuple(await asyncio.gather(*(one(i) for i in range(total))))
+
+
+def config_edges(inventory: Inventory) -> tuple[Edge, ...]:
+    """Edges declared by VirtualService routes whose caller is known."""
+    edges: dict[tuple[str, str], Edge] = {}
+    for route in inventory.routes:
+        if route.source is None:
+            continue
+        source, target = str(route.source), str(route.target)
+        if source != target:
+            edges.setdefault((source, target), Edge(source, target, "http", "config"))
+    return tuple(edges.values())

@@ -1,0 +1,132 @@
+"""Read meshatlas's annotations and labels, and keep only what is safe to store.
+
+A Service's own annotations win over its Namespace's. Everything outside the
+allowlist is dropped at the edge: ``last-applied-configuration`` can hold a
+whole manifest, and annotation values sometimes carry tokens.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Final
+
+from discovery.model import Overrides
+
+PREFIX: Final = "meshatlas.io/"
+IGNORE: Final = PREFIX + "ignore"
+OPENAPI_PATH: Final = PREFIX + "openapi-path"
+WSDL_PATH: Final = PREFIX + "wsdl-path"
+PORT: Final = PREFIX + "port"
+ASSET_ID: Final = PREFIX + "asset-id"
+OWNER: Final = PREFIX + "owner"
+LIFECYCLE: Final = PREFIX + "lifecycle"
+TAGS: Final = PREFIX + "tags"
+DESCRIPTION: Final = PREFIX + "description"
+GLOO_OPT_OUT: Final = "discovery.solo.io/function_discovery"
+BACKSTAGE_ID: Final = "backstage.io/kubernetes-id"
+PROVIDES_API_FROM_URL: Final = "terasky.backstage.io/provides-api-from-url"
+
+#: Annotations and labels meshatlas keeps; everything else is dropped.
+ALLOWED: Final = frozenset(
+    {
+        IGNORE,
+        OPENAPI_PATH,
+        WSDL_PATH,
+        PORT,
+        ASSET_ID,
+        OWNER,
+        LIFECYCLE,
+        TAGS,
+        DESCRIPTION,
+        GLOO_OPT_OUT,
+        BACKSTAGE_ID,
+        PROVIDES_API_FROM_URL,
+        "app",
+        "app.kubernetes.io/name",
+        "app.kubernetes.io/version",
+        "app.kubernetes.io/part-of",
+        "app.kubernetes.io/component",
+        "version",
+        "team",
+    }
+)
+_SECRETISH: Final = re.compile(
+    r"(token|secret|password|passwd|credential|apikey|api-key|bearer)", re.I
+)
+_LIFECYCLES: Final = frozenset({"development", "stable", "deprecated"})
+_MAX_VALUE: Final = 1024
+
+
+def keep(values: Mapping[str, str] | None) -> dict[str, str]:
+    """The allowlisted subset of labels or annotations, with short safe values."""
+    out: dict[str, str] = {}
+    for key, value in (values or {}).items():
+        if key not in ALLOWED or not isinstance(value, str):
+            continue
+        if len(value) > _MAX_VALUE or _SECRETISH.search(value):
+            continue
+        out[key] = value
+    return out
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("true", "yes", "1")
+
+
+def _path(value: str | None) -> str | None:
+    """An annotation path, only if it stays on the Service (a path, never a URL)."""
+    if not value:
+        return None
+    value = value.strip()
+    if not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return None
+    return value
+
+
+def overrides(
+    service_annotations: Mapping[str, str],
+    service_labels: Mapping[str, str],
+    namespace_annotations: Mapping[str, str],
+    namespace_labels: Mapping[str, str],
+    *,
+    own_hosts: frozenset[str] = frozenset(),
+) -> Overrides:
+    """Merge Namespace and Service settings (Service wins) into :class:`Overrides`."""
+    merged = {**namespace_annotations, **service_annotations}
+    labels = {**namespace_labels, **service_labels}
+    ignore = (
+        _truthy(merged.get(IGNORE))
+        or _truthy(labels.get(IGNORE))
+        or labels.get(GLOO_OPT_OUT, merged.get(GLOO_OPT_OUT, "")).lower() == "disabled"
+    )
+    lifecycle = (merged.get(LIFECYCLE) or "").strip().lower() or None
+    tags = tuple(t.strip() for t in merged.get(TAGS, "").split(",") if t.strip())
+    openapi_path = _path(service_annotations.get(OPENAPI_PATH))
+    provided = service_annotations.get(PROVIDES_API_FROM_URL)
+    if openapi_path is None and provided:
+        openapi_path = _path(_own_path(provided, own_hosts))
+    return Overrides(
+        ignore=ignore,
+        openapi_path=openapi_path,
+        wsdl_path=_path(service_annotations.get(WSDL_PATH)),
+        port=(service_annotations.get(PORT) or "").strip() or None,
+        asset_id=(service_annotations.get(ASSET_ID) or "").strip() or None,
+        owner=(merged.get(OWNER) or "").strip() or None,
+        lifecycle=lifecycle if lifecycle in _LIFECYCLES else None,
+        tags=tags,
+        description=(service_annotations.get(DESCRIPTION) or "").strip() or None,
+        backstage_id=(service_annotations.get(BACKSTAGE_ID) or service_labels.get(BACKSTAGE_ID)),
+    )
+
+
+def _own_path(url: str, own_hosts: frozenset[str]) -> str | None:
+    """The path of a provides-api-from-url value that names the Service itself.
+
+    Probes go only to the Service's own address, so a URL naming any other
+    host is ignored, and of one naming this Service only the path is used.
+    """
+    match = re.match(r"^https?://([^/:?#]+)(?::\d+)?(/[^?#]*)", url.strip())
+    if match is None or match.group(1).lower() not in own_hosts:
+        return None
+    return match.group(2)

@@ -1,0 +1,308 @@
+"""Build the cluster inventory: Services, endpoints, Istio config.
+
+Reads each cluster through :class:`discovery.kube.Lister`, converts raw JSON
+into :mod:`discovery.model` values once, and records what it could not read as
+:class:`~discovery.model.Problem` entries instead of failing the whole run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from discovery import hints, kube, protocols
+from discovery.errors import KubeError
+from discovery.model import (
+    ConfigRoute,
+    ExternalHost,
+    Inventory,
+    Problem,
+    Service,
+    ServiceKey,
+    ServicePort,
+)
+
+DEFAULT_EXCLUDED = ("kube-system", "kube-public", "kube-node-lease", "istio-system")
+ISTIO_GROUP = "networking.istio.io"
+ISTIO_VERSIONS = ("v1", "v1beta1")
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which Services to read."""
+
+    namespaces: tuple[str, ...] = ()
+    exclude_namespaces: tuple[str, ...] = DEFAULT_EXCLUDED
+    selector: str | None = None
+
+    def wants(self, namespace: str) -> bool:
+        if self.namespaces:
+            return namespace in self.namespaces
+        return namespace not in self.exclude_namespaces
+
+
+@dataclass
+class _ClusterRead:
+    services: list[Service] = field(default_factory=list)
+    external: list[ExternalHost] = field(default_factory=list)
+    routes: list[ConfigRoute] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    ignored: list[ServiceKey] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    requests: int = 0
+
+
+def read_inventory(
+    connections: Sequence[kube.ClusterConnection], *, scope: Scope = Scope(), page_size: int = 500
+) -> Inventory:
+    """Read every cluster; a cluster that cannot be read becomes a problem."""
+    reads = [_read_cluster(c, scope=scope, page_size=page_size) for c in connections]
+    return Inventory(
+        clusters=tuple(c.name for c in connections),
+        services=tuple(s for r in reads for s in r.services),
+        external_hosts=tuple(h for r in reads for h in r.external),
+        routes=tuple(rt for r in reads for rt in r.routes),
+        problems=tuple(p for r in reads for p in r.problems),
+        ignored=tuple(k for r in reads for k in r.ignored),
+        notes=tuple(n for r in reads for n in r.notes),
+        requests=sum(r.requests for r in reads),
+    )
+
+
+def _problem(exc: KubeError, what: str) -> Problem:
+    where = f"{exc.cluster}:{exc.resource}" if exc.cluster else str(exc.resource)
+    status = f"HTTP {exc.status}: " if exc.status else ""
+    return Problem(where=where, what=what, why=f"{status}{exc.message}")
+
+
+def _list_scoped(
+    lister: kube.Lister, target: kube.ListTarget, scope: Scope, selector: str | None = None
+) -> Iterable[dict[str, Any]]:
+    """List cluster-wide, or once per requested namespace."""
+    if scope.namespaces:
+        for ns in scope.namespaces:
+            target_ns = kube.ListTarget(target.resource, target.group, target.version, ns)
+            yield from lister.list(target_ns, label_selector=selector)
+    else:
+        yield from lister.list(target, label_selector=selector)
+
+
+def _read_cluster(
+    connection: kube.ClusterConnection, *, scope: Scope, page_size: int
+) -> _ClusterRead:
+    out = _ClusterRead()
+    lister = kube.Lister(connection, page_size=page_size)
+    cluster = connection.name
+
+    namespaces: dict[str, dict[str, Any]] = {}
+    try:
+        for ns in lister.list(kube.ListTarget("namespaces")):
+            namespaces[ns["metadata"]["name"]] = ns.get("metadata", {})
+    except KubeError as exc:
+        # Without namespaces, Services are still read; namespace settings are lost.
+        out.problems.append(_problem(exc, "namespaces not readable; namespace annotations ignored"))
+
+    try:
+        raw_services = [
+            s
+            for s in _list_scoped(lister, kube.ListTarget("services"), scope, scope.selector)
+            if scope.wants(s["metadata"].get("namespace", ""))
+        ]
+    except KubeError as exc:
+        out.problems.append(_problem(exc, "services not readable; cluster skipped"))
+        out.requests = lister.requests
+        return out
+
+    ready: dict[tuple[str, str], list[str]] = {}
+    endpoints_known = True
+    try:
+        target = kube.ListTarget("endpointslices", "discovery.k8s.io")
+        for es in _list_scoped(lister, target, scope):
+            meta = es.get("metadata", {})
+            owner = (meta.get("labels") or {}).get("kubernetes.io/service-name")
+            if not owner or not scope.wants(meta.get("namespace", "")):
+                continue
+            addresses = ready.setdefault((meta["namespace"], owner), [])
+            for ep in es.get("endpoints") or []:
+                # Kubernetes: a nil "ready" condition means ready.
+                if (ep.get("conditions") or {}).get("ready", True) is not False:
+                    addresses.extend(ep.get("addresses") or [])
+    except KubeError as exc:
+        endpoints_known = False
+        out.problems.append(
+            _problem(exc, "endpointslices not readable; every Service is probed by cluster IP")
+        )
+
+    for raw in raw_services:
+        service = _service(cluster, raw, namespaces, ready, endpoints_known)
+        if service.overrides.ignore:
+            out.ignored.append(service.key)
+        else:
+            out.services.append(service)
+
+    _read_istio(lister, scope, out, cluster, out.services)
+    out.requests = lister.requests
+    return out
+
+
+def _service(
+    cluster: str,
+    raw: Mapping[str, Any],
+    namespaces: Mapping[str, Mapping[str, Any]],
+    ready: Mapping[tuple[str, str], list[str]],
+    endpoints_known: bool,
+) -> Service:
+    meta = raw.get("metadata") or {}
+    spec = raw.get("spec") or {}
+    ns_meta = namespaces.get(meta.get("namespace", ""), {})
+    name, namespace = meta["name"], meta.get("namespace", "default")
+    own_hosts = frozenset(
+        {
+            name,
+            f"{name}.{namespace}",
+            f"{name}.{namespace}.svc",
+            f"{name}.{namespace}.svc.cluster.local",
+        }
+    )
+    overrides = hints.overrides(
+        meta.get("annotations") or {},
+        meta.get("labels") or {},
+        ns_meta.get("annotations") or {},
+        ns_meta.get("labels") or {},
+        own_hosts=own_hosts,
+    )
+    ports = tuple(
+        ServicePort(
+            name=p.get("name") or "",
+            port=int(p["port"]),
+            target_port=p.get("targetPort"),
+            protocol=p.get("protocol") or "TCP",
+            app_protocol=p.get("appProtocol"),
+            mesh_protocol=protocols.mesh_protocol(
+                name=p.get("name"),
+                port=int(p["port"]),
+                protocol=p.get("protocol") or "TCP",
+                app_protocol=p.get("appProtocol"),
+            ),
+        )
+        for p in spec.get("ports") or []
+    )
+    cluster_ip = spec.get("clusterIP")
+    headless = cluster_ip == "None"
+    cluster_ips = tuple(ip for ip in spec.get("clusterIPs") or [cluster_ip] if ip and ip != "None")
+    svc_type = spec.get("type") or "ClusterIP"
+    if endpoints_known:
+        addresses = tuple(dict.fromkeys(ready.get((namespace, name), [])))
+    else:
+        addresses = cluster_ips
+    return Service(
+        key=ServiceKey(cluster, namespace, name),
+        type=svc_type,
+        headless=headless,
+        cluster_ips=cluster_ips,
+        external_name=spec.get("externalName"),
+        ports=ports,
+        ready_addresses=addresses,
+        labels=hints.keep(meta.get("labels")),
+        annotations=hints.keep(meta.get("annotations")),
+        overrides=overrides,
+        selector=dict(spec.get("selector") or {}),
+    )
+
+
+def _read_istio(
+    lister: kube.Lister,
+    scope: Scope,
+    out: _ClusterRead,
+    cluster: str,
+    services: Sequence[Service],
+) -> None:
+    docs: dict[str, list[dict[str, Any]]] = {}
+    for plural in ("serviceentries", "virtualservices", "destinationrules"):
+        for version in ISTIO_VERSIONS:
+            try:
+                docs[plural] = list(
+                    _list_scoped(lister, kube.ListTarget(plural, ISTIO_GROUP, version), scope)
+                )
+                break
+            except KubeError as exc:
+                if exc.status == 404:
+                    continue
+                out.problems.append(_problem(exc, f"Istio {plural} not readable"))
+                break
+    if not docs:
+        out.notes.append(f"{cluster}: no Istio config (networking.istio.io not served)")
+        return
+
+    external_hosts: set[str] = set()
+    for se in docs.get("serviceentries", []):
+        spec, meta = se.get("spec") or {}, se.get("metadata") or {}
+        if (spec.get("location") or "MESH_EXTERNAL") != "MESH_EXTERNAL":
+            continue
+        ports = tuple(int(p["number"]) for p in spec.get("ports") or [] if "number" in p)
+        for host in spec.get("hosts") or []:
+            external_hosts.add(host)
+            out.external.append(
+                ExternalHost(host, ports, meta.get("namespace", ""), meta.get("name", ""), cluster)
+            )
+
+    for vs in docs.get("virtualservices", []):
+        out.routes.extend(_routes(vs, cluster, services, external_hosts))
+
+
+def _resolve_host(
+    host: str, namespace: str, cluster: str, services: Sequence[Service], external: set[str]
+) -> ServiceKey | str:
+    """A VirtualService host or destination as a Service key, or the host itself."""
+    if host in external:
+        return host
+    parts = host.split(".")
+    name = parts[0]
+    ns = parts[1] if len(parts) >= 2 and (len(parts) == 2 or parts[2] == "svc") else namespace
+    key = ServiceKey(cluster, ns, name)
+    if any(s.key == key for s in services):
+        return key
+    return host
+
+
+def _selects(selector: Mapping[str, str], source_labels: Mapping[str, str]) -> bool:
+    """Whether a Service's selector and a route's sourceLabels pick the same workloads."""
+    shared = set(selector) & set(source_labels)
+    return bool(shared) and all(selector[k] == source_labels[k] for k in shared)
+
+
+def _routes(
+    vs: Mapping[str, Any], cluster: str, services: Sequence[Service], external: set[str]
+) -> list[ConfigRoute]:
+    meta, spec = vs.get("metadata") or {}, vs.get("spec") or {}
+    namespace, via = (
+        meta.get("namespace", "default"),
+        f"VirtualService {meta.get('namespace')}/{meta.get('name')}",
+    )
+    routes: list[ConfigRoute] = []
+    seen: set[tuple[ServiceKey | None, ServiceKey | str]] = set()
+    for kind in ("http", "tcp", "tls"):
+        for rule in spec.get(kind) or []:
+            sources: list[ServiceKey | None] = []
+            for match in rule.get("match") or []:
+                labels = match.get("sourceLabels") or {}
+                if labels:
+                    sources.extend(
+                        s.key
+                        for s in services
+                        if s.key.namespace == (match.get("sourceNamespace") or namespace)
+                        and _selects(s.selector, labels)
+                    )
+            if not sources:
+                sources = [None]
+            for dest in rule.get("route") or []:
+                host = (dest.get("destination") or {}).get("host")
+                if not host:
+                    continue
+                target = _resolve_host(host, namespace, cluster, services, external)
+                for source in sources:
+                    if (source, target) not in seen:
+                        seen.add((source, target))
+                        routes.append(ConfigRoute(source=source, target=target, via=via))
+    return routes

@@ -1,0 +1,232 @@
+"""Connect to clusters and list raw objects through the ``kubernetes`` client.
+
+Lists are read page by page (``limit``/``continue``) as raw JSON, which is
+typed at this edge and converted once by :mod:`discovery.inventory`; skipping
+the client's model deserialisation keeps memory and time linear in the number
+of objects. Transient failures (429, 5xx, dropped connections) are retried a
+few times; an expired ``continue`` token restarts the list.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypedDict
+
+import kubernetes
+import urllib3
+
+from discovery.errors import KubeError
+
+RawObject = dict[str, Any]
+
+
+class RawMeta(TypedDict, total=False):
+    name: str
+    namespace: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    resourceVersion: str
+
+
+class RawList(TypedDict, total=False):
+    metadata: dict[str, Any]
+    items: list[RawObject]
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterConnection:
+    """One cluster to read: its name (the context, or ``in-cluster``) and client."""
+
+    name: str
+    api: kubernetes.client.ApiClient
+
+
+def connect(
+    *,
+    kubeconfig: str | None = None,
+    contexts: Sequence[str] = (),
+    in_cluster: bool = False,
+) -> list[ClusterConnection]:
+    """Build one API client per cluster to read.
+
+    With ``in_cluster``, the Pod's ServiceAccount is used. Otherwise the
+    kubeconfig (``--kubeconfig``, ``$KUBECONFIG`` or ``~/.kube/config``) is
+    read, once per requested context or for its current context. With
+    neither, in-cluster config is chosen when running inside a Pod.
+    """
+    if not in_cluster and kubeconfig is None and not contexts:
+        in_cluster = _inside_pod() and not _kubeconfig_present()
+    try:
+        if in_cluster:
+            config = kubernetes.client.Configuration()
+            kubernetes.config.load_incluster_config(client_configuration=config)
+            return [ClusterConnection("in-cluster", kubernetes.client.ApiClient(config))]
+        names = list(contexts)
+        if not names:
+            _, active = kubernetes.config.list_kube_config_contexts(config_file=kubeconfig)
+            names = [active["name"]]
+        out = []
+        for name in names:
+            api = kubernetes.config.new_client_from_config(config_file=kubeconfig, context=name)
+            out.append(ClusterConnection(name, api))
+        return out
+    except kubernetes.config.ConfigException as exc:
+        raise KubeError(f"cannot load Kubernetes configuration: {exc}") from exc
+    except OSError as exc:
+        raise KubeError(f"cannot read kubeconfig: {exc}") from exc
+
+
+def _inside_pod() -> bool:
+    return "KUBERNETES_SERVICE_HOST" in os.environ and os.path.exists(
+        "/var/run/secrets/kubernetes.io/serviceaccount/token"
+    )
+
+
+def _kubeconfig_present() -> bool:
+    return bool(os.environ.get("KUBECONFIG")) or os.path.exists(
+        os.path.expanduser("~/.kube/config")
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ListTarget:
+    """A list endpoint: core/group resource, optionally in one namespace."""
+
+    resource: str
+    group: str = ""
+    version: str = "v1"
+    namespace: str | None = None
+
+    @property
+    def path(self) -> str:
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if self.namespace:
+            return f"{base}/namespaces/{self.namespace}/{self.resource}"
+        return f"{base}/{self.resource}"
+
+    def call(self, api: kubernetes.client.ApiClient, **kwargs: Any) -> Any:
+        """Issue the list call through the client's typed API for this resource."""
+        ns = self.namespace
+        if self.group == "":
+            core = kubernetes.client.CoreV1Api(api)
+            if self.resource == "namespaces":
+                return core.list_namespace(**kwargs)
+            if self.resource == "services":
+                if ns:
+                    return core.list_namespaced_service(ns, **kwargs)
+                return core.list_service_for_all_namespaces(**kwargs)
+        elif self.group == "discovery.k8s.io" and self.resource == "endpointslices":
+            disc = kubernetes.client.DiscoveryV1Api(api)
+            if ns:
+                return disc.list_namespaced_endpoint_slice(ns, **kwargs)
+            return disc.list_endpoint_slice_for_all_namespaces(**kwargs)
+        else:
+            custom = kubernetes.client.CustomObjectsApi(api)
+            if ns:
+                return custom.list_namespaced_custom_object(
+                    self.group, self.version, ns, self.resource, **kwargs
+                )
+            return custom.list_cluster_custom_object(
+                self.group, self.version, self.resource, **kwargs
+            )
+        raise KubeError(f"meshatlas does not read {self.path}", resource=self.path)
+
+
+class Lister:
+    """Reads paged lists from one cluster with retries."""
+
+    def __init__(
+        self,
+        connection: ClusterConnection,
+        *,
+        page_size: int = 500,
+        timeout: float = 30.0,
+        attempts: int = 4,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.connection = connection
+        self.page_size = page_size
+        self.timeout = timeout
+        self.attempts = attempts
+        self._sleep = sleep
+        self.requests = 0
+
+    def list(self, target: ListTarget, *, label_selector: str | None = None) -> Iterator[RawObject]:
+        """Yield every item of a list, following ``continue`` tokens."""
+        token: str | None = None
+        restarts = 0
+        while True:
+            try:
+                page = self._page(target, token=token, label_selector=label_selector)
+            except KubeError as exc:
+                # An expired token means the list moved on: start again once or twice.
+                if exc.status == 410 and token is not None and restarts < 2:
+                    restarts += 1
+                    token = None
+                    continue
+                raise
+            yield from page.get("items") or []
+            token = (page.get("metadata") or {}).get("continue") or None
+            if not token:
+                return
+
+    def _page(
+        self, target: ListTarget, *, token: str | None, label_selector: str | None
+    ) -> RawList:
+        kwargs: dict[str, Any] = {"limit": self.page_size}
+        if token:
+            kwargs["_continue"] = token
+        if label_selector:
+            kwargs["label_selector"] = label_selector
+        delay = 0.2
+        for attempt in range(1, self.attempts + 1):
+            self.requests += 1
+            try:
+                response = target.call(
+                    self.connection.api,
+                    _preload_content=False,
+                    _request_timeout=self.timeout,
+                    **kwargs,
+                )
+                body = json.loads(response.data)
+                if not isinstance(body, dict):
+                    raise ValueError("list body is not a JSON object")
+                return body  # type: ignore[return-value]
+            except kubernetes.client.ApiException as exc:
+                status = int(exc.status or 0)
+                if (status == 429 or status >= 500) and attempt < self.attempts:
+                    self._sleep(delay)
+                    delay *= 2
+                    continue
+                raise KubeError(
+                    _status_message(exc),
+                    cluster=self.connection.name,
+                    resource=target.path,
+                    status=status,
+                ) from exc
+            except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+                if attempt < self.attempts:
+                    self._sleep(delay)
+                    delay *= 2
+                    continue
+                raise KubeError(
+                    f"{type(exc).__name__}: {exc}",
+                    cluster=self.connection.name,
+                    resource=target.path,
+                    status=None,
+                ) from exc
+        raise KubeError("no attempt made", cluster=self.connection.name, resource=target.path)
+
+
+def _status_message(exc: kubernetes.client.ApiException) -> str:
+    """The ``message`` of a Kubernetes Status body, or the HTTP reason."""
+    try:
+        body = json.loads(exc.body or b"{}")
+        message = body.get("message") if isinstance(body, dict) else None
+    except ValueError:
+        message = None
+    return str(message or f"HTTP {exc.status} {exc.reason}")

@@ -1,0 +1,275 @@
+"""Build the service dependency graph from discovery's output.
+
+The graph is a ``networkx.DiGraph`` whose node ids are the same strings
+discovery uses in ``Edge.source`` and ``Edge.target``:
+
+* ``cluster/namespace/name`` (``str(ServiceKey)``) for Kubernetes Services;
+* the host name for hosts outside the mesh (ServiceEntry ``MESH_EXTERNAL``);
+* ``unknown`` for callers the mesh could not identify (ingress traffic
+  without a source workload, for instance).
+
+Every node carries the attributes of ``NodeAttributes`` and every edge those
+of ``EdgeAttributes``; a value that is not known is ``None`` rather than
+missing, so exports show every field on every element.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Literal, TypedDict
+
+import networkx as nx
+
+from discovery.model import Api, Edge, EdgeOrigin, ExternalHost, Service, ServiceKey
+from graph.errors import BuildError, NodeNotFoundError
+
+__all__ = [
+    "UNKNOWN_NODE",
+    "EdgeAttributes",
+    "NodeAttributes",
+    "NodeKind",
+    "build_graph",
+    "consumers_of",
+    "dependencies_of",
+]
+
+#: Node id of callers without identity, as Istio telemetry reports them.
+UNKNOWN_NODE = "unknown"
+
+NodeKind = Literal["service", "external", "unknown"]
+
+
+class NodeAttributes(TypedDict):
+    """Attributes carried by every node of the graph."""
+
+    kind: NodeKind
+    cluster: str | None
+    namespace: str | None
+    name: str
+    #: What people call the node: ``namespace/name`` or the host name.
+    label: str
+    #: Sorted, distinct API kinds found on the Service (``["grpc", "rest"]``).
+    api_kinds: list[str]
+    #: The Kubernetes Service type (``ClusterIP``, ``ExternalName``…).
+    service_type: str | None
+
+
+class EdgeAttributes(TypedDict):
+    """Attributes carried by every edge of the graph."""
+
+    protocol: str
+    origin: EdgeOrigin
+    rps: float | None
+    error_rate: float | None
+    p95_ms: float | None
+
+
+def build_graph(
+    *,
+    services: Sequence[Service],
+    external_hosts: Sequence[ExternalHost],
+    edges: Sequence[Edge],
+    apis: Sequence[Api] = (),
+) -> nx.DiGraph:
+    """Build the dependency graph of one discovery run.
+
+    Every Service and external host becomes a node, even one nothing calls.
+    An edge that names a node outside the inventory still adds that node: an
+    id without ``/`` is taken for an external host (telemetry reports
+    passthrough traffic by host name), anything else is ``kind="unknown"``.
+
+    When the same (source, target) pair arrives more than once, typically
+    once from Istio config and once from telemetry, the edges merge into one:
+    the origin becomes ``both`` when the origins differ, a protocol observed
+    by telemetry wins over a declared one, and each metric keeps the first
+    known value.
+
+    Metrics that are not finite numbers (Prometheus answers ``NaN`` for 0/0
+    and ``+Inf`` from ``histogram_quantile``) are stored as ``None``.
+
+    Args:
+        services: The Services of the inventory, in any order.
+        external_hosts: Hosts declared outside the mesh. A host declared more
+            than once (several clusters or namespaces) becomes one node, with
+            the cluster and namespace of its first declaration.
+        edges: Dependencies from config and telemetry.
+        apis: APIs found by probing; they fill each Service's ``api_kinds``.
+
+    Returns:
+        A new directed graph.
+
+    Raises:
+        BuildError: A Service key appears twice, an API belongs to a Service
+            that is not in ``services``, or an edge has an empty end.
+    """
+    api_kinds = _api_kinds_by_service(services, apis)
+    graph = nx.DiGraph()
+    for service in services:
+        node = str(service.key)
+        if node in graph:
+            raise BuildError(f"service {node} is listed more than once")
+        graph.add_node(node, **_service_node(service, api_kinds.get(service.key, ())))
+    for host in external_hosts:
+        if host.host not in graph:
+            graph.add_node(host.host, **_external_host_node(host))
+    for edge in edges:
+        _add_edge(graph, edge)
+    return graph
+
+
+def dependencies_of(graph: nx.DiGraph, node: str) -> list[str]:
+    """Return what ``node`` calls directly, sorted.
+
+    Raises:
+        NodeNotFoundError: ``node`` is not in the graph.
+    """
+    _require_node(graph, node)
+    return sorted(graph.successors(node))
+
+
+def consumers_of(graph: nx.DiGraph, node: str) -> list[str]:
+    """Return what calls ``node`` directly, sorted.
+
+    Raises:
+        NodeNotFoundError: ``node`` is not in the graph.
+    """
+    _require_node(graph, node)
+    return sorted(graph.predecessors(node))
+
+
+def _require_node(graph: nx.DiGraph, node: str) -> None:
+    if node not in graph:
+        raise NodeNotFoundError(node)
+
+
+def _api_kinds_by_service(
+    services: Iterable[Service], apis: Iterable[Api]
+) -> dict[ServiceKey, set[str]]:
+    known = {service.key for service in services}
+    kinds: dict[ServiceKey, set[str]] = {}
+    for api in apis:
+        if api.service not in known:
+            raise BuildError(f"API {api.base_url} belongs to {api.service}, which is not listed")
+        kinds.setdefault(api.service, set()).add(api.kind)
+    return kinds
+
+
+def _service_node(service: Service, api_kinds: Iterable[str]) -> NodeAttributes:
+    key = service.key
+    return NodeAttributes(
+        kind="service",
+        cluster=key.cluster,
+        namespace=key.namespace,
+        name=key.name,
+        label=key.short,
+        api_kinds=sorted(api_kinds),
+        service_type=service.type,
+    )
+
+
+def _external_host_node(host: ExternalHost) -> NodeAttributes:
+    return NodeAttributes(
+        kind="external",
+        cluster=host.cluster,
+        namespace=host.namespace,
+        name=host.host,
+        label=host.host,
+        api_kinds=[],
+        service_type=None,
+    )
+
+
+def _mentioned_node(node: str) -> NodeAttributes:
+    """Describe a node known only because an edge names it."""
+    parts = node.split("/")
+    if node != UNKNOWN_NODE and len(parts) == 1:
+        # Telemetry names passthrough destinations by host.
+        return NodeAttributes(
+            kind="external",
+            cluster=None,
+            namespace=None,
+            name=node,
+            label=node,
+            api_kinds=[],
+            service_type=None,
+        )
+    if len(parts) == 3 and all(parts):
+        cluster, namespace, name = parts
+        return NodeAttributes(
+            kind="unknown",
+            cluster=cluster,
+            namespace=namespace,
+            name=name,
+            label=f"{namespace}/{name}",
+            api_kinds=[],
+            service_type=None,
+        )
+    return NodeAttributes(
+        kind="unknown",
+        cluster=None,
+        namespace=None,
+        name=node,
+        label=node,
+        api_kinds=[],
+        service_type=None,
+    )
+
+
+def _add_edge(graph: nx.DiGraph, edge: Edge) -> None:
+    for end in (edge.source, edge.target):
+        if not end:
+            raise BuildError(f"edge {edge.source!r} -> {edge.target!r} has an empty end")
+        if end not in graph:
+            graph.add_node(end, **_mentioned_node(end))
+    incoming = EdgeAttributes(
+        protocol=edge.protocol,
+        origin=edge.origin,
+        rps=_metric(edge.rps),
+        error_rate=_metric(edge.error_rate),
+        p95_ms=_metric(edge.p95_ms),
+    )
+    if graph.has_edge(edge.source, edge.target):
+        # networkx hands back the edge's live attribute dict; update it in place.
+        attributes = graph.edges[edge.source, edge.target]
+        attributes.update(_merge(attributes, incoming))
+    else:
+        graph.add_edge(edge.source, edge.target, **incoming)
+
+
+def _merge(current: EdgeAttributes, incoming: EdgeAttributes) -> EdgeAttributes:
+    origin: EdgeOrigin = current["origin"] if current["origin"] == incoming["origin"] else "both"
+    return EdgeAttributes(
+        protocol=_merge_protocol(current, incoming),
+        origin=origin,
+        rps=_first_known(current["rps"], incoming["rps"]),
+        error_rate=_first_known(current["error_rate"], incoming["error_rate"]),
+        p95_ms=_first_known(current["p95_ms"], incoming["p95_ms"]),
+    )
+
+
+def _merge_protocol(current: EdgeAttributes, incoming: EdgeAttributes) -> str:
+    mine, theirs = current["protocol"], incoming["protocol"]
+    if not _known_protocol(theirs):
+        return mine
+    if not _known_protocol(mine):
+        return theirs
+    # What the mesh saw on the wire beats what a VirtualService declares.
+    if incoming["origin"] != "config" and current["origin"] == "config":
+        return theirs
+    return mine
+
+
+def _known_protocol(protocol: str) -> bool:
+    return bool(protocol) and protocol != "unknown"
+
+
+def _first_known(current: float | None, incoming: float | None) -> float | None:
+    return current if current is not None else incoming
+
+
+def _metric(value: float | None) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None

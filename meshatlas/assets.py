@@ -1,0 +1,151 @@
+"""Turn discovered APIs into catalogue drafts.
+
+This is the one place that knows both discovery's model and the catalogue's:
+asset ids, types, files, instances and dependencies are decided here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+import networkx as nx
+
+import catalog
+from discovery.model import Api, ApiKind, Discovery, Service, ServiceKey
+
+ASSET_TYPES: Final[dict[ApiKind, catalog.AssetType]] = {
+    "rest": "rest-api",
+    "soap": "soap-api",
+    "http": "http-api",
+    "grpc": "grpc-api",
+    "graphql": "graphql-api",
+}
+_CLASSIFIERS: Final[dict[str, catalog.Classifier]] = {
+    "openapi": "oas",
+    "swagger": "oas",
+    "wsdl": "wsdl",
+}
+_ID_UNSAFE = re.compile(r"[^a-z0-9.-]+")
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedAsset:
+    """An API and the catalogue draft made from it."""
+
+    api: Api
+    draft: catalog.AssetDraft
+
+
+def asset_id(service: Service, api: Api, *, several: bool) -> str:
+    """``<namespace>-<service>``, ``-<port name>`` when a Service has several APIs."""
+    if service.overrides.asset_id:
+        base = service.overrides.asset_id
+        return _safe_id(f"{base}-{api.port.name or api.port.port}" if several else base)
+    base = f"{service.key.namespace}-{service.key.name}"
+    if several:
+        base += f"-{api.port.name or api.port.port}"
+    return _safe_id(base)
+
+
+def _safe_id(value: str) -> str:
+    return _ID_UNSAFE.sub("-", value.lower()).strip("-.")[:128] or "api"
+
+
+def plan(
+    discovery: Discovery, *, group_id: str, graph: nx.DiGraph | None = None
+) -> list[PlannedAsset]:
+    """One draft per discovered API, dependencies taken from the graph."""
+    ids: dict[tuple[ServiceKey, int], str] = {}
+    by_service: dict[ServiceKey, list[str]] = {}
+    for findings in discovery.findings:
+        several = len(findings.apis) > 1
+        for api in findings.apis:
+            aid = asset_id(findings.service, api, several=several)
+            ids[(api.service, api.port.port)] = aid
+            by_service.setdefault(api.service, []).append(aid)
+    out: list[PlannedAsset] = []
+    for findings in discovery.findings:
+        for api in findings.apis:
+            deps = _dependencies(api.service, graph, by_service, group_id)
+            draft = _draft(
+                findings.service,
+                api,
+                group_id=group_id,
+                asset=ids[(api.service, api.port.port)],
+                dependencies=deps,
+            )
+            out.append(PlannedAsset(api, draft))
+    return out
+
+
+def _dependencies(
+    key: ServiceKey,
+    graph: nx.DiGraph | None,
+    by_service: Mapping[ServiceKey, Sequence[str]],
+    group_id: str,
+) -> tuple[str, ...]:
+    if graph is None or str(key) not in graph:
+        return ()
+    names = {str(k): k for k in by_service}
+    deps: list[str] = []
+    for target in sorted(graph.successors(str(key))):
+        for aid in by_service.get(names.get(target, ServiceKey("", "", "")), ()):
+            deps.append(f"{group_id}:{aid}")
+    return tuple(dict.fromkeys(deps))
+
+
+def _draft(
+    service: Service,
+    api: Api,
+    *,
+    group_id: str,
+    asset: str,
+    dependencies: tuple[str, ...],
+) -> catalog.AssetDraft:
+    spec = api.spec
+    files: tuple[catalog.AssetFile, ...] = ()
+    operations: tuple[str, ...] = ()
+    if spec is not None:
+        files = (
+            catalog.AssetFile(
+                classifier=_CLASSIFIERS[spec.format],
+                packaging=spec.packaging,
+                content=spec.content,
+            ),
+        )
+        operations = tuple(
+            f"{op.method} {op.path}" if op.method and op.path else op.name
+            for op in spec.operations
+        )
+    hints = service.overrides
+    evidence = api.evidence[0] if api.evidence else api.kind
+    method = "annotation" if evidence.startswith("annotation") else "probe"
+    if api.kind == "grpc" and spec is None:
+        method = "port-protocol"
+    return catalog.AssetDraft(
+        group_id=group_id,
+        asset_id=asset,
+        name=(spec.title if spec and spec.title else f"{service.key.name} ({service.key.namespace})"),
+        type=ASSET_TYPES[api.kind],
+        description=hints.description or (spec.description if spec else None),
+        spec_version_hint=spec.api_version if spec else None,
+        files=files,
+        operations=operations,
+        tags=tuple(dict.fromkeys(hints.tags + (spec.tags if spec else ()))),
+        owner=hints.owner,
+        lifecycle=hints.lifecycle,
+        instance=catalog.Instance(
+            cluster=service.key.cluster,
+            namespace=service.key.namespace,
+            service=service.key.name,
+            port=api.port.port,
+            endpoint_uri=api.base_url,
+        ),
+        dependencies=dependencies,
+        provenance=catalog.Provenance(
+            method=method, detail=spec.url if spec else "; ".join(api.evidence)
+        ),
+    )

@@ -1,0 +1,143 @@
+"""The ``meshatlas`` command line.
+
+``main(argv) -> int`` parses, runs one command, and maps every error to a
+named exit code (:class:`meshatlas.status.ExitCode`) in one place.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import catalog
+import graph
+from discovery.errors import DiscoveryError
+from discovery.inventory import DEFAULT_EXCLUDED
+from meshatlas import console
+from meshatlas.errors import UsageError
+from meshatlas.pipeline import DiscoverOptions, run_discover
+from meshatlas.status import ExitCode
+from meshatlas.version import VERSION
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting, so ``main`` owns exit codes."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="meshatlas",
+        description="Discover every service and API in Kubernetes + Istio clusters, "
+        "and build an API catalogue and a dependency graph.",
+    )
+    parser.add_argument("--version", action="version", version=f"meshatlas {VERSION}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    discover = sub.add_parser("discover", help="discover services and APIs, publish to a catalogue")
+    conn = discover.add_argument_group("clusters")
+    conn.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
+    conn.add_argument(
+        "--context", action="append", default=[], metavar="NAME",
+        help="kubeconfig context to read; repeat for several clusters",
+    )
+    conn.add_argument("--in-cluster", action="store_true", help="use the Pod's ServiceAccount")
+    sel = discover.add_argument_group("what to read")
+    sel.add_argument("--namespace", action="append", default=[], metavar="NS", help="only this namespace (repeatable)")
+    sel.add_argument(
+        "--exclude-namespace", action="append", default=[], metavar="NS",
+        help=f"skip this namespace (repeatable; default: {', '.join(DEFAULT_EXCLUDED)})",
+    )
+    sel.add_argument("--selector", metavar="LABELS", help="label selector for Services, e.g. team=shop")
+    out = discover.add_argument_group("where results go")
+    out.add_argument("--catalog", default="sqlite:///meshatlas.db", metavar="URL", help="sqlite:///PATH or postgresql://... (default: %(default)s)")
+    out.add_argument("--group-id", default="meshatlas", metavar="ID", help="asset group id (default: %(default)s)")
+    out.add_argument("--out", type=Path, metavar="DIR", help="write the graph and report here")
+    out.add_argument("--report", metavar="PATH|-", help="write the JSON report to PATH, or - for stdout")
+    out.add_argument("--dry-run", action="store_true", help="discover but publish nothing")
+    run = discover.add_argument_group("probing")
+    run.add_argument("--concurrency", type=_positive_int, default=64, metavar="N", help="parallel probe requests (default: %(default)s)")
+    run.add_argument("--timeout", type=_positive_float, default=8.0, metavar="SECONDS", help="total deadline per probe request (default: %(default)s)")
+
+    demo = sub.add_parser("demo", help="run discover against the bundled demo mesh")
+    demo.add_argument("--out", type=Path, default=Path("meshatlas-demo"), metavar="DIR", help="where outputs go (default: %(default)s)")
+    demo.add_argument("--report", metavar="PATH", help="also write the JSON report here")
+    demo.add_argument("--keep-running", action="store_true", help="keep the demo mesh up after the run")
+    return parser
+
+
+def _discover(args: argparse.Namespace) -> ExitCode:
+    excluded = tuple(args.exclude_namespace) or DEFAULT_EXCLUDED
+    options = DiscoverOptions(
+        kubeconfig=args.kubeconfig,
+        contexts=tuple(args.context),
+        in_cluster=args.in_cluster,
+        namespaces=tuple(args.namespace),
+        exclude_namespaces=excluded,
+        selector=args.selector,
+        catalog=args.catalog,
+        group_id=args.group_id,
+        out=args.out,
+        report=args.report,
+        concurrency=args.concurrency,
+        timeout=args.timeout,
+        dry_run=args.dry_run,
+    )
+    with console.progress() as tick:
+        result = run_discover(options, progress=tick)
+    if args.report == "-":
+        console.print_json(result.report)
+    else:
+        console.summary(result)
+    return result.exit_code
+
+
+def _demo(args: argparse.Namespace) -> ExitCode:
+    from meshatlas import demo  # the fixture mesh is only needed here
+
+    return demo.run(out=args.out, report=args.report, keep_running=args.keep_running)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit code."""
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "discover":
+            return int(_discover(args))
+        if args.command == "demo":
+            return int(_demo(args))
+        build_parser().print_help()
+        return int(ExitCode.USAGE)
+    except UsageError as exc:
+        console.error(str(exc))
+        return int(ExitCode.USAGE)
+    except (DiscoveryError, catalog.CatalogError, graph.GraphError) as exc:
+        console.error(str(exc))
+        return int(ExitCode.ERROR)
+    except KeyboardInterrupt:
+        console.error("interrupted")
+        return 130
+    except SystemExit as exc:  # --help and --version
+        return int(exc.code or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""What the command line shows people: progress, summaries, errors.
+
+On a terminal, progress is a live bar (rich); otherwise plain lines, one per
+tenth of the work, so CronJob logs stay short and greppable.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from meshatlas.pipeline import RunResult
+
+_err = Console(stderr=True, highlight=False)
+_out = Console(highlight=False)
+
+
+def error(message: str) -> None:
+    """Print an error for a person."""
+    _err.print(f"[bold red]error:[/] {message}" if _err.is_terminal else f"error: {message}", markup=_err.is_terminal)
+
+
+def info(message: str) -> None:
+    _err.print(message, markup=False)
+
+
+def print_json(doc: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    sys.stdout.flush()
+
+
+@contextmanager
+def progress() -> Iterator[Callable[[int, int, str], None]]:
+    """A progress callback: a live bar on a terminal, plain lines otherwise."""
+    if _err.is_terminal:
+        bar = Progress(
+            TextColumn("probing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.description}"),
+            console=_err,
+            transient=True,
+        )
+        task = bar.add_task("", total=None)
+
+        def tick(done: int, total: int, name: str) -> None:
+            bar.update(task, completed=done, total=total, description=name)
+
+        with bar:
+            yield tick
+        return
+
+    last = -1
+
+    def plain(done: int, total: int, name: str) -> None:
+        nonlocal last
+        step = max(1, total // 10)
+        if done == total or done // step != last:
+            last = done // step
+            _err.print(f"probed {done}/{total} services (last: {name})", markup=False)
+
+    yield plain
+
+
+def summary(result: RunResult) -> None:
+    """The table of what was found, then where outputs went."""
+    table = Table(title="meshatlas discovery", title_justify="left")
+    for column in ("service", "port", "kind", "spec", "ops", "asset", "reqs"):
+        table.add_column(column, justify="right" if column in ("port", "ops", "reqs") else "left")
+    assets = {
+        (s["cluster"], s["namespace"], s["name"], a["port"]): a
+        for s in result.report["services"]
+        for a in s["apis"]
+    }
+    for findings in result.discovery.findings:
+        key = findings.service.key
+        for api in findings.apis:
+            row = assets[(key.cluster, key.namespace, key.name, api.port.port)]
+            spec = api.spec
+            spec_text = f"{spec.format} {spec.spec_version}" if spec else "-"
+            if spec and not spec.valid:
+                spec_text += " (invalid)"
+            asset = row["asset"]
+            gav = f"{asset['asset_id']}:{asset['version']}" if asset["version"] else asset["asset_id"]
+            table.add_row(
+                key.short, str(api.port.port), api.kind, spec_text,
+                str(spec.operation_count) if spec else "-", gav, str(api.requests),
+            )
+        if not findings.apis:
+            reasons = "; ".join(dict.fromkeys(s.reason for s in findings.skipped)) or "no API"
+            table.add_row(key.short, "", "-", reasons, "", "", str(findings.requests))
+    _out.print(table)
+    stats = result.report["stats"]
+    _out.print(
+        f"{stats['services']} services, {stats['apis']} APIs "
+        f"({', '.join(f'{k} {v}' for k, v in stats['apis_by_kind'].items())}), "
+        f"{stats['edges']} edges, {stats['requests']} probe requests, "
+        f"{stats['duration_s']:.1f}s",
+        markup=False,
+    )
+    for problem in result.report["problems"]:
+        _out.print(f"problem: {problem['where']}: {problem['what']}: {problem['why']}", markup=False)
+    for path in result.outputs:
+        _out.print(f"wrote {path}", markup=False)

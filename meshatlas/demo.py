@@ -1,0 +1,64 @@
+"""``meshatlas demo``: discover against the bundled demo mesh.
+
+Starts the fixture mesh (a Kubernetes API server and real backends on
+loopback), runs ``discover`` into a SQLite catalogue in the output folder,
+prints the summary and says where everything went.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from pathlib import Path
+
+from fixtures.mesh import Mesh, MeshError
+from meshatlas import console
+from meshatlas.errors import UsageError
+from meshatlas.pipeline import DiscoverOptions, run_discover
+from meshatlas.status import ExitCode
+
+#: Tried in order; another run of the demo (or of the tests) may hold one.
+_OCTETS = (10, *random.sample(range(11, 250), 6))
+
+
+def start_mesh(workdir: Path) -> Mesh:
+    """Start the demo mesh on the first free 127.N.0.0/16."""
+    last: MeshError | None = None
+    for octet in _OCTETS:
+        mesh = Mesh(["demo"], octet=octet, workdir=workdir)
+        try:
+            return mesh.start()
+        except MeshError as exc:
+            last = exc
+    raise UsageError(f"cannot start the demo mesh: {last}")
+
+
+def run(*, out: Path, report: str | None, keep_running: bool) -> ExitCode:
+    out = out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    console.info("starting the demo mesh (Kubernetes API + backends on 127.x loopback addresses)")
+    mesh = start_mesh(out / "mesh")
+    try:
+        options = DiscoverOptions(
+            kubeconfig=str(mesh.kubeconfig),
+            catalog=f"sqlite:///{out / 'catalog.db'}",
+            out=out,
+            report=report,
+        )
+        with console.progress() as tick:
+            result = run_discover(options, progress=tick)
+        console.summary(result)
+        console.info(f"catalogue: {out / 'catalog.db'}")
+        console.info(f"kubeconfig of the demo mesh: {mesh.kubeconfig}")
+        if keep_running:
+            console.info(
+                "demo mesh running; try: meshatlas discover "
+                f"--kubeconfig {mesh.kubeconfig} --dry-run  (Ctrl-C to stop)"
+            )
+            try:
+                threading.Event().wait()
+            except KeyboardInterrupt:
+                pass
+        return result.exit_code
+    finally:
+        mesh.stop()

@@ -1,0 +1,196 @@
+"""The discover pipeline: discovery → graph → catalogue → report and files."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import networkx as nx
+
+import catalog
+import graph
+from discovery import crawl, fetch, kube
+from discovery.errors import KubeError
+from discovery.inventory import DEFAULT_EXCLUDED, Scope
+from discovery.model import Discovery, Problem
+from meshatlas import assets, report
+from meshatlas.errors import UsageError
+from meshatlas.status import ExitCode
+from meshatlas.version import VERSION
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoverOptions:
+    """Everything ``meshatlas discover`` can be asked."""
+
+    kubeconfig: str | None = None
+    contexts: tuple[str, ...] = ()
+    in_cluster: bool = False
+    namespaces: tuple[str, ...] = ()
+    exclude_namespaces: tuple[str, ...] = DEFAULT_EXCLUDED
+    selector: str | None = None
+    catalog: str = "sqlite:///meshatlas.db"
+    group_id: str = "meshatlas"
+    out: Path | None = None
+    report: str | None = None
+    concurrency: int = 64
+    timeout: float = 8.0
+    dry_run: bool = False
+    graph_formats: tuple[str, ...] = ("json", "graphml")
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """What a run produced, for the CLI to show."""
+
+    discovery: Discovery
+    graph: nx.DiGraph
+    report: dict[str, Any]
+    exit_code: ExitCode
+    outputs: tuple[Path, ...] = ()
+    published: tuple[catalog.PublishResult, ...] = field(default=())
+
+
+def redact(url: str) -> str:
+    """A catalogue URL without its password, fit for reports and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+def check(options: DiscoverOptions) -> None:
+    """Refuse options that cannot work before anything is contacted."""
+    scheme = urlsplit(options.catalog).scheme
+    if scheme.startswith(("http", "https")):
+        raise UsageError(
+            "--catalog http(s):// (a remote meshatlas server) is not supported by this version; "
+            "use sqlite:///PATH or postgresql://..."
+        )
+    if not scheme.startswith(("sqlite", "postgresql")):
+        raise UsageError(f"--catalog must be sqlite:///PATH or postgresql://..., not {options.catalog!r}")
+    if options.concurrency < 1:
+        raise UsageError("--concurrency must be at least 1")
+    if options.timeout <= 0:
+        raise UsageError("--timeout must be positive")
+
+
+def run_discover(
+    options: DiscoverOptions, *, progress: crawl.Progress | None = None
+) -> RunResult:
+    """Run discovery end to end; errors of sources become problems, not exceptions."""
+    check(options)
+    started = datetime.now(UTC)
+    try:
+        connections = kube.connect(
+            kubeconfig=options.kubeconfig, contexts=options.contexts, in_cluster=options.in_cluster
+        )
+    except KubeError as exc:
+        raise UsageError(str(exc)) from exc
+    scope = Scope(
+        namespaces=options.namespaces,
+        exclude_namespaces=options.exclude_namespaces,
+        selector=options.selector,
+    )
+    limits = fetch.Limits(deadline=options.timeout, read_timeout=min(5.0, options.timeout))
+    found = asyncio.run(_discover(connections, scope, limits, options, progress))
+    dependency_graph = graph.build_graph(
+        services=found.inventory.services,
+        external_hosts=found.inventory.external_hosts,
+        edges=found.edges,
+        apis=found.apis,
+    )
+    planned = assets.plan(found, group_id=options.group_id, graph=dependency_graph)
+    extra: list[Problem] = []
+    asset_fields: dict[report.ApiRef, dict[str, Any]] = {
+        (p.api.service, p.api.port.port): {
+            "group_id": p.draft.group_id,
+            "asset_id": p.draft.asset_id,
+            "version": None,
+            "type": p.draft.type,
+            "outcome": "not-published",
+        }
+        for p in planned
+    }
+    published: list[catalog.PublishResult] = []
+    catalog_failed = False
+    if not options.dry_run:
+        try:
+            store = catalog.open_store(options.catalog)
+        except catalog.CatalogError as exc:
+            catalog_failed = True
+            extra.append(Problem(redact(options.catalog), "catalogue not opened", str(exc)))
+        else:
+            for p in planned:
+                try:
+                    result = store.publish(p.draft, seen_at=started)
+                except catalog.CatalogError as exc:
+                    extra.append(
+                        Problem(f"{p.draft.group_id}:{p.draft.asset_id}", "not published", str(exc))
+                    )
+                    continue
+                published.append(result)
+                fields = asset_fields[(p.api.service, p.api.port.port)]
+                fields["version"] = result.version
+                fields["outcome"] = result.outcome
+    outputs: list[Path] = []
+    if options.out is not None:
+        options.out.mkdir(parents=True, exist_ok=True)
+        try:
+            outputs.extend(graph.write_exports(dependency_graph, options.out, options.graph_formats))
+        except graph.GraphError as exc:
+            extra.append(Problem(str(options.out), "graph not written", str(exc)))
+    problems = list(found.problems) + extra
+    if catalog_failed or (not found.inventory.services and problems):
+        code = ExitCode.ERROR
+    elif problems:
+        code = ExitCode.PARTIAL
+    else:
+        code = ExitCode.COMPLETE
+    outcome = {ExitCode.COMPLETE: "complete", ExitCode.PARTIAL: "partial"}.get(code, "error")
+    doc = report.build(
+        discovery=found,
+        assets=asset_fields,
+        extra_problems=extra,
+        outcome=outcome,
+        catalog=None if options.dry_run else redact(options.catalog),
+        version=VERSION,
+        started_at=started,
+        finished_at=datetime.now(UTC),
+        kube_requests=found.inventory.requests,
+    )
+    text = json.dumps(doc, indent=2) + "\n"
+    if options.report and options.report != "-":
+        Path(options.report).parent.mkdir(parents=True, exist_ok=True)
+        Path(options.report).write_text(text)
+        outputs.append(Path(options.report))
+    if options.out is not None:
+        (options.out / "report.json").write_text(text)
+        outputs.append(options.out / "report.json")
+    return RunResult(found, dependency_graph, doc, code, tuple(outputs), tuple(published))
+
+
+async def _discover(
+    connections: Sequence[kube.ClusterConnection],
+    scope: Scope,
+    limits: fetch.Limits,
+    options: DiscoverOptions,
+    progress: crawl.Progress | None,
+) -> Discovery:
+    async with fetch.make_client(limits=limits, max_connections=options.concurrency) as client:
+        return await crawl.discover(
+            connections=connections,
+            client=client,
+            scope=scope,
+            limits=limits,
+            concurrency=options.concurrency,
+            progress=progress,
+        )

@@ -1,0 +1,149 @@
+"""The JSON report of a discovery run, validated against the shipped schema."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+
+from discovery.model import Api, Discovery, Problem, ServiceFindings, ServiceKey
+
+#: Key of a published API: (service, port).
+ApiRef = tuple[ServiceKey, int]
+
+
+@cache
+def schema() -> dict[str, Any]:
+    """The report's JSON Schema, as shipped in the package."""
+    text = resources.files("meshatlas").joinpath("schemas/report.schema.json").read_text()
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def validate(report: Mapping[str, Any]) -> None:
+    """Raise ``jsonschema.ValidationError`` if the report breaks its schema."""
+    jsonschema.Draft202012Validator(schema()).validate(report)
+
+
+def build(
+    *,
+    discovery: Discovery,
+    assets: Mapping[ApiRef, Mapping[str, Any]],
+    extra_problems: Sequence[Problem],
+    outcome: str,
+    catalog: str | None,
+    version: str,
+    started_at: datetime,
+    finished_at: datetime,
+    kube_requests: int,
+) -> dict[str, Any]:
+    """Assemble the report; ``assets`` maps each API to its asset fields."""
+    problems = list(discovery.problems) + list(extra_problems)
+    apis = discovery.apis
+    published = Counter(str(a.get("outcome", "not-published")) for a in assets.values())
+    report: dict[str, Any] = {
+        "meshatlas_version": version,
+        "started_at": started_at.isoformat(),
+        "finished_at": finished_at.isoformat(),
+        "outcome": outcome,
+        "catalog": catalog,
+        "clusters": list(discovery.inventory.clusters),
+        "notes": list(discovery.inventory.notes),
+        "services": [_service(f, assets) for f in discovery.findings],
+        "ignored": [str(k) for k in discovery.inventory.ignored],
+        "external_hosts": [
+            {"host": h.host, "cluster": h.cluster, "ports": list(h.ports),
+             "service_entry": f"{h.namespace}/{h.entry}"}
+            for h in discovery.inventory.external_hosts
+        ],
+        "edges": [
+            {
+                "source": e.source,
+                "target": e.target,
+                "protocol": e.protocol,
+                "rps": e.rps,
+                "error_rate": e.error_rate,
+                "p95_ms": e.p95_ms,
+                "origin": e.origin,
+            }
+            for e in discovery.edges
+        ],
+        "problems": [{"where": p.where, "what": p.what, "why": p.why} for p in problems],
+        "stats": {
+            "services": len(discovery.findings),
+            "probed": sum(1 for f in discovery.findings if f.requests),
+            "apis": len(apis),
+            "apis_by_kind": dict(sorted(Counter(a.kind for a in apis).items())),
+            "specs": sum(1 for a in apis if a.spec is not None),
+            "requests": sum(f.requests for f in discovery.findings),
+            "kube_requests": kube_requests,
+            "edges": len(discovery.edges),
+            "published": dict(sorted(published.items())),
+            "duration_s": round((finished_at - started_at).total_seconds(), 3),
+        },
+    }
+    validate(report)
+    return report
+
+
+def _service(findings: ServiceFindings, assets: Mapping[ApiRef, Mapping[str, Any]]) -> dict[str, Any]:
+    svc = findings.service
+    return {
+        "cluster": svc.key.cluster,
+        "namespace": svc.key.namespace,
+        "name": svc.key.name,
+        "type": svc.type,
+        "headless": svc.headless,
+        "external_name": svc.external_name,
+        "addresses": list(svc.cluster_ips),
+        "ready_addresses": list(svc.ready_addresses),
+        "ports": [
+            {
+                "name": p.name,
+                "port": p.port,
+                "target_port": p.target_port,
+                "protocol": p.protocol,
+                "app_protocol": p.app_protocol,
+                "mesh_protocol": p.mesh_protocol,
+            }
+            for p in svc.ports
+        ],
+        "apis": [_api(a, assets) for a in findings.apis],
+        "skipped": [
+            {"port": s.port.port if s.port else None, "reason": s.reason} for s in findings.skipped
+        ],
+        "requests": findings.requests,
+        "owner": svc.overrides.owner,
+    }
+
+
+def _api(api: Api, assets: Mapping[ApiRef, Mapping[str, Any]]) -> dict[str, Any]:
+    spec = api.spec
+    return {
+        "kind": api.kind,
+        "port": api.port.port,
+        "endpoint": api.base_url,
+        "spec": None
+        if spec is None
+        else {
+            "format": spec.format,
+            "version": spec.spec_version,
+            "url": spec.url,
+            "packaging": spec.packaging,
+            "title": spec.title,
+            "api_version": spec.api_version,
+            "operation_count": spec.operation_count,
+            "valid": spec.valid,
+            "errors": list(spec.errors),
+            "soap_versions": list(spec.soap_versions),
+        },
+        "evidence": list(api.evidence),
+        "requests": api.requests,
+        "asset": dict(assets[(api.service, api.port.port)]),
+    }

@@ -1,0 +1,59 @@
+"""Shared fixtures: the no-network guard and the demo fixture mesh."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fixtures.mesh import Mesh
+
+
+def _loopback(address: Any) -> bool:
+    if not isinstance(address, tuple):  # AF_UNIX paths and the like
+        return True
+    host = address[0]
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail any test that tries to connect anywhere but loopback."""
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+
+    def connect(self: socket.socket, address: Any) -> None:
+        if not _loopback(address):
+            raise AssertionError(f"test tried to reach {address!r}; only loopback is allowed")
+        real_connect(self, address)
+
+    def connect_ex(self: socket.socket, address: Any) -> int:
+        if not _loopback(address):
+            raise AssertionError(f"test tried to reach {address!r}; only loopback is allowed")
+        return real_connect_ex(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+
+
+def mesh_octet(offset: int = 0) -> int:
+    """A 127.N.0.0/16 for this test process, so parallel runs do not collide."""
+    return 20 + (os.getpid() + offset) % 200
+
+
+@pytest.fixture(scope="session")
+def demo_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+    """The demo cluster: API server + backends, kubeconfig at ``mesh.kubeconfig``."""
+    workdir: Path = tmp_path_factory.mktemp("mesh")
+    with Mesh(["demo"], octet=mesh_octet(), workdir=workdir) as mesh:
+        yield mesh
