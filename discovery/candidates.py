@@ -79,7 +79,7 @@ def fingerprint(response: Response | None) -> Fingerprint:
         framework = "spring"
     elif json_errors and body.strip() == b'{"detail":"Not Found"}':
         framework = "fastapi"
-    elif b"Resource not found" in body and b"quarkus" in body.lower():
+    elif b"Resource Not Found" in body and (b'"/q/' in body or b"quarkus" in body.lower()):
         framework = "quarkus"
     elif b"No service was found" in body:
         framework = "cxf"

@@ -88,7 +88,7 @@ _VALIDATORS: Mapping[str, type[SpecValidator]] = {
     "3.2": OpenAPIV32SpecValidator,
 }
 # Values that are data, not schema: a "$ref" key inside them is never resolved.
-_DATA_KEYS = frozenset({"example", "examples", "default", "enum", "const"})
+_DATA_KEYS = frozenset({"example", "default", "enum", "const"})
 _REF_KEYS = ("$ref", "$dynamicRef", "$recursiveRef")
 _MAX_MESSAGE = 200
 _PLAIN_KEY = re.compile(r"^[A-Za-z_$][\w$-]*$")
@@ -275,18 +275,18 @@ def _key(key: object) -> str:
 def _openapi_document(
     tree: Json, content: bytes, *, url: str, packaging: Packaging, limits: SpecLimits
 ) -> SpecDocument:
-    spec_format, version = _recognise(tree, packaging=packaging)
-    assert isinstance(tree, dict)
+    document, spec_format, version = _recognise(tree, packaging=packaging)
     family = re.match(r"\d+\.\d+", version)
     validator = _VALIDATORS.get(family.group(0)) if family else None
+    # "swagger" names only 2.0 and "openapi" only 3.x: anything else is unknown.
     if validator is None or (spec_format == "swagger") != (validator is OpenAPIV2SpecValidator):
         name = "OpenAPI" if spec_format == "openapi" else "Swagger"
         errors = [f"unsupported {name} version {version!r}"]
     else:
-        errors = _validate(tree, validator, limits=limits)
-    info = _dict(tree.get("info"))
+        errors = _validate(document, validator, limits=limits)
+    info = _dict(document.get("info"))
     api_version = info.get("version")
-    operations = list(_operations(tree))
+    operations = list(_operations(document))
     return SpecDocument(
         format=spec_format,
         spec_version=version,
@@ -299,12 +299,13 @@ def _openapi_document(
         valid=not errors,
         errors=tuple(errors),
         content=content,
-        base_path=_base_path(tree, spec_format),
-        tags=_tags(tree, (tags for _, tags in operations)),
+        base_path=_base_path(document, spec_format),
+        tags=_tags(document, (tags for _, tags in operations)),
     )
 
 
-def _recognise(tree: Json, *, packaging: Packaging) -> tuple[SpecFormat, str]:
+def _recognise(tree: Json, *, packaging: Packaging) -> tuple[dict[str, Json], SpecFormat, str]:
+    """Tell which kind of description ``tree`` is, by its top-level version key."""
     if not isinstance(tree, dict):
         kind = "an array" if isinstance(tree, list) else "a scalar"
         raise NotASpecError(f"{packaging.upper()} document is {kind}, not an API description")
@@ -319,7 +320,7 @@ def _recognise(tree: Json, *, packaging: Packaging) -> tuple[SpecFormat, str]:
         spec_format, value = found
         if not _is_version(value):
             raise NotASpecError(f"{spec_format!r} holds {_short(repr(value))}, not a version")
-        return spec_format, str(value).strip()
+        return tree, spec_format, str(value).strip()
     keys = ", ".join(sorted(tree)[:8]) or "none"
     raise NotASpecError(
         f"{packaging.upper()} object without an 'openapi' or 'swagger' key (keys: {keys})"
@@ -372,11 +373,14 @@ def _validate(
     except Unresolvable as exc:
         # An external $ref stops validation where it is met; already reported.
         if not external:
-            errors.append(_short(f"$ref {exc.ref!r} cannot be resolved"))
+            # A pointer that leads nowhere comes back as its bare JSON pointer.
+            ref = f"#{exc.ref}" if exc.ref.startswith("/") else exc.ref
+            errors.append(_short(f"$ref {ref!r} cannot be resolved"))
     except RecursionError:
         errors.append("validation stopped: the document nests too deeply")
     except Exception as exc:  # the validator's checks assume a sane shape; bad shapes break them
-        errors.append(_short(f"validation stopped: {type(exc).__name__}: {exc}"))
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        errors.append(_short(f"validation stopped early ({detail})"))
     finally:
         _forget_validators()
     return list(dict.fromkeys(errors))[: limits.max_errors]

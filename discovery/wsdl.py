@@ -117,6 +117,8 @@ def parse_wsdl(
         NotASpecError: the bytes are not XML, or XML that is not a WSDL.
         SpecRefusedError: the document nests too deeply or carries a DTD.
     """
+    if content.lstrip()[:14].lower().startswith((b"<!doctype html", b"<html")):
+        raise NotASpecError("an HTML page, not an API description")
     document = _read_xml(content, max_depth=max_depth)
     kind = _qname(document.root)
     if kind not in ((WSDL11_NS, "definitions"), (WSDL20_NS, "description")):
@@ -160,6 +162,11 @@ def _try_read_xml(content: bytes) -> _XmlDocument | None:
 
 def _read_xml(content: bytes, *, max_depth: int) -> _XmlDocument:
     """Parse XML with every external or expanding feature of libxml2 switched off."""
+    if b"<!ENTITY" in content:
+        # Entities are how XML bombs and external-entity reads work. libxml2
+        # still expands those used in attribute values, within its own caps;
+        # refusing before parsing is quicker and says what happened.
+        raise SpecRefusedError("XML declares entities; DTDs and entities are never processed")
     events = etree.iterparse(
         io.BytesIO(content),
         events=("start", "end"),

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 _err = Console(stderr=True, highlight=False)
 _out = Console(highlight=False)
+if not _out.is_terminal:
+    # Logs and pipes have no width; keep rows on one line.
+    _out = Console(highlight=False, width=160)
 
 
 def error(message: str) -> None:
@@ -74,7 +77,7 @@ def progress() -> Iterator[Callable[[int, int, str], None]]:
 def summary(result: RunResult) -> None:
     """The table of what was found, then where outputs went."""
     table = Table(title="meshatlas discovery", title_justify="left")
-    for column in ("service", "port", "kind", "spec", "ops", "asset", "reqs"):
+    for column in ("service", "port", "kind", "spec", "ops", "asset", "reqs", "note"):
         table.add_column(column, justify="right" if column in ("port", "ops", "reqs") else "left")
     assets = {
         (s["cluster"], s["namespace"], s["name"], a["port"]): a
@@ -94,10 +97,11 @@ def summary(result: RunResult) -> None:
             table.add_row(
                 key.short, str(api.port.port), api.kind, spec_text,
                 str(spec.operation_count) if spec else "-", gav, str(api.requests),
+                "" if spec else (api.evidence[-1] if api.evidence else ""),
             )
         if not findings.apis:
             reasons = "; ".join(dict.fromkeys(s.reason for s in findings.skipped)) or "no API"
-            table.add_row(key.short, "", "-", reasons, "", "", str(findings.requests))
+            table.add_row(key.short, "", "-", "", "", "", str(findings.requests), reasons)
     _out.print(table)
     stats = result.report["stats"]
     _out.print(

@@ -42,7 +42,7 @@ class DiscoverOptions:
     concurrency: int = 64
     timeout: float = 8.0
     dry_run: bool = False
-    graph_formats: tuple[str, ...] = ("json", "graphml")
+    graph_formats: tuple[str, ...] = ("json", "graphml", "dot", "mermaid")
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +145,7 @@ def run_discover(
     if options.out is not None:
         options.out.mkdir(parents=True, exist_ok=True)
         try:
-            outputs.extend(graph.write_exports(dependency_graph, options.out, options.graph_formats))
+            outputs.extend(graph.write_exports(dependency_graph, options.out, formats=options.graph_formats))
         except graph.GraphError as exc:
             extra.append(Problem(str(options.out), "graph not written", str(exc)))
     problems = list(found.problems) + extra

@@ -1,0 +1,186 @@
+"""End to end: ``meshatlas discover`` against the demo fixture mesh.
+
+The real ``kubernetes`` client reads the fixture API server over HTTP, probes
+hit the real backends on their 127.x addresses, assets land in a real SQLite
+catalogue. The expected inventory is DESIGN.md's "Demo mesh" table.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import pytest
+
+import catalog
+from fixtures.mesh import Mesh
+from meshatlas import report as report_mod
+from meshatlas.cli import main
+
+# (namespace, service) -> (kind, spec format, spec version prefix, packaging, soap versions)
+EXPECTED: dict[tuple[str, str], tuple[str, str | None, str | None]] = {
+    ("shop", "catalog"): ("rest", "openapi", "3.0"),
+    ("shop", "orders"): ("rest", "openapi", "3.1"),
+    ("shop", "payments"): ("rest", "openapi", "3.0"),
+    ("shop", "inventory"): ("rest", "openapi", "3.0"),
+    ("shop", "reviews"): ("rest", "swagger", "2.0"),
+    ("shop", "frontend"): ("http", None, None),
+    ("billing", "invoice-ws"): ("soap", "wsdl", "1.1"),
+    ("billing", "tax-calc"): ("soap", "wsdl", "1.1"),
+    ("billing", "ledger"): ("rest", None, None),
+    ("billing", "legacy-soap"): ("soap", None, None),
+    ("platform", "search"): ("grpc", None, None),
+    ("platform", "graphql-gw"): ("graphql", None, None),
+    ("platform", "notes"): ("rest", "openapi", "3.1"),
+}
+RECORDED_WITHOUT_API = {
+    ("shop", "cart-redis"): "TCP port",
+    ("platform", "auth"): "TLS port",
+    ("platform", "idle"): "no ready endpoints",
+    ("platform", "ext-payments"): "ExternalName",
+}
+
+
+@pytest.fixture(scope="module")
+def run(demo_mesh: Mesh, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    tmp = tmp_path_factory.mktemp("discover")
+    before = demo_mesh.backend_requests()
+    code = main(
+        [
+            "discover",
+            "--kubeconfig", str(demo_mesh.kubeconfig),
+            "--catalog", f"sqlite:///{tmp / 'catalog.db'}",
+            "--report", str(tmp / "report.json"),
+            "--out", str(tmp / "out"),
+        ]
+    )
+    after = demo_mesh.backend_requests()
+    spent = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    return {
+        "code": code,
+        "report": json.loads((tmp / "report.json").read_text()),
+        "dir": tmp,
+        "backend_requests": spent,
+    }
+
+
+def _apis(report: dict[str, Any]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    return {(s["namespace"], s["name"]): s["apis"] for s in report["services"]}
+
+
+def test_exit_code_and_report_schema(run: dict[str, Any]) -> None:
+    assert run["code"] == 0
+    report_mod.validate(run["report"])
+    assert run["report"]["outcome"] == "complete"
+    assert run["report"]["problems"] == []
+    assert run["report"]["clusters"] == ["demo"]
+
+
+def test_expected_inventory_is_found_exactly(run: dict[str, Any]) -> None:
+    apis = _apis(run["report"])
+    found = {key: value for key, value in apis.items() if value}
+    assert set(found) == set(EXPECTED)
+    for key, (kind, fmt, version) in EXPECTED.items():
+        (api,) = found[key]
+        assert api["kind"] == kind, key
+        if fmt is None:
+            assert api["spec"] is None, key
+        else:
+            assert api["spec"]["format"] == fmt, key
+            assert api["spec"]["version"].startswith(version), key
+            assert api["spec"]["valid"] is True, key
+            assert api["spec"]["operation_count"] > 0, key
+
+
+def test_spec_details(run: dict[str, Any]) -> None:
+    apis = _apis(run["report"])
+    inventory = apis[("shop", "inventory")][0]["spec"]
+    assert inventory["packaging"] == "yaml"
+    assert inventory["url"].endswith("/q/openapi")
+    assert apis[("billing", "invoice-ws")][0]["spec"]["soap_versions"] == ["1.1"]
+    assert apis[("billing", "tax-calc")][0]["spec"]["soap_versions"] == ["1.2"]
+    assert apis[("billing", "tax-calc")][0]["evidence"][0].startswith("annotation")
+    catalog_spec = apis[("shop", "catalog")][0]["spec"]
+    assert catalog_spec["url"].endswith("/v3/api-docs")
+    assert catalog_spec["api_version"] == "1.4.0"
+
+
+def test_services_without_api_are_recorded_with_the_reason(run: dict[str, Any]) -> None:
+    services = {(s["namespace"], s["name"]): s for s in run["report"]["services"]}
+    for key, reason in RECORDED_WITHOUT_API.items():
+        assert services[key]["apis"] == [], key
+        assert any(reason in s["reason"] for s in services[key]["skipped"]), key
+        assert services[key]["requests"] == 0, key
+
+
+def test_ignored_and_system_namespaces_are_absent(run: dict[str, Any]) -> None:
+    names = {(s["namespace"], s["name"]) for s in run["report"]["services"]}
+    assert ("shop", "debug-tools") not in names
+    assert not {ns for ns, _ in names} & {"kube-system", "istio-system"}
+    assert run["report"]["ignored"] == ["demo/shop/debug-tools"]
+
+
+def test_skipped_services_received_no_request(run: dict[str, Any]) -> None:
+    spent = run["backend_requests"]
+    assert spent.get("shop/debug-tools", 0) == 0
+    assert spent.get("shop/cart-redis", 0) == 0
+    assert spent.get("platform/auth", 0) == 0
+    assert spent["shop/catalog"] > 0
+    # The report's count is what the backends saw.
+    services = {(s["namespace"], s["name"]): s for s in run["report"]["services"]}
+    assert services[("shop", "catalog")]["requests"] == spent["shop/catalog"]
+
+
+def test_catalogue_holds_one_asset_per_api(run: dict[str, Any]) -> None:
+    store = catalog.open_store(f"sqlite:///{run['dir'] / 'catalog.db'}")
+    assets = {a.asset_id: a for a in store.list_assets()}
+    assert len(assets) == len(EXPECTED)
+    assert assets["shop-catalog"].type == "rest-api"
+    assert assets["billing-invoice-ws"].type == "soap-api"
+    assert assets["shop-frontend"].type == "http-api"
+    assert assets["platform-graphql-gw"].type == "graphql-api"
+    assert assets["platform-search"].type == "grpc-api"
+    assert assets["shop-catalog"].owner == "team-catalog"
+    assert assets["billing-ledger"].owner == "team-finance"  # from the namespace
+    assert assets["shop-orders"].lifecycle == "stable"
+    version = store.get_version("meshatlas", "shop-catalog", version="1.4.0")
+    spec = store.spec_file("meshatlas", "shop-catalog", version="1.4.0")
+    assert spec is not None and spec.classifier == "oas"
+    assert json.loads(spec.content)["openapi"].startswith("3.0")
+    (instance,) = version.instances
+    assert (instance.namespace, instance.service, instance.port) == ("shop", "catalog", 8080)
+    assert instance.endpoint_uri == "http://catalog.shop.svc.cluster.local:8080"
+    frontend = store.get("meshatlas", "shop-frontend").versions[-1]
+    assert sorted(frontend.dependencies) == ["meshatlas:shop-catalog:1.4.0", "meshatlas:shop-orders:2.3.1"]
+
+
+def test_graph_files_hold_the_config_edges(run: dict[str, Any]) -> None:
+    out: Path = run["dir"] / "out"
+    data = json.loads((out / "graph.json").read_text())
+    g = nx.node_link_graph(data, edges="edges")
+    expected = {
+        ("demo/shop/frontend", "demo/shop/catalog"),
+        ("demo/shop/frontend", "demo/shop/orders"),
+        ("demo/shop/orders", "demo/shop/payments"),
+        ("demo/shop/orders", "demo/shop/inventory"),
+    }
+    assert set(g.edges) == expected
+    assert all(g.edges[e]["origin"] == "config" for e in expected)
+    assert "api.stripe.example" in g.nodes
+    assert nx.read_graphml(out / "graph.graphml").number_of_edges() == 4
+
+
+def test_second_run_publishes_nothing_new(demo_mesh: Mesh, run: dict[str, Any], tmp_path: Path) -> None:
+    code = main(
+        [
+            "discover",
+            "--kubeconfig", str(demo_mesh.kubeconfig),
+            "--catalog", f"sqlite:///{run['dir'] / 'catalog.db'}",
+            "--report", str(tmp_path / "again.json"),
+        ]
+    )
+    again = json.loads((tmp_path / "again.json").read_text())
+    assert code == 0
+    assert again["stats"]["published"] == {"unchanged": len(EXPECTED)}
