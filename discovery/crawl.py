@@ -33,9 +33,7 @@ async def discover(
     progress: Progress | None = None,
 ) -> Discovery:
     """Read the clusters, probe every Service, and derive config edges."""
-    inventory = await asyncio.to_thread(
-        inventory_mod.read_inventory, connections, scope=scope
-    )
+    inventory = await asyncio.to_thread(inventory_mod.read_inventory, connections, scope=scope)
     fetcher = Fetcher(client=client, limits=limits, concurrency=asyncio.Semaphore(concurrency))
     prober = Prober(fetcher=fetcher, settings=settings)
     findings = await probe_all(inventory, prober=prober, progress=progress)

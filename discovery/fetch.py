@@ -181,7 +181,9 @@ class Fetcher:
                 try:
                     piece = decoder.decompress(raw, cap + 1 - size)
                 except zlib.error as exc:
-                    raise ProbeError(f"corrupt {encoding} body: {exc}", url=str(response.url)) from exc
+                    raise ProbeError(
+                        f"corrupt {encoding} body: {exc}", url=str(response.url)
+                    ) from exc
             chunks.append(piece)
             size += len(piece)
             if size > cap:

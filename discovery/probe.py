@@ -19,8 +19,8 @@ from discovery.errors import ProbeError, SpecError
 from discovery.fetch import Fetcher, Response
 from discovery.model import (
     Api,
-    Problem,
     ProbeSkip,
+    Problem,
     Service,
     ServiceFindings,
     ServicePort,
@@ -77,7 +77,9 @@ class Prober:
         """Probe every port worth probing; never raises for network trouble."""
         skipped: list[ProbeSkip] = []
         if service.external:
-            skipped.append(ProbeSkip(service.key, None, "ExternalName Service: external, not probed"))
+            skipped.append(
+                ProbeSkip(service.key, None, "ExternalName Service: external, not probed")
+            )
             return ServiceFindings(service, (), tuple(skipped), 0)
         address = _address(service)
         if address is None:
@@ -121,7 +123,9 @@ class Prober:
         target = _target_port(service, port)
         host = f"[{address}]" if ":" in address else address
         state = _Port(base=f"http://{host}:{target}")
-        endpoint = f"http://{service.key.name}.{service.key.namespace}.svc.cluster.local:{port.port}"
+        endpoint = (
+            f"http://{service.key.name}.{service.key.namespace}.svc.cluster.local:{port.port}"
+        )
         if port.mesh_protocol == "grpc":
             evidence = ("port protocol grpc (Istio port naming)",)
             return Api(service.key, port, "grpc", endpoint, None, evidence, 0), 0, None
@@ -187,7 +191,9 @@ class Prober:
         self, service: Service, port: ServicePort, state: _Port
     ) -> SpecDocument | None:
         hints = service.overrides
-        if hints.openapi_path and (doc := await self._try_spec(state, hints.openapi_path, "annotation")):
+        if hints.openapi_path and (
+            doc := await self._try_spec(state, hints.openapi_path, "annotation")
+        ):
             return doc
         if hints.wsdl_path and (doc := await self._try_spec(state, hints.wsdl_path, "annotation")):
             return doc
@@ -195,8 +201,10 @@ class Prober:
         fp = candidates.fingerprint(root)
         if fp.evidence:
             state.evidence.append(fp.evidence)
-        if root is not None and root.status == 200 and (
-            specs.looks_like_wsdl(root.body) or root.content_type.endswith("json")
+        if (
+            root is not None
+            and root.status == 200
+            and (specs.looks_like_wsdl(root.body) or root.content_type.endswith("json"))
         ):
             # Some servers answer their description at the root itself.
             if doc := await self._parse_found(state, root, "/"):
@@ -209,9 +217,13 @@ class Prober:
                 return doc
         return state.fallback
 
-    async def _parse_found(self, state: _Port, response: Response, path: str) -> SpecDocument | None:
+    async def _parse_found(
+        self, state: _Port, response: Response, path: str
+    ) -> SpecDocument | None:
         try:
-            doc = specs.parse_spec(response.body, url=response.url, content_type=response.content_type)
+            doc = specs.parse_spec(
+                response.body, url=response.url, content_type=response.content_type
+            )
         except SpecError:
             return None
         if doc.valid:
@@ -249,10 +261,15 @@ class Prober:
             {"Content-Type": "application/json", "Accept": "application/json"},
         )
         if graphql is not None and classify.is_graphql(graphql):
-            state.evidence.append(f"graphql: typename query answered at {self.settings.graphql_path}")
+            state.evidence.append(
+                f"graphql: typename query answered at {self.settings.graphql_path}"
+            )
             return "graphql"
         soap = await self._post(
-            state, "/", _SOAP11_EMPTY, {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'}
+            state,
+            "/",
+            _SOAP11_EMPTY,
+            {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'},
         )
         if soap is not None and (version := specs.looks_like_soap_fault(soap.body)):
             state.evidence.append(f"soap: SOAP {version} Fault for an empty envelope at /")
@@ -305,4 +322,3 @@ def _wsdl_links(body: bytes, base: str) -> list[str]:
         if link.startswith("/") and not link.startswith("//"):
             out.append(link)
     return out
-

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import zeep
 import zeep.exceptions
 import zeep.wsdl
-from lxml import etree  # type: ignore[import-untyped]
+from lxml import etree
 
 from discovery.errors import NotASpecError, SpecError, SpecRefusedError
 from discovery.model import Operation, SpecDocument

@@ -117,8 +117,7 @@ def _draft(
             ),
         )
         operations = tuple(
-            f"{op.method} {op.path}" if op.method and op.path else op.name
-            for op in spec.operations
+            f"{op.method} {op.path}" if op.method and op.path else op.name for op in spec.operations
         )
     hints = service.overrides
     evidence = api.evidence[0] if api.evidence else api.kind
@@ -128,7 +127,9 @@ def _draft(
     return catalog.AssetDraft(
         group_id=group_id,
         asset_id=asset,
-        name=(spec.title if spec and spec.title else f"{service.key.name} ({service.key.namespace})"),
+        name=(
+            spec.title if spec and spec.title else f"{service.key.name} ({service.key.namespace})"
+        ),
         type=ASSET_TYPES[api.kind],
         description=hints.description or (spec.description if spec else None),
         spec_version_hint=spec.api_version if spec else None,

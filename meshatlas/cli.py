@@ -54,33 +54,83 @@ def build_parser() -> argparse.ArgumentParser:
 
     discover = sub.add_parser("discover", help="discover services and APIs, publish to a catalogue")
     conn = discover.add_argument_group("clusters")
-    conn.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
     conn.add_argument(
-        "--context", action="append", default=[], metavar="NAME",
+        "--kubeconfig",
+        metavar="PATH",
+        help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)",
+    )
+    conn.add_argument(
+        "--context",
+        action="append",
+        default=[],
+        metavar="NAME",
         help="kubeconfig context to read; repeat for several clusters",
     )
     conn.add_argument("--in-cluster", action="store_true", help="use the Pod's ServiceAccount")
     sel = discover.add_argument_group("what to read")
-    sel.add_argument("--namespace", action="append", default=[], metavar="NS", help="only this namespace (repeatable)")
     sel.add_argument(
-        "--exclude-namespace", action="append", default=[], metavar="NS",
+        "--namespace",
+        action="append",
+        default=[],
+        metavar="NS",
+        help="only this namespace (repeatable)",
+    )
+    sel.add_argument(
+        "--exclude-namespace",
+        action="append",
+        default=[],
+        metavar="NS",
         help=f"skip this namespace (repeatable; default: {', '.join(DEFAULT_EXCLUDED)})",
     )
-    sel.add_argument("--selector", metavar="LABELS", help="label selector for Services, e.g. team=shop")
+    sel.add_argument(
+        "--selector", metavar="LABELS", help="label selector for Services, e.g. team=shop"
+    )
     out = discover.add_argument_group("where results go")
-    out.add_argument("--catalog", default="sqlite:///meshatlas.db", metavar="URL", help="sqlite:///PATH or postgresql://... (default: %(default)s)")
-    out.add_argument("--group-id", default="meshatlas", metavar="ID", help="asset group id (default: %(default)s)")
+    out.add_argument(
+        "--catalog",
+        default="sqlite:///meshatlas.db",
+        metavar="URL",
+        help="sqlite:///PATH or postgresql://... (default: %(default)s)",
+    )
+    out.add_argument(
+        "--group-id",
+        default="meshatlas",
+        metavar="ID",
+        help="asset group id (default: %(default)s)",
+    )
     out.add_argument("--out", type=Path, metavar="DIR", help="write the graph and report here")
-    out.add_argument("--report", metavar="PATH|-", help="write the JSON report to PATH, or - for stdout")
+    out.add_argument(
+        "--report", metavar="PATH|-", help="write the JSON report to PATH, or - for stdout"
+    )
     out.add_argument("--dry-run", action="store_true", help="discover but publish nothing")
     run = discover.add_argument_group("probing")
-    run.add_argument("--concurrency", type=_positive_int, default=64, metavar="N", help="parallel probe requests (default: %(default)s)")
-    run.add_argument("--timeout", type=_positive_float, default=8.0, metavar="SECONDS", help="total deadline per probe request (default: %(default)s)")
+    run.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=64,
+        metavar="N",
+        help="parallel probe requests (default: %(default)s)",
+    )
+    run.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=8.0,
+        metavar="SECONDS",
+        help="total deadline per probe request (default: %(default)s)",
+    )
 
     demo = sub.add_parser("demo", help="run discover against the bundled demo mesh")
-    demo.add_argument("--out", type=Path, default=Path("meshatlas-demo"), metavar="DIR", help="where outputs go (default: %(default)s)")
+    demo.add_argument(
+        "--out",
+        type=Path,
+        default=Path("meshatlas-demo"),
+        metavar="DIR",
+        help="where outputs go (default: %(default)s)",
+    )
     demo.add_argument("--report", metavar="PATH", help="also write the JSON report here")
-    demo.add_argument("--keep-running", action="store_true", help="keep the demo mesh up after the run")
+    demo.add_argument(
+        "--keep-running", action="store_true", help="keep the demo mesh up after the run"
+    )
     return parser
 
 

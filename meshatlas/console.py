@@ -28,7 +28,10 @@ if not _out.is_terminal:
 
 def error(message: str) -> None:
     """Print an error for a person."""
-    _err.print(f"[bold red]error:[/] {message}" if _err.is_terminal else f"error: {message}", markup=_err.is_terminal)
+    _err.print(
+        f"[bold red]error:[/] {message}" if _err.is_terminal else f"error: {message}",
+        markup=_err.is_terminal,
+    )
 
 
 def info(message: str) -> None:
@@ -93,10 +96,17 @@ def summary(result: RunResult) -> None:
             if spec and not spec.valid:
                 spec_text += " (invalid)"
             asset = row["asset"]
-            gav = f"{asset['asset_id']}:{asset['version']}" if asset["version"] else asset["asset_id"]
+            gav = (
+                f"{asset['asset_id']}:{asset['version']}" if asset["version"] else asset["asset_id"]
+            )
             table.add_row(
-                key.short, str(api.port.port), api.kind, spec_text,
-                str(spec.operation_count) if spec else "-", gav, str(api.requests),
+                key.short,
+                str(api.port.port),
+                api.kind,
+                spec_text,
+                str(spec.operation_count) if spec else "-",
+                gav,
+                str(api.requests),
                 "" if spec else (api.evidence[-1] if api.evidence else ""),
             )
         if not findings.apis:
@@ -112,6 +122,8 @@ def summary(result: RunResult) -> None:
         markup=False,
     )
     for problem in result.report["problems"]:
-        _out.print(f"problem: {problem['where']}: {problem['what']}: {problem['why']}", markup=False)
+        _out.print(
+            f"problem: {problem['where']}: {problem['what']}: {problem['why']}", markup=False
+        )
     for path in result.outputs:
         _out.print(f"wrote {path}", markup=False)

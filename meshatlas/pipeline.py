@@ -76,16 +76,16 @@ def check(options: DiscoverOptions) -> None:
             "use sqlite:///PATH or postgresql://..."
         )
     if not scheme.startswith(("sqlite", "postgresql")):
-        raise UsageError(f"--catalog must be sqlite:///PATH or postgresql://..., not {options.catalog!r}")
+        raise UsageError(
+            f"--catalog must be sqlite:///PATH or postgresql://..., not {options.catalog!r}"
+        )
     if options.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
     if options.timeout <= 0:
         raise UsageError("--timeout must be positive")
 
 
-def run_discover(
-    options: DiscoverOptions, *, progress: crawl.Progress | None = None
-) -> RunResult:
+def run_discover(options: DiscoverOptions, *, progress: crawl.Progress | None = None) -> RunResult:
     """Run discovery end to end; errors of sources become problems, not exceptions."""
     check(options)
     started = datetime.now(UTC)
@@ -145,7 +145,9 @@ def run_discover(
     if options.out is not None:
         options.out.mkdir(parents=True, exist_ok=True)
         try:
-            outputs.extend(graph.write_exports(dependency_graph, options.out, formats=options.graph_formats))
+            outputs.extend(
+                graph.write_exports(dependency_graph, options.out, formats=options.graph_formats)
+            )
         except graph.GraphError as exc:
             extra.append(Problem(str(options.out), "graph not written", str(exc)))
     problems = list(found.problems) + extra

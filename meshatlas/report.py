@@ -58,8 +58,12 @@ def build(
         "services": [_service(f, assets) for f in discovery.findings],
         "ignored": [str(k) for k in discovery.inventory.ignored],
         "external_hosts": [
-            {"host": h.host, "cluster": h.cluster, "ports": list(h.ports),
-             "service_entry": f"{h.namespace}/{h.entry}"}
+            {
+                "host": h.host,
+                "cluster": h.cluster,
+                "ports": list(h.ports),
+                "service_entry": f"{h.namespace}/{h.entry}",
+            }
             for h in discovery.inventory.external_hosts
         ],
         "edges": [
@@ -92,7 +96,9 @@ def build(
     return report
 
 
-def _service(findings: ServiceFindings, assets: Mapping[ApiRef, Mapping[str, Any]]) -> dict[str, Any]:
+def _service(
+    findings: ServiceFindings, assets: Mapping[ApiRef, Mapping[str, Any]]
+) -> dict[str, Any]:
     svc = findings.service
     return {
         "cluster": svc.key.cluster,

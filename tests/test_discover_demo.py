@@ -50,10 +50,14 @@ def run(demo_mesh: Mesh, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
     code = main(
         [
             "discover",
-            "--kubeconfig", str(demo_mesh.kubeconfig),
-            "--catalog", f"sqlite:///{tmp / 'catalog.db'}",
-            "--report", str(tmp / "report.json"),
-            "--out", str(tmp / "out"),
+            "--kubeconfig",
+            str(demo_mesh.kubeconfig),
+            "--catalog",
+            f"sqlite:///{tmp / 'catalog.db'}",
+            "--report",
+            str(tmp / "report.json"),
+            "--out",
+            str(tmp / "out"),
         ]
     )
     after = demo_mesh.backend_requests()
@@ -153,7 +157,10 @@ def test_catalogue_holds_one_asset_per_api(run: dict[str, Any]) -> None:
     assert (instance.namespace, instance.service, instance.port) == ("shop", "catalog", 8080)
     assert instance.endpoint_uri == "http://catalog.shop.svc.cluster.local:8080"
     frontend = store.get("meshatlas", "shop-frontend").versions[-1]
-    assert sorted(frontend.dependencies) == ["meshatlas:shop-catalog:1.4.0", "meshatlas:shop-orders:2.3.1"]
+    assert sorted(frontend.dependencies) == [
+        "meshatlas:shop-catalog:1.4.0",
+        "meshatlas:shop-orders:2.3.1",
+    ]
 
 
 def test_graph_files_hold_the_config_edges(run: dict[str, Any]) -> None:
@@ -172,13 +179,18 @@ def test_graph_files_hold_the_config_edges(run: dict[str, Any]) -> None:
     assert nx.read_graphml(out / "graph.graphml").number_of_edges() == 4
 
 
-def test_second_run_publishes_nothing_new(demo_mesh: Mesh, run: dict[str, Any], tmp_path: Path) -> None:
+def test_second_run_publishes_nothing_new(
+    demo_mesh: Mesh, run: dict[str, Any], tmp_path: Path
+) -> None:
     code = main(
         [
             "discover",
-            "--kubeconfig", str(demo_mesh.kubeconfig),
-            "--catalog", f"sqlite:///{run['dir'] / 'catalog.db'}",
-            "--report", str(tmp_path / "again.json"),
+            "--kubeconfig",
+            str(demo_mesh.kubeconfig),
+            "--catalog",
+            f"sqlite:///{run['dir'] / 'catalog.db'}",
+            "--report",
+            str(tmp_path / "again.json"),
         ]
     )
     again = json.loads((tmp_path / "again.json").read_text())

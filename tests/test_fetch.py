@@ -31,7 +31,9 @@ def test_gzip_bomb_stops_at_the_decompressed_cap() -> None:
     bomb = gzip.compress(b"\0" * (40 * 1024 * 1024))
 
     async def handler(request: web.Request) -> web.Response:
-        return web.Response(body=bomb, headers={"Content-Encoding": "gzip"}, content_type="application/json")
+        return web.Response(
+            body=bomb, headers={"Content-Encoding": "gzip"}, content_type="application/json"
+        )
 
     async def main() -> None:
         runner, port = await _serve("127.0.0.1", handler)

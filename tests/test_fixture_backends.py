@@ -403,7 +403,9 @@ def test_graphql_executes_queries_and_introspection() -> None:
             assert result.json() == {
                 "data": {"product": {"name": "Espresso grinder", "price": 129.9}, "health": "ok"}
             }
-            schema = await client.post(endpoint, json={"query": "{ __schema { queryType { name } } }"})
+            schema = await client.post(
+                endpoint, json={"query": "{ __schema { queryType { name } } }"}
+            )
             assert schema.json()["data"]["__schema"]["queryType"]["name"] == "Query"
             no_query = await client.get(endpoint)
             assert no_query.status_code == 400

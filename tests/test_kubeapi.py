@@ -59,7 +59,11 @@ def test_label_selectors_and_namespaced_lists(client: kubernetes.client.ApiClien
     picked = core.list_service_for_all_namespaces(label_selector="app in (catalog,orders)")
     assert sorted(s.metadata.name for s in picked.items) == ["catalog", "orders"]
     not_shop = core.list_namespaced_service("billing", label_selector="app!=ledger")
-    assert sorted(s.metadata.name for s in not_shop.items) == ["invoice-ws", "legacy-soap", "tax-calc"]
+    assert sorted(s.metadata.name for s in not_shop.items) == [
+        "invoice-ws",
+        "legacy-soap",
+        "tax-calc",
+    ]
     assert len(core.list_namespaced_service("shop").items) == 8
     with pytest.raises(kubernetes.client.ApiException) as info:
         core.list_service_for_all_namespaces(label_selector="app in (a")
@@ -105,14 +109,18 @@ def test_requests_without_the_token_are_refused(api_mesh: Mesh) -> None:
 def test_istio_custom_objects_in_both_versions(client: kubernetes.client.ApiClient) -> None:
     custom = kubernetes.client.CustomObjectsApi(client)
     for version in ("v1", "v1beta1"):
-        listed = custom.list_cluster_custom_object("networking.istio.io", version, "virtualservices")
+        listed = custom.list_cluster_custom_object(
+            "networking.istio.io", version, "virtualservices"
+        )
         assert [o["metadata"]["name"] for o in listed["items"]] == ["catalog", "checkout", "orders"]
         assert {o["apiVersion"] for o in listed["items"]} == {f"networking.istio.io/{version}"}
 
 
 def test_endpointslices_list(client: kubernetes.client.ApiClient) -> None:
     slices = kubernetes.client.DiscoveryV1Api(client).list_namespaced_endpoint_slice("platform")
-    idle = next(s for s in slices.items if s.metadata.labels["kubernetes.io/service-name"] == "idle")
+    idle = next(
+        s for s in slices.items if s.metadata.labels["kubernetes.io/service-name"] == "idle"
+    )
     assert idle.endpoints[0].conditions.ready is False
 
 

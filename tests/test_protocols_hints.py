@@ -35,8 +35,13 @@ from discovery.protocols import mesh_protocol
         ("HTTP-Upper", 80, "TCP", None, "http"),
     ],
 )
-def test_mesh_protocol(name: str, port: int, protocol: str, app_protocol: str | None, expected: str) -> None:
-    assert mesh_protocol(name=name, port=port, protocol=protocol, app_protocol=app_protocol) == expected
+def test_mesh_protocol(
+    name: str, port: int, protocol: str, app_protocol: str | None, expected: str
+) -> None:
+    assert (
+        mesh_protocol(name=name, port=port, protocol=protocol, app_protocol=app_protocol)
+        == expected
+    )
 
 
 def test_only_allowlisted_and_safe_annotations_are_kept() -> None:
@@ -85,8 +90,13 @@ def test_opt_outs(
 
 def test_spec_paths_must_stay_on_the_service() -> None:
     bad = hints.overrides(
-        {"meshatlas.io/openapi-path": "http://evil.example/spec", "meshatlas.io/wsdl-path": "//x/y"},
-        {}, {}, {},
+        {
+            "meshatlas.io/openapi-path": "http://evil.example/spec",
+            "meshatlas.io/wsdl-path": "//x/y",
+        },
+        {},
+        {},
+        {},
     )
     assert bad.openapi_path is None and bad.wsdl_path is None
     good = hints.overrides({"meshatlas.io/openapi-path": "/api/openapi.json"}, {}, {}, {})
@@ -97,7 +107,9 @@ def test_provides_api_from_url_only_when_it_names_the_service_itself() -> None:
     own = frozenset({"orders", "orders.shop", "orders.shop.svc.cluster.local"})
     key = "terasky.backstage.io/provides-api-from-url"
     mine = hints.overrides({key: "http://orders.shop:8000/openapi.json"}, {}, {}, {}, own_hosts=own)
-    other = hints.overrides({key: "https://api.other.example/openapi.json"}, {}, {}, {}, own_hosts=own)
+    other = hints.overrides(
+        {key: "https://api.other.example/openapi.json"}, {}, {}, {}, own_hosts=own
+    )
     assert mine.openapi_path == "/openapi.json"
     assert other.openapi_path is None
 

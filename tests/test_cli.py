@@ -1,0 +1,150 @@
+"""The command line: help, version, usage errors and exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fixtures.mesh import Mesh
+from meshatlas.cli import main
+from meshatlas.pipeline import redact
+from meshatlas.version import VERSION
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"meshatlas {VERSION}"
+
+
+def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "discover" in out and "demo" in out
+    assert main(["discover", "--help"]) == 0
+    assert "--kubeconfig" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["nonsense"],
+        ["discover", "--concurrency", "0"],
+        ["discover", "--timeout", "-1"],
+        ["discover", "--no-such-flag"],
+        ["discover", "--kubeconfig", "/nonexistent/kubeconfig"],
+        ["discover", "--catalog", "mysql://x/y"],
+        ["discover", "--catalog", "https://catalog.example"],
+    ],
+)
+def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    if argv:
+        assert capsys.readouterr().err.startswith(("error:", "usage:"))
+
+
+def test_dry_run_publishes_nothing_and_report_to_stdout(
+    demo_mesh: Mesh, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "never.db"
+    code = main(
+        [
+            "discover",
+            "--kubeconfig",
+            str(demo_mesh.kubeconfig),
+            "--dry-run",
+            "--catalog",
+            f"sqlite:///{db}",
+            "--report",
+            "-",
+            "--namespace",
+            "billing",
+        ]
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert not db.exists()
+    assert report["catalog"] is None
+    assert {s["namespace"] for s in report["services"]} == {"billing"}
+    assert {a["asset"]["outcome"] for s in report["services"] for a in s["apis"]} == {
+        "not-published"
+    }
+
+
+def test_selector_limits_services(demo_mesh: Mesh, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        [
+            "discover",
+            "--kubeconfig",
+            str(demo_mesh.kubeconfig),
+            "--dry-run",
+            "--report",
+            "-",
+            "--selector",
+            "app in (orders,ledger)",
+        ]
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert sorted(s["name"] for s in report["services"]) == ["ledger", "orders"]
+
+
+def test_unreadable_services_make_a_partial_run(
+    demo_mesh: Mesh, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = demo_mesh.state("demo")
+    state.forbidden = frozenset({"virtualservices"})
+    try:
+        code = main(
+            [
+                "discover",
+                "--kubeconfig",
+                str(demo_mesh.kubeconfig),
+                "--catalog",
+                f"sqlite:///{tmp_path / 'c.db'}",
+                "--report",
+                "-",
+                "--namespace",
+                "shop",
+            ]
+        )
+    finally:
+        state.forbidden = frozenset()
+    report = json.loads(capsys.readouterr().out)
+    assert code == 3
+    assert report["outcome"] == "partial"
+    (problem,) = report["problems"]
+    assert "virtualservices" in problem["what"] and "403" in problem["why"]
+    # What could be read was still published.
+    assert report["stats"]["published"]["created"] == 6
+
+
+def test_catalog_that_cannot_open_is_an_error(
+    demo_mesh: Mesh, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    code = main(
+        [
+            "discover",
+            "--kubeconfig",
+            str(demo_mesh.kubeconfig),
+            "--namespace",
+            "billing",
+            "--catalog",
+            f"sqlite:///{blocker}/c.db",
+            "--report",
+            "-",
+        ]
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert report["outcome"] == "error"
+    assert report["problems"][0]["what"] == "catalogue not opened"
+
+
+def test_redact_hides_passwords() -> None:
+    assert redact("postgresql://u:pw@db:5432/x") == "postgresql://u:***@db:5432/x"
+    assert redact("sqlite:///a.db") == "sqlite:///a.db"
