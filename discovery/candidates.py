@@ -70,8 +70,10 @@ def fingerprint(response: Response | None) -> Fingerprint:
     ctype = response.content_type
     body = response.body[:4096]
     json_errors = ctype.endswith("json")
-    framework: str | None = None
-    if "uvicorn" in server or "hypercorn" in server:
+    framework: str | None = _from_location(response.headers.get("location", ""))
+    if framework is not None:
+        pass
+    elif "uvicorn" in server or "hypercorn" in server:
         framework = "fastapi"
     elif "kestrel" in server:
         framework = "aspnet"
@@ -95,6 +97,24 @@ def fingerprint(response: Response | None) -> Fingerprint:
     )
 
 
+#: Where frameworks redirect ``/`` to, and what that says about them.
+_LOCATIONS: Final = (
+    ("swagger/index.html", "aspnet"),
+    ("swagger-ui/index.html", "spring"),
+    ("swagger-ui.html", "spring"),
+    ("/q/swagger-ui", "quarkus"),
+    ("/q/dev", "quarkus"),
+    ("/docs", "fastapi"),
+)
+
+
+def _from_location(location: str) -> str | None:
+    for needle, framework in _LOCATIONS:
+        if location.endswith(needle) or location.startswith(needle):
+            return framework
+    return None
+
+
 def _spring_error(body: bytes) -> bool:
     try:
         data = json.loads(body)
@@ -103,15 +123,35 @@ def _spring_error(body: bytes) -> bool:
     return isinstance(data, dict) and {"timestamp", "status", "error", "path"} <= data.keys()
 
 
-def openapi_order(fp: Fingerprint, extra: tuple[str, ...] = ()) -> tuple[str, ...]:
-    """OpenAPI paths in the order to try them: annotation, framework, the rest."""
-    first = extra + _FRAMEWORK_PATHS.get(fp.framework or "", ())
-    return tuple(dict.fromkeys(first + OPENAPI_PATHS))
+#: Tried when ``/`` says nothing about the framework (the most common paths).
+QUICK_PATHS: Final = ("/openapi.json", "/v3/api-docs", "/swagger.json")
 
 
-def wsdl_first(fp: Fingerprint) -> bool:
-    """Whether WSDL locations should be tried before OpenAPI ones."""
+def openapi_order(
+    fp: Fingerprint, *, paths: tuple[str, ...] = OPENAPI_PATHS, exhaustive: bool = False
+) -> tuple[str, ...]:
+    """OpenAPI paths in the order to try them.
+
+    The likely framework's paths come first. Unless ``exhaustive``, a known
+    framework is tried only at its own paths, and an unknown one at the few
+    most common paths; ``paths`` is the full list, configurable.
+    """
+    framework = _FRAMEWORK_PATHS.get(fp.framework or "", ())
+    if exhaustive:
+        return tuple(dict.fromkeys(framework + paths))
+    if framework:
+        return framework
+    return tuple(p for p in QUICK_PATHS if p in paths) or paths[:3]
+
+
+def soap_likely(fp: Fingerprint) -> bool:
+    """Whether ``/`` looks like a SOAP server (try WSDL, skip OpenAPI)."""
     return fp.framework == "cxf" or fp.xml or fp.allows_post_only
+
+
+def graphql_likely(fp: Fingerprint) -> bool:
+    """Whether ``/`` looks like a Node.js/GraphQL gateway (try GraphQL first)."""
+    return fp.framework == "express"
 
 
 def wsdl_guesses(service_name: str) -> tuple[str, ...]:

@@ -5,6 +5,7 @@
     DiscoveryError
      ├── KubeError        a cluster's API could not be read (cluster, resource, status)
      ├── ProbeError       an HTTP probe failed (url)
+     ├── TelemetryError   a telemetry source (Prometheus, Jaeger, Zipkin) failed (source, url)
      └── SpecError        bytes that could not be used as an API description (url)
           ├── NotASpecError     ... because they are not an API description at all
           └── SpecRefusedError  ... because reading them would cost too much or be
@@ -83,3 +84,18 @@ class SpecRefusedError(SpecError):
     (entity bombs, external entities). Whether the bytes were an API
     description is not known.
     """
+
+
+class TelemetryError(DiscoveryError):
+    """A telemetry source could not be read, or answered with partial data.
+
+    Attributes:
+        source: which kind of source (``prometheus``, ``otel``, ``jaeger``, ``zipkin``).
+        url: the URL that failed, if known.
+    """
+
+    def __init__(self, message: str, *, source: str, url: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.source = source
+        self.url = url

@@ -106,8 +106,9 @@ class Fetcher:
         *,
         headers: Mapping[str, str] | None = None,
         content: bytes | None = None,
+        follow_redirects: bool = True,
     ) -> tuple[Response, int]:
-        """Send a request, following same-origin redirects.
+        """Send a request, following same-origin redirects unless told not to.
 
         Returns the final response and the number of requests it took.
         Raises :class:`ProbeError` on connection failure or deadline.
@@ -119,7 +120,11 @@ class Fetcher:
             spent += 1
             response = await self._once(method, current, headers=headers, content=content)
             location = response.headers.get("location")
-            if response.status not in (301, 302, 303, 307, 308) or not location:
+            if (
+                not follow_redirects
+                or response.status not in (301, 302, 303, 307, 308)
+                or not location
+            ):
                 return response, spent
             target = urljoin(current, location)
             if _origin(target) != origin:

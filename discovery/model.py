@@ -172,16 +172,44 @@ class SpecDocument:
 
 
 @dataclass(frozen=True, slots=True)
+class Evidence:
+    """One observation that supports a classification.
+
+    ``check`` names what was tried (``fingerprint``, ``openapi``, ``wsdl``,
+    ``graphql``, ``soap-fault``, ``json``, ``http``, ``grpc-reflection``,
+    ``grpc-status``, ``port-protocol``, ``annotation``); ``matched`` says in
+    words what was seen.
+    """
+
+    check: str
+    matched: str
+    url: str | None = None
+    status: int | None = None
+    content_type: str | None = None
+
+    def __str__(self) -> str:
+        where = f" ({self.url} -> {self.status})" if self.url and self.status else ""
+        return f"{self.check}: {self.matched}{where}"
+
+
+@dataclass(frozen=True, slots=True)
 class Api:
-    """One API found on one port of one Service."""
+    """One API found on one port of one Service.
+
+    ``confidence`` (0–1) says how sure the classification is: a valid API
+    description or a reflection answer is certain; behaviour without a
+    description less so; a port name alone least.
+    """
 
     service: ServiceKey
     port: ServicePort
     kind: ApiKind
     base_url: str
     spec: SpecDocument | None
-    evidence: tuple[str, ...]
+    evidence: tuple[Evidence, ...]
     requests: int
+    confidence: float = 1.0
+    grpc_services: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +261,21 @@ class Edge:
     rps: float | None = None
     error_rate: float | None = None
     p95_ms: float | None = None
+    #: Median and 99th-percentile latency (ms), from telemetry histograms.
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    #: True when every observed request was mutual TLS, False when some were
+    #: plaintext, None when the source cannot tell (source-reported, traces).
+    mtls: bool | None = None
+    #: Calling workloads seen in telemetry, ``namespace/workload``, sorted.
+    workloads: tuple[str, ...] = ()
+    #: TCP traffic, bytes per second both ways (``istio_tcp_*_bytes_total``).
+    bytes_per_s: float | None = None
+    #: ``passthrough`` or ``blackhole`` for egress Istio routed through
+    #: ``PassthroughCluster`` / ``BlackHoleCluster``; None otherwise.
+    egress: str | None = None
+    #: Telemetry sources that reported the edge (``prometheus``, ``jaeger``…).
+    sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,24 +1,29 @@
 """Probe a Service's ports for API descriptions and classify what answers.
 
-Per HTTP-capable port: paths named by annotation first, then a look at ``/``
-to guess the framework, then OpenAPI and WSDL locations in the order that
-guess suggests, stopping at the first valid description. A port without one
-is classified by how it answers (GraphQL, a SOAP Fault, JSON, or plain HTTP).
-Requests go only to the Service's own address and are counted.
+Per HTTP-capable port: paths named by annotation first; then one look at
+``/`` (not following its redirect, whose target is itself a hint) to guess
+the framework; then only the locations that guess makes likely, stopping at
+the first valid description. A port without one is classified by how it
+answers: GraphQL, a SOAP Fault, JSON, or plain HTTP. gRPC ports are asked
+through server reflection. Requests go only to the Service's own address and
+each one is counted.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Final
 
-from discovery import candidates, classify, specs
-from discovery.errors import ProbeError, SpecError
+from discovery import candidates, classify, grpcprobe, specs
+from discovery.errors import NotASpecError, ProbeError, SpecError
 from discovery.fetch import Fetcher, Response
 from discovery.model import (
     Api,
+    ApiKind,
+    Evidence,
     ProbeSkip,
     Problem,
     Service,
@@ -43,13 +48,30 @@ _NOT_PROBED: Final = {
     "mysql": "MySQL port: no HTTP API",
     "udp": "UDP port: no HTTP API",
 }
+#: How sure each way of knowing is.
+CONFIDENCE: Final = {
+    "spec": 1.0,
+    "invalid-spec": 0.8,
+    "grpc-reflection": 1.0,
+    "grpc-status": 0.9,
+    "graphql": 0.95,
+    "soap-fault": 0.9,
+    "json": 0.6,
+    "http": 0.7,
+    "port-protocol": 0.5,
+}
 
 
 @dataclass(frozen=True, slots=True)
 class ProbeSettings:
-    """What to try, and how much each port may cost."""
+    """What to try, and how much each port may cost.
+
+    ``exhaustive`` tries every OpenAPI path on every port instead of only the
+    ones the fingerprint makes likely: thorough, and several times the requests.
+    """
 
     openapi_paths: tuple[str, ...] = candidates.OPENAPI_PATHS
+    exhaustive: bool = False
     max_requests_per_port: int = 24
     per_service: int = 2
     graphql_path: str = "/graphql"
@@ -61,9 +83,11 @@ class _Port:
 
     base: str
     requests: int = 0
-    evidence: list[str] = field(default_factory=list)
+    evidence: list[Evidence] = field(default_factory=list)
     json_seen: bool = False
     fallback: SpecDocument | None = None
+    tried_graphql: bool = False
+    tried_soap: bool = False
 
 
 class Prober:
@@ -90,53 +114,78 @@ class Prober:
             wanted = service.overrides.port
             if wanted and wanted not in (port.name, str(port.port)):
                 skipped.append(ProbeSkip(service.key, port, f"meshatlas.io/port names {wanted}"))
-            elif port.mesh_protocol in ("grpc",):
+            elif port.mesh_protocol == "grpc" or port.http_capable:
                 ports.append(port)
-            elif not port.http_capable:
+            else:
                 reason = _NOT_PROBED.get(port.mesh_protocol, f"{port.mesh_protocol}: not probed")
                 skipped.append(ProbeSkip(service.key, port, reason))
-            else:
-                ports.append(port)
         gate = asyncio.Semaphore(self.settings.per_service)
 
         async def one(port: ServicePort) -> tuple[Api | None, int, Problem | None]:
             async with gate:
-                return await self._probe_port(service, port, address)
+                if port.mesh_protocol == "grpc":
+                    return await self._probe_grpc(service, port, address)
+                return await self._probe_http(service, port, address)
 
         results = await asyncio.gather(*(one(p) for p in ports))
-        apis = tuple(api for api, _, _ in results if api is not None)
-        problems = tuple(p for _, _, p in results if p is not None)
         for port, (api, _, problem) in zip(ports, results, strict=True):
             if api is None and problem is None:
                 skipped.append(ProbeSkip(service.key, port, "no HTTP answer"))
         return ServiceFindings(
             service=service,
-            apis=apis,
+            apis=tuple(api for api, _, _ in results if api is not None),
             skipped=tuple(skipped),
             requests=sum(n for _, n, _ in results),
-            problems=problems,
+            problems=tuple(p for _, _, p in results if p is not None),
         )
 
-    async def _probe_port(
+    async def _probe_grpc(
         self, service: Service, port: ServicePort, address: str
     ) -> tuple[Api | None, int, Problem | None]:
         target = _target_port(service, port)
-        host = f"[{address}]" if ":" in address else address
-        state = _Port(base=f"http://{host}:{target}")
-        endpoint = (
-            f"http://{service.key.name}.{service.key.namespace}.svc.cluster.local:{port.port}"
+        limits = self.fetcher.limits
+        answer = await grpcprobe.list_services(
+            address=address, port=target, deadline=limits.deadline, max_bytes=limits.max_body_bytes
         )
-        if port.mesh_protocol == "grpc":
-            evidence = ("port protocol grpc (Istio port naming)",)
-            return Api(service.key, port, "grpc", endpoint, None, evidence, 0), 0, None
+        url = f"grpc://{address}:{target}"
+        if answer is None:
+            check, confidence = "port-protocol", CONFIDENCE["port-protocol"]
+            evidence = Evidence(check, "port named grpc (Istio port naming); no gRPC answer", url)
+        elif answer.status == "OK":
+            check, confidence = "grpc-reflection", CONFIDENCE["grpc-reflection"]
+            names = ", ".join(answer.services) or "no services"
+            evidence = Evidence(check, f"server reflection lists {names}", url)
+        else:
+            check, confidence = "grpc-status", CONFIDENCE["grpc-status"]
+            evidence = Evidence(check, f"answered with grpc-status {answer.status}", url)
+        api = Api(
+            service=service.key,
+            port=port,
+            kind="grpc",
+            base_url=_endpoint(service, port),
+            spec=None,
+            evidence=(evidence,),
+            requests=1,
+            confidence=confidence,
+            grpc_services=answer.services if answer else (),
+        )
+        return api, 1, None
+
+    async def _probe_http(
+        self, service: Service, port: ServicePort, address: str
+    ) -> tuple[Api | None, int, Problem | None]:
+        host = f"[{address}]" if ":" in address else address
+        state = _Port(base=f"http://{host}:{_target_port(service, port)}")
         try:
-            spec = await self._find_spec(service, port, state)
-            if spec is None:
-                kind = await self._classify_without_spec(state)
-            else:
-                kind = classify.kind_of_spec(spec)
+            spec = await self._find_spec(service, state)
+            kind, confidence = (
+                (classify.kind_of_spec(spec), CONFIDENCE["spec" if spec.valid else "invalid-spec"])
+                if spec is not None
+                else await self._classify_without_spec(state)
+            )
         except ProbeError as exc:
             if state.requests <= 1 and port.mesh_protocol == "unknown":
+                # Istio would sniff this port; it does not speak HTTP.
                 return None, state.requests, None
             problem = Problem(
                 where=f"{service.key}:{port.port}",
@@ -144,141 +193,214 @@ class Prober:
                 why=f"{exc.message} ({exc.url})",
             )
             return None, state.requests, problem
-        if kind is None:
-            return None, state.requests, None
         api = Api(
             service=service.key,
             port=port,
             kind=kind,
-            base_url=endpoint,
+            base_url=_endpoint(service, port),
             spec=spec,
             evidence=tuple(state.evidence),
             requests=state.requests,
+            confidence=confidence,
         )
         return api, state.requests, None
 
-    async def _get(self, state: _Port, path: str) -> Response | None:
+    async def _get(self, state: _Port, path: str, *, follow: bool = True) -> Response | None:
         if state.requests >= self.settings.max_requests_per_port:
             return None
-        response, spent = await self.fetcher.request("GET", state.base + path)
+        try:
+            response, spent = await self.fetcher.request(
+                "GET", state.base + path, follow_redirects=follow
+            )
+        except ProbeError:
+            state.requests += 1
+            raise
         state.requests += spent
         if response.content_type.endswith("json"):
             state.json_seen = True
         return response
 
     async def _try_spec(self, state: _Port, path: str, how: str) -> SpecDocument | None:
+        """Fetch ``path`` and keep it if it is a valid description."""
         try:
             response = await self._get(state, path)
-        except ProbeError:
+        except ProbeError as exc:
+            state.evidence.append(Evidence(how, f"gave up: {exc.message}", exc.url))
+            return None
+        if response is not None and response.refused_redirect:
+            state.evidence.append(
+                Evidence(
+                    how,
+                    f"redirect off the Service refused: {response.refused_redirect}",
+                    response.url,
+                    response.status,
+                )
+            )
             return None
         if response is None or response.status != 200 or response.truncated:
+            if response is not None and response.truncated:
+                state.evidence.append(
+                    Evidence(
+                        how, "body over the size cap, not parsed", response.url, response.status
+                    )
+                )
             return None
+        return self._accept(state, response, how)
+
+    def _accept(self, state: _Port, response: Response, how: str) -> SpecDocument | None:
         try:
             doc = specs.parse_spec(
                 response.body, url=response.url, content_type=response.content_type
             )
-        except SpecError:
+        except SpecError as exc:
+            claimed = response.content_type.endswith(("json", "yaml", "xml"))
+            if not isinstance(exc, NotASpecError) or claimed:
+                state.evidence.append(
+                    Evidence(
+                        how, f"refused: {exc}", response.url, response.status, response.content_type
+                    )
+                )
             return None
+        what = f"{doc.format} {doc.spec_version}" + ("" if doc.valid else " (invalid)")
+        state.evidence.append(
+            Evidence(how, what, response.url, response.status, response.content_type)
+        )
         if doc.valid:
-            state.evidence.append(f"{how}: {doc.format} {doc.spec_version} at {path}")
             return doc
-        if state.fallback is None:
-            state.fallback = doc
-            state.evidence.append(f"{how}: invalid {doc.format} at {path}")
+        state.fallback = state.fallback or doc
         return None
 
-    async def _find_spec(
-        self, service: Service, port: ServicePort, state: _Port
-    ) -> SpecDocument | None:
+    async def _find_spec(self, service: Service, state: _Port) -> SpecDocument | None:
         hints = service.overrides
-        if hints.openapi_path and (
-            doc := await self._try_spec(state, hints.openapi_path, "annotation")
-        ):
-            return doc
-        if hints.wsdl_path and (doc := await self._try_spec(state, hints.wsdl_path, "annotation")):
-            return doc
-        root = await self._get(state, "/")
-        fp = candidates.fingerprint(root)
-        if fp.evidence:
-            state.evidence.append(fp.evidence)
-        if (
-            root is not None
-            and root.status == 200
-            and (specs.looks_like_wsdl(root.body) or root.content_type.endswith("json"))
-        ):
-            # Some servers answer their description at the root itself.
-            if doc := await self._parse_found(state, root, "/"):
+        for path in (hints.openapi_path, hints.wsdl_path):
+            if path and (doc := await self._try_spec(state, path, "annotation")):
                 return doc
-        phases = (self._wsdl_phase, self._openapi_phase)
-        if not candidates.wsdl_first(fp):
-            phases = (self._openapi_phase, self._wsdl_phase)
-        for phase in phases:
-            if doc := await phase(service, state, fp):
+        root = await self._get(state, "/", follow=False)
+        fp = candidates.fingerprint(root)
+        if root is not None and fp.evidence:
+            state.evidence.append(
+                Evidence(
+                    "fingerprint", fp.framework or "", root.url, root.status, root.content_type
+                )
+            )
+        if root is not None and root.status == 200 and not root.truncated:
+            if specs.looks_like_wsdl(root.body) or root.content_type.endswith(("json", "yaml")):
+                # Some servers answer their description at the root itself.
+                if doc := self._accept(state, root, "probe"):
+                    return doc
+        if candidates.graphql_likely(fp) and await self._graphql(state):
+            return None
+        if candidates.soap_likely(fp):
+            if doc := await self._wsdl_phase(service, state, fp):
+                return doc
+            if await self._soap_fault(state):
+                return None
+        for path in candidates.openapi_order(
+            fp, paths=self.settings.openapi_paths, exhaustive=self.settings.exhaustive
+        ):
+            if doc := await self._try_spec(state, path, "probe"):
+                return doc
+            if path == "/v3/api-docs" and fp.framework == "spring":
+                if doc := await self._springdoc_groups(state):
+                    return doc
+        if self.settings.exhaustive and not candidates.soap_likely(fp):
+            if doc := await self._wsdl_phase(service, state, fp):
                 return doc
         return state.fallback
 
-    async def _parse_found(
-        self, state: _Port, response: Response, path: str
-    ) -> SpecDocument | None:
+    async def _springdoc_groups(self, state: _Port) -> SpecDocument | None:
+        """springdoc with groups serves each group at a URL listed in swagger-config."""
         try:
-            doc = specs.parse_spec(
-                response.body, url=response.url, content_type=response.content_type
-            )
-        except SpecError:
+            config = await self._get(state, "/v3/api-docs/swagger-config")
+        except ProbeError:
             return None
-        if doc.valid:
-            state.evidence.append(f"probe: {doc.format} {doc.spec_version} at {path}")
-            return doc
-        return None
-
-    async def _openapi_phase(
-        self, service: Service, state: _Port, fp: candidates.Fingerprint
-    ) -> SpecDocument | None:
-        for path in candidates.openapi_order(fp, self.settings.openapi_paths):
-            if doc := await self._try_spec(state, path, "probe"):
-                return doc
+        if config is None or config.status != 200:
+            return None
+        try:
+            urls = json.loads(config.body).get("urls") or []
+        except (ValueError, AttributeError):
+            return None
+        for entry in urls[:3]:
+            url = entry.get("url") if isinstance(entry, dict) else None
+            if isinstance(url, str) and url.startswith("/") and not url.startswith("//"):
+                if doc := await self._try_spec(state, url, "probe"):
+                    return doc
         return None
 
     async def _wsdl_phase(
         self, service: Service, state: _Port, fp: candidates.Fingerprint
     ) -> SpecDocument | None:
-        paths: list[str] = list(candidates.WSDL_PATHS)
-        if fp.framework == "cxf" or candidates.wsdl_first(fp):
-            listing = await self._get(state, candidates.CXF_LISTING)
+        paths: list[str] = []
+        if fp.framework == "cxf":
+            try:
+                listing = await self._get(state, candidates.CXF_LISTING)
+            except ProbeError:
+                listing = None
             if listing is not None and listing.status == 200:
-                paths = _wsdl_links(listing.body, state.base) + paths
-            paths += candidates.wsdl_guesses(service.key.name)
+                paths.extend(_wsdl_links(listing.body, state.base))
+        paths.extend(candidates.WSDL_PATHS)
+        if self.settings.exhaustive:
+            paths.extend(candidates.wsdl_guesses(service.key.name))
         for path in dict.fromkeys(paths):
             if doc := await self._try_spec(state, path, "probe"):
                 return doc
         return None
 
-    async def _classify_without_spec(self, state: _Port) -> classify.ApiKind | None:
-        graphql = await self._post(
+    async def _graphql(self, state: _Port) -> bool:
+        state.tried_graphql = True
+        response = await self._post(
             state,
             self.settings.graphql_path,
             _GRAPHQL_QUERY,
             {"Content-Type": "application/json", "Accept": "application/json"},
         )
-        if graphql is not None and classify.is_graphql(graphql):
+        if response is not None and classify.is_graphql(response):
             state.evidence.append(
-                f"graphql: typename query answered at {self.settings.graphql_path}"
+                Evidence(
+                    "graphql",
+                    "answered { __typename }",
+                    response.url,
+                    response.status,
+                    response.content_type,
+                )
             )
-            return "graphql"
-        soap = await self._post(
+            return True
+        return False
+
+    async def _soap_fault(self, state: _Port) -> bool:
+        state.tried_soap = True
+        response = await self._post(
             state,
             "/",
             _SOAP11_EMPTY,
             {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'},
         )
-        if soap is not None and (version := specs.looks_like_soap_fault(soap.body)):
-            state.evidence.append(f"soap: SOAP {version} Fault for an empty envelope at /")
-            return "soap"
+        if response is not None and (version := specs.looks_like_soap_fault(response.body)):
+            state.evidence.append(
+                Evidence(
+                    "soap-fault",
+                    f"SOAP {version} Fault for an empty envelope",
+                    response.url,
+                    response.status,
+                    response.content_type,
+                )
+            )
+            return True
+        return False
+
+    async def _classify_without_spec(self, state: _Port) -> tuple[ApiKind, float]:
+        evidence = {e.check for e in state.evidence}
+        if "graphql" in evidence:
+            return "graphql", CONFIDENCE["graphql"]
+        if "soap-fault" in evidence:
+            return "soap", CONFIDENCE["soap-fault"]
+        if not state.tried_graphql and await self._graphql(state):
+            return "graphql", CONFIDENCE["graphql"]
         if state.json_seen:
-            state.evidence.append("rest: JSON responses, no API description found")
-            return "rest"
-        state.evidence.append("http: answers HTTP, no API description found")
-        return "http"
+            state.evidence.append(Evidence("json", "JSON answers, no API description found"))
+            return "rest", CONFIDENCE["json"]
+        state.evidence.append(Evidence("http", "answers HTTP, no API description found"))
+        return "http", CONFIDENCE["http"]
 
     async def _post(
         self, state: _Port, path: str, body: bytes, headers: dict[str, str]
@@ -294,6 +416,12 @@ class Prober:
             return None
         state.requests += spent
         return response
+
+
+def _endpoint(service: Service, port: ServicePort) -> str:
+    """The in-cluster URL people use for this port."""
+    scheme = "grpc" if port.mesh_protocol == "grpc" else "http"
+    return f"{scheme}://{service.key.name}.{service.key.namespace}.svc.cluster.local:{port.port}"
 
 
 def _address(service: Service) -> str | None:

@@ -120,9 +120,9 @@ def _draft(
             f"{op.method} {op.path}" if op.method and op.path else op.name for op in spec.operations
         )
     hints = service.overrides
-    evidence = api.evidence[0] if api.evidence else api.kind
-    method = "annotation" if evidence.startswith("annotation") else "probe"
-    if api.kind == "grpc" and spec is None:
+    checks = {e.check for e in api.evidence}
+    method = "annotation" if "annotation" in checks else "probe"
+    if checks == {"port-protocol"}:
         method = "port-protocol"
     return catalog.AssetDraft(
         group_id=group_id,
@@ -147,6 +147,6 @@ def _draft(
         ),
         dependencies=dependencies,
         provenance=catalog.Provenance(
-            method=method, detail=spec.url if spec else "; ".join(api.evidence)
+            method=method, detail=spec.url if spec else "; ".join(str(e) for e in api.evidence)
         ),
     )

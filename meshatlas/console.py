@@ -107,7 +107,7 @@ def summary(result: RunResult) -> None:
                 str(spec.operation_count) if spec else "-",
                 gav,
                 str(api.requests),
-                "" if spec else (api.evidence[-1] if api.evidence else ""),
+                "" if spec else (str(api.evidence[-1].matched) if api.evidence else ""),
             )
         if not findings.apis:
             reasons = "; ".join(dict.fromkeys(s.reason for s in findings.skipped)) or "no API"

@@ -149,7 +149,18 @@ def _api(api: Api, assets: Mapping[ApiRef, Mapping[str, Any]]) -> dict[str, Any]
             "errors": list(spec.errors),
             "soap_versions": list(spec.soap_versions),
         },
-        "evidence": list(api.evidence),
+        "evidence": [
+            {
+                "check": e.check,
+                "matched": e.matched,
+                "url": e.url,
+                "status": e.status,
+                "content_type": e.content_type,
+            }
+            for e in api.evidence
+        ],
+        "confidence": api.confidence,
+        "grpc_services": list(api.grpc_services),
         "requests": api.requests,
         "asset": dict(assets[(api.service, api.port.port)]),
     }

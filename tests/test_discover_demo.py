@@ -105,7 +105,7 @@ def test_spec_details(run: dict[str, Any]) -> None:
     assert inventory["url"].endswith("/q/openapi")
     assert apis[("billing", "invoice-ws")][0]["spec"]["soap_versions"] == ["1.1"]
     assert apis[("billing", "tax-calc")][0]["spec"]["soap_versions"] == ["1.2"]
-    assert apis[("billing", "tax-calc")][0]["evidence"][0].startswith("annotation")
+    assert apis[("billing", "tax-calc")][0]["evidence"][0]["check"] == "annotation"
     catalog_spec = apis[("shop", "catalog")][0]["spec"]
     assert catalog_spec["url"].endswith("/v3/api-docs")
     assert catalog_spec["api_version"] == "1.4.0"
@@ -196,3 +196,64 @@ def test_second_run_publishes_nothing_new(
     again = json.loads((tmp_path / "again.json").read_text())
     assert code == 0
     assert again["stats"]["published"] == {"unchanged": len(EXPECTED)}
+
+
+def _operations_in(path: Path) -> int:
+    """Count operations in a fixture spec file, independently of meshatlas."""
+    import yaml
+    from lxml import etree
+
+    if path.suffix == ".wsdl":
+        tree = etree.parse(str(path))
+        ns = {"wsdl": "http://schemas.xmlsoap.org/wsdl/"}
+        return len(tree.findall(".//wsdl:portType/wsdl:operation", ns))
+    doc = yaml.safe_load(path.read_text())
+    methods = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+    return sum(1 for item in doc["paths"].values() for m in item if m in methods)
+
+
+def test_operation_counts_match_the_served_specs(run: dict[str, Any]) -> None:
+    import yaml as _yaml
+
+    from fixtures.mesh import CLUSTERS_DIR, SPECS_DIR
+
+    plan = _yaml.safe_load((CLUSTERS_DIR / "demo" / "backends.yaml").read_text())["backends"]
+    apis = _apis(run["report"])
+    checked = 0
+    for entry in plan:
+        key = tuple(entry["service"].split("/"))
+        if "spec" not in entry or key not in EXPECTED:
+            continue
+        (api,) = apis[key]  # type: ignore[index]
+        assert api["spec"]["operation_count"] == _operations_in(SPECS_DIR / entry["spec"]), key
+        checked += 1
+    assert checked == 8
+
+
+def test_requests_per_service_stay_low(run: dict[str, Any]) -> None:
+    services = run["report"]["services"]
+    total = sum(s["requests"] for s in services)
+    # Fingerprints send each probe to the likely framework's paths first.
+    assert total / len(services) <= 3.0, total
+    assert max(s["requests"] for s in services) <= 6
+
+
+def test_grpc_port_is_confirmed_by_reflection(run: dict[str, Any]) -> None:
+    (api,) = _apis(run["report"])[("platform", "search")]
+    assert api["evidence"][0]["check"] == "grpc-reflection"
+    assert "platform.search.v1.SearchService" in api["grpc_services"]
+    assert api["confidence"] == 1.0
+    assert api["endpoint"] == "grpc://search.platform.svc.cluster.local:50051"
+
+
+def test_every_api_carries_evidence_and_confidence(run: dict[str, Any]) -> None:
+    for service in run["report"]["services"]:
+        for api in service["apis"]:
+            assert api["evidence"], service["name"]
+            assert 0 < api["confidence"] <= 1
+            if api["spec"] is not None:
+                assert api["confidence"] == 1.0
+                assert any(e["url"] == api["spec"]["url"] for e in api["evidence"])
+    (ledger,) = _apis(run["report"])[("billing", "ledger")]
+    assert ledger["confidence"] < 1.0
+    assert ledger["evidence"][-1]["check"] == "json"

@@ -1,0 +1,61 @@
+"""Ask a gRPC port what it serves, through server reflection.
+
+One ``ListServices`` call over plaintext HTTP/2. A reflection answer names
+the services; a ``grpc-status`` answer of any kind (UNIMPLEMENTED when
+reflection is off) still proves the port speaks gRPC. The channel ignores
+proxy settings, is bounded by the probe deadline, and is closed afterwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+#: The reflection service itself is not an API of the Service.
+_INFRASTRUCTURE = frozenset(
+    {
+        "grpc.reflection.v1alpha.ServerReflection",
+        "grpc.reflection.v1.ServerReflection",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class GrpcAnswer:
+    """What a gRPC port said: its services, or only a status code."""
+
+    services: tuple[str, ...]
+    status: str | None
+
+
+async def list_services(
+    *, address: str, port: int, deadline: float, max_bytes: int
+) -> GrpcAnswer | None:
+    """Reflection's service list; ``None`` when nothing gRPC answered."""
+    host = f"[{address}]" if ":" in address else address
+    options = [
+        ("grpc.enable_http_proxy", 0),
+        ("grpc.max_receive_message_length", max_bytes),
+        ("grpc.enable_retries", 0),
+    ]
+    channel = grpc.aio.insecure_channel(f"{host}:{port}", options=options)
+    try:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        request = reflection_pb2.ServerReflectionRequest(list_services="")
+        call = stub.ServerReflectionInfo(iter([request]), timeout=deadline)
+        services: list[str] = []
+        async for response in call:
+            listed = response.list_services_response.service
+            services.extend(s.name for s in listed if s.name not in _INFRASTRUCTURE)
+        return GrpcAnswer(tuple(sorted(services)), "OK")
+    except grpc.aio.AioRpcError as exc:
+        code = exc.code()
+        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            return None
+        return GrpcAnswer((), code.name)
+    except (TimeoutError, OSError):
+        return None
+    finally:
+        await channel.close()
