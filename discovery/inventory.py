@@ -77,15 +77,46 @@ def _problem(exc: KubeError, what: str) -> Problem:
 
 
 def _list_scoped(
-    lister: kube.Lister, target: kube.ListTarget, scope: Scope, selector: str | None = None
-) -> Iterable[dict[str, Any]]:
-    """List cluster-wide, or once per requested namespace."""
+    lister: kube.Lister,
+    target: kube.ListTarget,
+    scope: Scope,
+    *,
+    namespaces: Sequence[str],
+    problems: list[Problem],
+    what: str,
+    selector: str | None = None,
+    failed: set[str] | None = None,
+) -> list[dict[str, Any]]:
+    """List cluster-wide, or once per namespace.
+
+    Per namespace when the scope names namespaces, and also when the
+    cluster-wide list is forbidden (403): then each readable namespace is
+    listed on its own and each one still forbidden becomes a problem.
+    Other failures propagate as :class:`KubeError`.
+    """
+
+    def per_namespace(names: Iterable[str]) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        for ns in names:
+            scoped = kube.ListTarget(target.resource, target.group, target.version, ns)
+            try:
+                items.extend(lister.list(scoped, label_selector=selector))
+            except KubeError as exc:
+                if exc.status == 404 and target.group == ISTIO_GROUP:
+                    raise
+                problems.append(_problem(exc, f"{what} in namespace {ns} not readable"))
+                if failed is not None:
+                    failed.add(ns)
+        return items
+
     if scope.namespaces:
-        for ns in scope.namespaces:
-            target_ns = kube.ListTarget(target.resource, target.group, target.version, ns)
-            yield from lister.list(target_ns, label_selector=selector)
-    else:
-        yield from lister.list(target, label_selector=selector)
+        return per_namespace(scope.namespaces)
+    try:
+        return list(lister.list(target, label_selector=selector))
+    except KubeError as exc:
+        if exc.status != 403 or not namespaces:
+            raise
+        return per_namespace(ns for ns in namespaces if scope.wants(ns))
 
 
 def _read_cluster(
@@ -103,10 +134,19 @@ def _read_cluster(
         # Without namespaces, Services are still read; namespace settings are lost.
         out.problems.append(_problem(exc, "namespaces not readable; namespace annotations ignored"))
 
+    ns_names = sorted(namespaces)
     try:
         raw_services = [
             s
-            for s in _list_scoped(lister, kube.ListTarget("services"), scope, scope.selector)
+            for s in _list_scoped(
+                lister,
+                kube.ListTarget("services"),
+                scope,
+                namespaces=ns_names,
+                problems=out.problems,
+                what="services",
+                selector=scope.selector,
+            )
             if scope.wants(s["metadata"].get("namespace", ""))
         ]
     except KubeError as exc:
@@ -116,9 +156,18 @@ def _read_cluster(
 
     ready: dict[tuple[str, str], list[str]] = {}
     endpoints_known = True
+    blind: set[str] = set()  # namespaces whose endpoints could not be read
     try:
         target = kube.ListTarget("endpointslices", "discovery.k8s.io")
-        for es in _list_scoped(lister, target, scope):
+        for es in _list_scoped(
+            lister,
+            target,
+            scope,
+            namespaces=ns_names,
+            problems=out.problems,
+            what="endpointslices",
+            failed=blind,
+        ):
             meta = es.get("metadata", {})
             owner = (meta.get("labels") or {}).get("kubernetes.io/service-name")
             if not owner or not scope.wants(meta.get("namespace", "")):
@@ -135,13 +184,14 @@ def _read_cluster(
         )
 
     for raw in raw_services:
-        service = _service(cluster, raw, namespaces, ready, endpoints_known)
+        known = endpoints_known and raw["metadata"].get("namespace") not in blind
+        service = _service(cluster, raw, namespaces, ready, known)
         if service.overrides.ignore:
             out.ignored.append(service.key)
         else:
             out.services.append(service)
 
-    _read_istio(lister, scope, out, cluster, out.services)
+    _read_istio(lister, scope, out, cluster, out.services, ns_names)
     out.requests = lister.requests
     return out
 
@@ -217,13 +267,19 @@ def _read_istio(
     out: _ClusterRead,
     cluster: str,
     services: Sequence[Service],
+    namespaces: Sequence[str],
 ) -> None:
     docs: dict[str, list[dict[str, Any]]] = {}
     for plural in ("serviceentries", "virtualservices", "destinationrules"):
         for version in ISTIO_VERSIONS:
             try:
-                docs[plural] = list(
-                    _list_scoped(lister, kube.ListTarget(plural, ISTIO_GROUP, version), scope)
+                docs[plural] = _list_scoped(
+                    lister,
+                    kube.ListTarget(plural, ISTIO_GROUP, version),
+                    scope,
+                    namespaces=namespaces,
+                    problems=out.problems,
+                    what=f"Istio {plural}",
                 )
                 break
             except KubeError as exc:

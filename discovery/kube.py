@@ -62,7 +62,7 @@ def connect(
         in_cluster = _inside_pod() and not _kubeconfig_present()
     try:
         if in_cluster:
-            config = kubernetes.client.Configuration()
+            config = _configuration()
             kubernetes.config.load_incluster_config(client_configuration=config)
             return [ClusterConnection("in-cluster", kubernetes.client.ApiClient(config))]
         names = list(contexts)
@@ -71,13 +71,27 @@ def connect(
             names = [active["name"]]
         out = []
         for name in names:
-            api = kubernetes.config.new_client_from_config(config_file=kubeconfig, context=name)
-            out.append(ClusterConnection(name, api))
+            config = _configuration()
+            kubernetes.config.load_kube_config(
+                config_file=kubeconfig, context=name, client_configuration=config
+            )
+            out.append(ClusterConnection(name, kubernetes.client.ApiClient(config)))
         return out
     except kubernetes.config.ConfigException as exc:
         raise KubeError(f"cannot load Kubernetes configuration: {exc}") from exc
     except OSError as exc:
         raise KubeError(f"cannot read kubeconfig: {exc}") from exc
+
+
+def _configuration() -> kubernetes.client.Configuration:
+    """Client settings: retries are meshatlas's own (bounded, Retry-After capped).
+
+    urllib3 would otherwise retry on its own and obey any ``Retry-After``, an
+    hour included.
+    """
+    config = kubernetes.client.Configuration()
+    config.retries = False
+    return config
 
 
 def _inside_pod() -> bool:
@@ -159,17 +173,25 @@ class Lister:
         """Yield every item of a list, following ``continue`` tokens."""
         token: str | None = None
         restarts = 0
+        seen: set[tuple[str, str]] = set()
         while True:
             try:
                 page = self._page(target, token=token, label_selector=label_selector)
             except KubeError as exc:
-                # An expired token means the list moved on: start again once or twice.
+                # An expired token means the list moved on: start again (a couple of
+                # times), skipping what was already handed out.
                 if exc.status == 410 and token is not None and restarts < 2:
                     restarts += 1
                     token = None
                     continue
                 raise
-            yield from page.get("items") or []
+            for item in page.get("items") or []:
+                meta = item.get("metadata") or {}
+                key = (meta.get("namespace", ""), meta.get("name", ""))
+                if key in seen:
+                    continue
+                seen.add(key)
+                yield item
             token = (page.get("metadata") or {}).get("continue") or None
             if not token:
                 return
@@ -199,7 +221,7 @@ class Lister:
             except kubernetes.client.ApiException as exc:
                 status = int(exc.status or 0)
                 if (status == 429 or status >= 500) and attempt < self.attempts:
-                    self._sleep(delay)
+                    self._sleep(_retry_after(exc) or delay)
                     delay *= 2
                     continue
                 raise KubeError(
@@ -220,6 +242,20 @@ class Lister:
                     status=None,
                 ) from exc
         raise KubeError("no attempt made", cluster=self.connection.name, resource=target.path)
+
+
+#: The longest a Retry-After is obeyed; a server asking for more gets this.
+MAX_RETRY_AFTER = 30.0
+
+
+def _retry_after(exc: kubernetes.client.ApiException) -> float | None:
+    """Seconds a 429/503 asks the client to wait, bounded."""
+    headers = exc.headers or {}
+    value = headers.get("Retry-After") or headers.get("retry-after")
+    try:
+        return min(max(float(value), 0.0), MAX_RETRY_AFTER) if value is not None else None
+    except ValueError:
+        return None
 
 
 def _status_message(exc: kubernetes.client.ApiException) -> str:

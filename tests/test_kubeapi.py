@@ -124,7 +124,7 @@ def test_endpointslices_list(client: kubernetes.client.ApiClient) -> None:
     assert idle.endpoints[0].conditions.ready is False
 
 
-def test_forbidden_endpointslices_become_a_problem(api_mesh: Mesh) -> None:
+def test_forbidden_endpointslices_become_problems(api_mesh: Mesh) -> None:
     state = api_mesh.state("demo")
     state.forbidden = frozenset({"endpointslices"})
     try:
@@ -132,12 +132,31 @@ def test_forbidden_endpointslices_become_a_problem(api_mesh: Mesh) -> None:
         inv = inventory.read_inventory(conns)
     finally:
         state.forbidden = frozenset()
-    assert len(inv.problems) == 1
-    problem = inv.problems[0]
-    assert "endpointslices" in problem.where and "HTTP 403" in problem.why
+    # The cluster-wide list is refused, then each namespace is tried and refused.
+    assert sorted(p.what for p in inv.problems) == [
+        f"endpointslices in namespace {ns} not readable" for ns in ("billing", "platform", "shop")
+    ]
+    assert all("HTTP 403" in p.why for p in inv.problems)
     catalog = next(s for s in inv.services if s.key.name == "catalog")
     # Without endpoint information the cluster IP is the only address to use.
     assert catalog.ready_addresses == catalog.cluster_ips
+
+
+def test_forbidden_cluster_wide_list_falls_back_to_namespaces(api_mesh: Mesh) -> None:
+    state = api_mesh.state("demo")
+    full = inventory.read_inventory(kube.connect(kubeconfig=str(api_mesh.kubeconfig)))
+    state.forbidden = frozenset({"services@cluster", "services@billing"})
+    state.log.clear()
+    try:
+        inv = inventory.read_inventory(kube.connect(kubeconfig=str(api_mesh.kubeconfig)))
+    finally:
+        state.forbidden = frozenset()
+    assert "GET /api/v1/namespaces/shop/services?limit=500" in state.log
+    (problem,) = inv.problems
+    assert problem.what == "services in namespace billing not readable"
+    assert problem.where.endswith("/api/v1/namespaces/billing/services")
+    expected = sorted(str(s.key) for s in full.services if s.key.namespace != "billing")
+    assert sorted(str(s.key) for s in inv.services) == expected
 
 
 def test_cluster_without_istio_is_noted_not_a_problem(api_mesh: Mesh) -> None:
