@@ -71,6 +71,7 @@ class ProbeSettings:
     """
 
     openapi_paths: tuple[str, ...] = candidates.OPENAPI_PATHS
+    extra_paths: tuple[str, ...] = ()
     exhaustive: bool = False
     max_requests_per_port: int = 24
     per_service: int = 2
@@ -274,6 +275,9 @@ class Prober:
         hints = service.overrides
         for path in (hints.openapi_path, hints.wsdl_path):
             if path and (doc := await self._try_spec(state, path, "annotation")):
+                return doc
+        for path in self.settings.extra_paths:
+            if doc := await self._try_spec(state, path, "configured"):
                 return doc
         root = await self._get(state, "/", follow=False)
         fp = candidates.fingerprint(root)
