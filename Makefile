@@ -6,8 +6,12 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: all demo test lint format clean system-deps
 
-# Debian packages the tests use (graphviz renders the graph exports).
-APT_PACKAGES := graphviz
+# Debian packages the tests use (graphviz renders the graph exports;
+# prometheus + promtool serve backfilled Istio telemetry to the graph tests).
+APT_PACKAGES := graphviz prometheus
+# PostgreSQL 15 server binaries for the catalogue tests (also creates the
+# unprivileged `postgres` user the tests run the server as under root).
+APT_POSTGRES := postgresql-15
 
 
 all: test
@@ -19,7 +23,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# The demo runs without graphviz/prometheus too (no SVG, no telemetry edges).
 demo: $(STAMP)
+	-@$(MAKE) --no-print-directory system-deps
 	$(VENV)/bin/meshatlas demo
 
 lint: $(STAMP)
@@ -32,9 +38,14 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 
 system-deps:
-	@if ! command -v dot >/dev/null; then \
+	@if ! command -v dot >/dev/null || ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
 		else echo "install these Debian packages first: $(APT_PACKAGES)"; exit 1; fi; \
+	fi
+	@# The catalogue tests start a throwaway PostgreSQL 15 (initdb, pg_ctl).
+	@if [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_POSTGRES); \
+		else echo "install these Debian packages first: $(APT_POSTGRES)"; exit 1; fi; \
 	fi
 
 test: $(STAMP) system-deps lint

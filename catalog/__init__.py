@@ -9,16 +9,29 @@ Typical use::
 
     with catalog.open_store("sqlite:///meshatlas.db") as store:
         result = store.publish(draft, seen_at=datetime.now(UTC))
+
+``catalog.open_target(url)`` gives the same ``publish`` for a database URL or a
+catalogue server (``http(s)://``); ``catalog.server`` is that server.
 """
 
 from __future__ import annotations
 
 from catalog.engine import create_catalog_engine
-from catalog.errors import CatalogError, InvalidAsset, NotFound, StoreError, VersionConflict
+from catalog.errors import (
+    CatalogError,
+    InvalidAsset,
+    NotFound,
+    RemoteError,
+    StoreError,
+    VersionConflict,
+    VersionExists,
+)
 from catalog.model import (
+    DEFAULT_DEPRECATE_AFTER,
     Asset,
     AssetDraft,
     AssetFile,
+    AssetPage,
     AssetType,
     AssetVersion,
     Classifier,
@@ -28,28 +41,38 @@ from catalog.model import (
     Provenance,
     PublishOutcome,
     PublishResult,
+    RunSummary,
 )
 from catalog.store import CatalogStore, open_store
+from catalog.targets import HttpTarget, PublishTarget, open_target
 
 __all__ = [
+    "DEFAULT_DEPRECATE_AFTER",
     "Asset",
     "AssetDraft",
     "AssetFile",
+    "AssetPage",
     "AssetType",
     "AssetVersion",
     "CatalogError",
     "CatalogStore",
+    "HttpTarget",
     "Classifier",
     "Instance",
     "InvalidAsset",
     "Lifecycle",
     "NotFound",
+    "RemoteError",
     "Packaging",
     "Provenance",
     "PublishOutcome",
     "PublishResult",
+    "PublishTarget",
+    "RunSummary",
     "StoreError",
     "VersionConflict",
+    "VersionExists",
     "create_catalog_engine",
     "open_store",
+    "open_target",
 ]

@@ -16,6 +16,7 @@ from typing import Final, Literal
 __all__ = [
     "ASSET_TYPES",
     "CLASSIFIERS",
+    "DEFAULT_DEPRECATE_AFTER",
     "DEFAULT_LIFECYCLE",
     "LIFECYCLES",
     "LIFECYCLE_MOVES",
@@ -23,6 +24,7 @@ __all__ = [
     "Asset",
     "AssetDraft",
     "AssetFile",
+    "AssetPage",
     "AssetType",
     "AssetVersion",
     "Classifier",
@@ -32,6 +34,7 @@ __all__ = [
     "Provenance",
     "PublishOutcome",
     "PublishResult",
+    "RunSummary",
 ]
 
 AssetType = Literal["rest-api", "soap-api", "http-api", "grpc-api", "graphql-api"]
@@ -49,6 +52,8 @@ CLASSIFIERS: Final[frozenset[str]] = frozenset({"oas", "wsdl", "http", "grpc", "
 PACKAGINGS: Final[frozenset[str]] = frozenset({"json", "yaml", "wsdl", "xml"})
 LIFECYCLES: Final[frozenset[str]] = frozenset({"development", "stable", "deprecated"})
 DEFAULT_LIFECYCLE: Final[Lifecycle] = "development"
+#: Complete runs in a row that must miss an asset before it is deprecated.
+DEFAULT_DEPRECATE_AFTER: Final = 3
 #: Allowed ``(from, to)`` lifecycle moves. Staying put is always allowed.
 LIFECYCLE_MOVES: Final[frozenset[tuple[str, str]]] = frozenset(
     {
@@ -229,3 +234,45 @@ class Asset:
     def latest(self) -> AssetVersion:
         """The version with the highest semver precedence."""
         return self.versions[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """What :meth:`catalog.CatalogStore.record_run` concluded about one run.
+
+    Attributes:
+        run_id: The run's number in the catalogue.
+        group_id: Group the run published into.
+        counted: Whether the run counted assets it did not see (only complete
+            runs do; a partial run may simply have failed to reach them).
+        seen: Asset ids the run saw.
+        missed: Asset ids in scope that the run did not see.
+        deprecated: Asset ids this run moved to ``deprecated`` for being missing.
+        restored: Asset ids that came back after such a move, with their
+            previous lifecycle restored.
+    """
+
+    run_id: int
+    group_id: str
+    counted: bool
+    seen: tuple[str, ...]
+    missed: tuple[str, ...]
+    deprecated: tuple[str, ...]
+    restored: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AssetPage:
+    """One page of search results.
+
+    Attributes:
+        total: How many assets match, on every page.
+        offset: Assets skipped before this page.
+        limit: Most assets a page holds.
+        assets: This page's assets, ordered by group and asset id.
+    """
+
+    total: int
+    offset: int
+    limit: int
+    assets: tuple[Asset, ...]

@@ -13,7 +13,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from catalog import rows, validation, versioning
+from catalog import changes, rows, validation, versioning
+from catalog.errors import VersionExists
 from catalog.model import DEFAULT_LIFECYCLE, AssetDraft, Instance, PublishOutcome, PublishResult
 from catalog.schema import (
     AssetRow,
@@ -28,11 +29,25 @@ from catalog.schema import (
 __all__ = ["record"]
 
 
-def record(session: Session, draft: AssetDraft, *, key: str, seen_at: datetime) -> PublishResult:
+def record(
+    session: Session,
+    draft: AssetDraft,
+    *,
+    key: str,
+    seen_at: datetime,
+    version: str | None = None,
+) -> PublishResult:
     """Apply ``draft`` in the session's transaction and say what happened.
 
     The asset row is locked first (``FOR UPDATE``; SQLite already holds the
     write lock), so publishers of one asset queue behind each other.
+
+    Args:
+        version: A version the publisher names (an explicit GAV); None lets
+            the catalogue number it.
+
+    Raises:
+        VersionExists: ``version`` is taken, or the content already has one.
     """
     notes: list[str] = []
     asset = session.scalars(
@@ -63,14 +78,21 @@ def record(session: Session, draft: AssetDraft, *, key: str, seen_at: datetime) 
 
     versions = session.scalars(select(VersionRow).where(VersionRow.asset_pk == asset.id)).all()
     served = next((v for v in versions if v.content_key == key), None)
+    if version is not None:
+        _check_explicit(draft, version, versions, served)
     outcome: PublishOutcome
     if served is not None:
         outcome = "unchanged"
         reason = f"content unchanged, same as {served.version}"
     else:
-        choice = versioning.choose_version(
-            hint=draft.spec_version_hint, published=[v.version for v in versions]
-        )
+        if version is not None:
+            choice = versioning.VersionChoice(version, "version named by the publisher")
+        else:
+            choice = versioning.choose_version(
+                hint=draft.spec_version_hint,
+                published=[v.version for v in versions],
+                change=_change_from_latest(versions, draft),
+            )
         served = _new_version(draft, asset_pk=asset.id, key=key, seen_at=seen_at, choice=choice)
         session.add(served)
         session.flush()
@@ -88,6 +110,34 @@ def record(session: Session, draft: AssetDraft, *, key: str, seen_at: datetime) 
         outcome=outcome,
         reason="; ".join([reason, *notes]),
     )
+
+
+def _check_explicit(
+    draft: AssetDraft, version: str, versions: Sequence[VersionRow], served: VersionRow | None
+) -> None:
+    ids = {"group_id": draft.group_id, "asset_id": draft.asset_id, "version": version}
+    if any(v.version == version for v in versions):
+        raise VersionExists(**ids)
+    if served is not None:
+        raise VersionExists(**ids, existing=served.version)
+
+
+def _change_from_latest(versions: Sequence[VersionRow], draft: AssetDraft) -> changes.Change | None:
+    """How the draft differs from the highest published version, or None for none."""
+    if not versions:
+        return None
+    top = max(versions, key=lambda v: versioning.parse(v.version).precedence())
+    old = changes.contract(
+        asset_type=top.type,
+        operations=(op.operation for op in top.operations),
+        files=((f.classifier, f.packaging, f.content) for f in top.files),
+    )
+    new = changes.contract(
+        asset_type=draft.type,
+        operations=draft.operations,
+        files=((f.classifier, f.packaging, f.content) for f in draft.files),
+    )
+    return changes.compare(old, new)
 
 
 def _apply_lifecycle_request(asset: AssetRow, requested: str | None) -> list[str]:

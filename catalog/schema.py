@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     DateTime,
     Dialect,
     ForeignKey,
@@ -45,6 +46,7 @@ __all__ = [
     "FileRow",
     "InstanceRow",
     "OperationRow",
+    "RunRow",
     "TagRow",
     "UtcDateTime",
     "VersionRow",
@@ -117,9 +119,16 @@ class AssetRow(Base):
     lifecycle_requested: Mapped[str | None] = mapped_column(String(16))
     first_seen: Mapped[datetime]
     last_seen: Mapped[datetime]
+    # Consecutive counted runs of its group that did not see the asset.
+    missed_runs: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Set when a crawl deprecated the asset for being missing: the status to
+    # restore if it comes back. A person's deprecation leaves it None.
+    lifecycle_before_missing: Mapped[str | None] = mapped_column(String(16))
 
     versions: Mapped[list[VersionRow]] = relationship(back_populates="asset")
     tags: Mapped[list[TagRow]] = relationship(order_by="TagRow.tag")
+    # For filters (EXISTS subqueries) only; publish writes instances by column.
+    instances: Mapped[list[InstanceRow]] = relationship(viewonly=True)
 
 
 class TagRow(Base):
@@ -221,3 +230,19 @@ class InstanceRow(Base):
     # Kept for the lifecycle automation to come (stale instances), not read yet.
     first_seen: Mapped[datetime]
     last_seen: Mapped[datetime]
+
+
+class RunRow(Base):
+    """One discovery run that published into a group, and what it found missing."""
+
+    __tablename__ = "catalog_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    group_id: Mapped[str] = mapped_column(_ID, index=True)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime]
+    # False when the run was partial: it then counts no asset as missing.
+    counted: Mapped[bool] = mapped_column(Boolean)
+    seen: Mapped[int] = mapped_column(Integer)
+    missed: Mapped[int] = mapped_column(Integer)
+    deprecated: Mapped[int] = mapped_column(Integer)

@@ -9,34 +9,35 @@ constraints catch a lost race, and the whole transaction is retried.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from types import TracebackType
 from typing import Final
 
-from sqlalchemy import Engine, or_, select
+from sqlalchemy import ColumnElement, Engine, func, or_, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from catalog import engine as engine_setup
-from catalog import publish, rows, validation, versioning
+from catalog import migrate, publish, rows, runs, validation, versioning
 from catalog.errors import InvalidAsset, NotFound, StoreError, VersionConflict
 from catalog.model import (
+    DEFAULT_DEPRECATE_AFTER,
     Asset,
     AssetDraft,
     AssetFile,
+    AssetPage,
     AssetVersion,
     PublishResult,
+    RunSummary,
 )
-from catalog.schema import (
-    AssetRow,
-    TagRow,
-    metadata,
-)
+from catalog.schema import AssetRow, InstanceRow, OperationRow, TagRow, VersionRow
 
-__all__ = ["CatalogStore", "open_store"]
+__all__ = ["MAX_PAGE", "CatalogStore", "open_store"]
 
+#: Most assets one :meth:`CatalogStore.search` page holds.
+MAX_PAGE: Final = 200
 #: Transactions tried per publish before giving up with VersionConflict.
 PUBLISH_ATTEMPTS: Final = 5
 # PostgreSQL serialization failure and deadlock: safe to retry from scratch.
@@ -52,7 +53,7 @@ _SPEC_CLASSIFIER: Final[dict[str, str]] = {
 
 
 def open_store(url: str) -> CatalogStore:
-    """Open the catalogue at ``url``, creating its tables if they are missing.
+    """Open the catalogue at ``url``, creating or migrating its schema to the newest.
 
     Args:
         url: ``sqlite:///path.db`` or ``postgresql://...`` (psycopg 3).
@@ -96,18 +97,14 @@ class CatalogStore:
         return self._engine
 
     def create_schema(self) -> None:
-        """Create the catalogue's tables where they do not exist yet.
+        """Create the catalogue's tables, or migrate them to the newest revision.
+
+        Safe to call from several processes at once (see :mod:`catalog.migrate`).
 
         Raises:
-            StoreError: The database refused.
+            StoreError: The database refused or a migration failed.
         """
-        try:
-            # A write transaction, so two processes opening a new SQLite file
-            # at once do not both try to create the tables.
-            with self._writer.begin() as connection:
-                metadata.create_all(connection)
-        except SQLAlchemyError as exc:
-            raise StoreError(f"cannot create the catalogue schema: {exc}") from exc
+        migrate.upgrade(self._engine)
 
     def close(self) -> None:
         """Release the engine's connections if this store created the engine."""
@@ -127,7 +124,9 @@ class CatalogStore:
 
     # -- writing ---------------------------------------------------------------
 
-    def publish(self, draft: AssetDraft, *, seen_at: datetime) -> PublishResult:
+    def publish(
+        self, draft: AssetDraft, *, seen_at: datetime, version: str | None = None
+    ) -> PublishResult:
         """Record that ``draft``'s content was seen running at ``draft.instance``.
 
         Idempotent: publishing the same content again refreshes the instance and
@@ -138,17 +137,23 @@ class CatalogStore:
         Args:
             draft: What was found.
             seen_at: When it was found; timezone-aware.
+            version: Publish exactly this version (an explicit GAV, as a CI job
+                pushing a spec does) instead of letting the catalogue number it.
 
         Returns:
             The version the instance now points at and what happened.
 
         Raises:
-            InvalidAsset: The draft is refused; nothing was written.
+            InvalidAsset: The draft or ``version`` is refused; nothing was written.
+            VersionExists: ``version`` is taken, or this content already has a
+                version; nothing was written.
             VersionConflict: Concurrent publishers won every retry.
             StoreError: The database failed; nothing was written.
         """
         validation.check_draft(draft)
         when = validation.check_seen_at(seen_at)
+        if version is not None:
+            validation.check_version("version", version)
         key = versioning.content_key(
             asset_type=draft.type,
             file_digests=[file.sha256 for file in draft.files],
@@ -158,7 +163,7 @@ class CatalogStore:
         for _ in range(PUBLISH_ATTEMPTS):
             try:
                 with Session(self._writer) as session, session.begin():
-                    return publish.record(session, draft, key=key, seen_at=when)
+                    return publish.record(session, draft, key=key, seen_at=when, version=version)
             except DBAPIError as exc:
                 if not _is_retryable(exc):
                     raise StoreError(f"publishing {_name(draft)} failed: {exc}") from exc
@@ -171,6 +176,62 @@ class CatalogStore:
             asset_id=draft.asset_id,
             attempts=PUBLISH_ATTEMPTS,
         ) from last_error
+
+    def record_run(
+        self,
+        *,
+        group_id: str,
+        seen: Collection[str],
+        started_at: datetime,
+        finished_at: datetime,
+        complete: bool = True,
+        deprecate_after: int = DEFAULT_DEPRECATE_AFTER,
+        clusters: Collection[str] | None = None,
+        namespaces: Collection[str] | None = None,
+    ) -> RunSummary:
+        """Record the end of a discovery run that published into ``group_id``.
+
+        Assets the run saw have their miss count reset; if the run was
+        ``complete``, assets in its scope that it did not see get one more miss,
+        and those missed ``deprecate_after`` runs in a row move to
+        ``deprecated``. Nothing is deleted. See :mod:`catalog.runs`.
+
+        Args:
+            group_id: The group the run published into.
+            seen: Asset ids the run published (in any outcome).
+            started_at: When the run started; timezone-aware.
+            finished_at: When it finished; timezone-aware.
+            complete: False for a partial run: it then counts no misses.
+            deprecate_after: Complete runs in a row that must miss an asset.
+            clusters: Clusters the run covered; None for all.
+            namespaces: Namespaces the run covered; None for all.
+
+        Raises:
+            InvalidAsset: An argument is refused; nothing was written.
+            StoreError: The database failed; nothing was written.
+        """
+        validation.check_id("group_id", group_id)
+        if isinstance(seen, str):
+            raise InvalidAsset("seen", "must be a collection of asset ids, not a string")
+        seen_ids = [validation.check_id(f"seen[{i}]", a) for i, a in enumerate(seen)]
+        start = validation.check_seen_at(started_at)
+        end = validation.check_seen_at(finished_at)
+        if isinstance(deprecate_after, bool) or not isinstance(deprecate_after, int):
+            raise InvalidAsset("deprecate_after", f"{deprecate_after!r} must be an integer")
+        if deprecate_after < 1:
+            raise InvalidAsset("deprecate_after", f"{deprecate_after} must be at least 1")
+        with self._session(write=True) as session:
+            return runs.record(
+                session,
+                group_id=group_id,
+                seen=seen_ids,
+                started_at=start,
+                finished_at=end,
+                complete=bool(complete),
+                deprecate_after=deprecate_after,
+                clusters=None if clusters is None else frozenset(clusters),
+                namespaces=None if namespaces is None else frozenset(namespaces),
+            )
 
     def set_lifecycle(self, group_id: str, asset_id: str, *, status: str) -> Asset:
         """Move an asset to another lifecycle status.
@@ -198,9 +259,20 @@ class CatalogStore:
                     "status", f"{group_id}:{asset_id} cannot move from {row.lifecycle} to {target}"
                 )
             row.lifecycle = target
+            # A person decided: a returning API must not undo it.
+            row.lifecycle_before_missing = None
         return self.get(group_id, asset_id)
 
     # -- reading ---------------------------------------------------------------
+
+    def ping(self) -> None:
+        """Check that the database answers (for readiness probes).
+
+        Raises:
+            StoreError: It does not.
+        """
+        with self._session() as session:
+            session.execute(select(1))
 
     def get(self, group_id: str, asset_id: str) -> Asset:
         """Read one asset with all its versions.
@@ -223,37 +295,92 @@ class CatalogStore:
         type: str | None = None,
         query: str | None = None,
         lifecycle: str | None = None,
+        group_id: str | None = None,
+        namespace: str | None = None,
+        cluster: str | None = None,
     ) -> list[Asset]:
         """List assets, ordered by group and asset id.
 
         Args:
             type: Only assets of this type.
             query: Case-insensitive substring of the name, asset id,
-                description or a tag; blank means no filter.
+                description, a tag, or an operation of any version
+                (``GET /orders``, ``/orders``, ``CreateInvoice``); blank means
+                no filter.
             lifecycle: Only assets in this lifecycle status.
+            group_id: Only assets of this group.
+            namespace: Only assets with an instance in this namespace.
+            cluster: Only assets with an instance in this cluster.
 
         Raises:
             InvalidAsset: ``type`` or ``lifecycle`` is not a known value.
             StoreError: The database failed.
         """
-        stmt = select(AssetRow).options(*rows.FULL_ASSET)
-        if type is not None:
-            stmt = stmt.where(AssetRow.type == validation.check_asset_type("type", type))
-        if lifecycle is not None:
-            stmt = stmt.where(
-                AssetRow.lifecycle == validation.check_lifecycle("lifecycle", lifecycle)
-            )
-        if query is not None and query.strip():
-            needle = query.strip()
-            stmt = stmt.where(
-                or_(
-                    AssetRow.name.icontains(needle, autoescape=True),
-                    AssetRow.asset_id.icontains(needle, autoescape=True),
-                    AssetRow.description.icontains(needle, autoescape=True),
-                    AssetRow.tags.any(TagRow.tag.icontains(needle, autoescape=True)),
-                )
-            )
-        stmt = stmt.order_by(AssetRow.group_id, AssetRow.asset_id)
+        where = _filters(
+            type=type,
+            query=query,
+            lifecycle=lifecycle,
+            group_id=group_id,
+            namespace=namespace,
+            cluster=cluster,
+        )
+        return self._load(where, offset=0, limit=None)
+
+    def search(
+        self,
+        *,
+        query: str | None = None,
+        type: str | None = None,
+        lifecycle: str | None = None,
+        group_id: str | None = None,
+        namespace: str | None = None,
+        cluster: str | None = None,
+        offset: int = 0,
+        limit: int = 20,
+    ) -> AssetPage:
+        """One page of :meth:`list_assets`' results, with the total count.
+
+        Args:
+            offset: Assets to skip; at least 0.
+            limit: Assets per page, 1 to :data:`MAX_PAGE`.
+
+        Raises:
+            InvalidAsset: A filter or the paging is refused.
+            StoreError: The database failed.
+        """
+        for name, value, low, high in (
+            ("offset", offset, 0, None),
+            ("limit", limit, 1, MAX_PAGE),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise InvalidAsset(name, f"{value!r} must be an integer")
+            if value < low or (high is not None and value > high):
+                bounds = f"from {low} to {high}" if high is not None else f"at least {low}"
+                raise InvalidAsset(name, f"{value} must be {bounds}")
+        where = _filters(
+            type=type,
+            query=query,
+            lifecycle=lifecycle,
+            group_id=group_id,
+            namespace=namespace,
+            cluster=cluster,
+        )
+        with self._session() as session:
+            total = session.scalar(select(func.count()).select_from(AssetRow).where(*where)) or 0
+        assets = self._load(where, offset=offset, limit=limit)
+        return AssetPage(total=total, offset=offset, limit=limit, assets=tuple(assets))
+
+    def _load(
+        self, where: Sequence[ColumnElement[bool]], *, offset: int, limit: int | None
+    ) -> list[Asset]:
+        stmt = (
+            select(AssetRow)
+            .options(*rows.FULL_ASSET)
+            .where(*where)
+            .order_by(AssetRow.group_id, AssetRow.asset_id)
+            .offset(offset)
+            .limit(limit)
+        )
         with self._session() as session:
             found = session.scalars(stmt).all()
             latest = rows.latest_versions(session, (v for row in found for v in row.versions))
@@ -294,6 +421,44 @@ class CatalogStore:
                 yield session
         except SQLAlchemyError as exc:
             raise StoreError(f"catalogue database failed: {exc}") from exc
+
+
+def _filters(
+    *,
+    type: str | None,
+    query: str | None,
+    lifecycle: str | None,
+    group_id: str | None,
+    namespace: str | None,
+    cluster: str | None,
+) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if type is not None:
+        where.append(AssetRow.type == validation.check_asset_type("type", type))
+    if lifecycle is not None:
+        where.append(AssetRow.lifecycle == validation.check_lifecycle("lifecycle", lifecycle))
+    if group_id is not None:
+        where.append(AssetRow.group_id == group_id)
+    if namespace is not None:
+        where.append(AssetRow.instances.any(InstanceRow.namespace == namespace))
+    if cluster is not None:
+        where.append(AssetRow.instances.any(InstanceRow.cluster == cluster))
+    if query is not None and query.strip():
+        needle = query.strip()
+        where.append(
+            or_(
+                AssetRow.name.icontains(needle, autoescape=True),
+                AssetRow.asset_id.icontains(needle, autoescape=True),
+                AssetRow.description.icontains(needle, autoescape=True),
+                AssetRow.tags.any(TagRow.tag.icontains(needle, autoescape=True)),
+                AssetRow.versions.any(
+                    VersionRow.operations.any(
+                        OperationRow.operation.icontains(needle, autoescape=True)
+                    )
+                ),
+            )
+        )
+    return where
 
 
 def _is_retryable(exc: DBAPIError) -> bool:

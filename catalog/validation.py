@@ -11,6 +11,7 @@ import re
 from datetime import UTC, datetime
 from typing import Final, cast
 
+from catalog import versioning
 from catalog.errors import InvalidAsset
 from catalog.model import (
     ASSET_TYPES,
@@ -31,16 +32,20 @@ __all__ = [
     "check_id",
     "check_lifecycle",
     "check_seen_at",
+    "check_version",
     "lifecycle_move_allowed",
     "parse_dependency",
 ]
 
-# Exchange's alphabet for group and asset ids.
-_ID_RE: Final = re.compile(r"[a-z0-9.-]{1,128}")
+# Exchange's alphabet for group and asset ids. Ids name files in exports and
+# segments of API paths, so they start with a letter or digit and never hold
+# "..": no id can be read as a relative path.
+_ID_RE: Final = re.compile(r"(?!.*\.\.)[a-z0-9][a-z0-9.-]{0,127}")
 
 
 def check_id(field: str, value: object) -> str:
-    """Check a group or asset id: 1–128 lowercase letters, digits, dots, dashes.
+    """Check a group or asset id: 1–128 lowercase letters, digits, dots, dashes,
+    starting with a letter or digit, with no ``..``.
 
     Returns:
         ``value``, typed as str.
@@ -50,7 +55,9 @@ def check_id(field: str, value: object) -> str:
     """
     if not isinstance(value, str) or _ID_RE.fullmatch(value) is None:
         raise InvalidAsset(
-            field, f"{value!r} must be 1-128 lowercase letters, digits, dots or dashes"
+            field,
+            f"{value!r} must be 1-128 lowercase letters, digits, dots or dashes,"
+            " starting with a letter or digit, without '..'",
         )
     return value
 
@@ -80,6 +87,23 @@ def check_lifecycle(field: str, value: object) -> Lifecycle:
 def lifecycle_move_allowed(current: str, target: str) -> bool:
     """Whether an asset may go from ``current`` to ``target`` (staying is allowed)."""
     return current == target or (current, target) in LIFECYCLE_MOVES
+
+
+def check_version(field: str, value: object) -> str:
+    """Check a version named by a publisher: canonical semver, no build metadata.
+
+    Raises:
+        InvalidAsset: ``value`` is not such a version.
+    """
+    try:
+        parsed = versioning.parse(value) if isinstance(value, str) else None
+    except ValueError:
+        parsed = None
+    if parsed is None or str(parsed) != value:
+        raise InvalidAsset(
+            field, f"{value!r} must be a semantic version like 1.2.3, without build metadata"
+        )
+    return value
 
 
 def check_seen_at(seen_at: object) -> datetime:

@@ -9,9 +9,12 @@ Rules (Semantic Versioning 2.0.0, with two documented leniencies for spec hints)
   ``"1"`` or a ``"v1"`` is not semver and is not guessed at. Build metadata
   (``+sha.5114f85``) is dropped: it carries no precedence, and keeping it would
   let two catalogue versions compare equal.
-- Without a usable hint, the first version is 1.0.0 and later ones bump the
-  minor of the highest published version. (A later change will pick the bump
-  from the operation diff.)
+- Without a usable hint (none, not semver, or already published), the first
+  version is 1.0.0 and later ones bump the highest published version by what
+  changed (:mod:`catalog.changes`: removed operation or changed required
+  parameter → major, added operation → minor, otherwise patch). Without a
+  comparison the bump is minor. The bump starts from the highest version, so
+  it can never land on a published one.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Final
+
+from catalog.changes import Bump, Change
 
 __all__ = [
     "FIRST_VERSION",
@@ -73,6 +78,18 @@ class SemVer:
     def next_minor(self) -> SemVer:
         """The next minor release: ``1.4.2`` and ``1.4.0-rc.1`` both give ``1.5.0``."""
         return SemVer(self.major, self.minor + 1, 0)
+
+    def bump(self, kind: Bump) -> SemVer:
+        """The next release of ``kind``; always of higher precedence than ``self``.
+
+        A pre-release is bumped from its core: ``2.0.0-rc.1`` gives ``3.0.0``,
+        ``2.1.0`` or ``2.0.1``.
+        """
+        if kind == "major":
+            return SemVer(self.major + 1, 0, 0)
+        if kind == "minor":
+            return self.next_minor()
+        return SemVer(self.major, self.minor, self.patch + 1)
 
 
 FIRST_VERSION: Final = SemVer(1, 0, 0)
@@ -149,20 +166,29 @@ class VersionChoice:
     reason: str
 
 
-def choose_version(*, hint: str | None, published: Collection[str]) -> VersionChoice:
+def choose_version(
+    *, hint: str | None, published: Collection[str], change: Change | None = None
+) -> VersionChoice:
     """Number a new version of an asset whose content is not yet published.
 
     Args:
         hint: The spec's own version, or None.
         published: Versions of the asset already in the catalogue.
+        change: How the content differs from the highest published version
+            (:func:`catalog.changes.compare`); None bumps the minor.
 
     Returns:
         The version to create and a one-line reason.
     """
     lead = "content changed" if published else "first version"
     top = latest(published)
-    fallback = FIRST_VERSION if top is None else parse(top).next_minor()
-    how = "1.0.0" if top is None else f"next minor after {top}"
+    if top is None:
+        fallback, how = FIRST_VERSION, "1.0.0"
+    elif change is None:
+        fallback, how = parse(top).next_minor(), f"next minor after {top}"
+    else:
+        fallback = parse(top).bump(change.bump)
+        how = f"{change.bump} bump after {top} ({change.reason})"
 
     if hint is None:
         return VersionChoice(str(fallback), f"{lead}; spec declares no version, so {how}")

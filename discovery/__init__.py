@@ -15,6 +15,7 @@ from discovery.errors import (
     ProbeError,
     SpecError,
     SpecRefusedError,
+    TelemetryError,
 )
 from discovery.fetch import Fetcher, Limits, make_client
 from discovery.inventory import DEFAULT_EXCLUDED, Scope, read_inventory
@@ -71,6 +72,7 @@ __all__ = [
     "SpecDocument",
     "SpecError",
     "SpecRefusedError",
+    "TelemetryError",
     "config_edges",
     "connect",
     "discover",

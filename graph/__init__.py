@@ -8,6 +8,16 @@ meshatlas.
 
 from __future__ import annotations
 
+from graph.analysis import (
+    Consumer,
+    Hotspot,
+    blast_radius,
+    consumers,
+    cycles,
+    find_node,
+    hotspots,
+    orphans,
+)
 from graph.build import (
     UNKNOWN_NODE,
     EdgeAttributes,
@@ -24,11 +34,24 @@ from graph.export import (
     to_graphml,
     to_json,
     to_mermaid,
+    to_png,
+    to_svg,
     write_exports,
 )
+from graph.load import from_node_link, from_report
 
 __all__ = [
     "EXPORT_FORMATS",
+    "Consumer",
+    "Hotspot",
+    "blast_radius",
+    "consumers",
+    "cycles",
+    "find_node",
+    "from_node_link",
+    "from_report",
+    "hotspots",
+    "orphans",
     "UNKNOWN_NODE",
     "BuildError",
     "EdgeAttributes",
@@ -44,5 +67,7 @@ __all__ = [
     "to_graphml",
     "to_json",
     "to_mermaid",
+    "to_png",
+    "to_svg",
     "write_exports",
 ]

@@ -63,6 +63,18 @@ class EdgeAttributes(TypedDict):
     rps: float | None
     error_rate: float | None
     p95_ms: float | None
+    p50_ms: float | None
+    p99_ms: float | None
+    #: Mutual TLS as the destination's proxy saw it; None when unknown.
+    mtls: bool | None
+    #: Calling workloads (``namespace/workload``), sorted.
+    workloads: list[str]
+    #: TCP bytes per second, both directions.
+    bytes_per_s: float | None
+    #: ``passthrough`` / ``blackhole`` for egress through Istio's catch-all clusters.
+    egress: str | None
+    #: Telemetry sources that reported the edge.
+    sources: list[str]
 
 
 def build_graph(
@@ -228,6 +240,13 @@ def _add_edge(graph: nx.DiGraph, edge: Edge) -> None:
         rps=_metric(edge.rps),
         error_rate=_metric(edge.error_rate),
         p95_ms=_metric(edge.p95_ms),
+        p50_ms=_metric(edge.p50_ms),
+        p99_ms=_metric(edge.p99_ms),
+        mtls=edge.mtls,
+        workloads=sorted(edge.workloads),
+        bytes_per_s=_metric(edge.bytes_per_s),
+        egress=edge.egress,
+        sources=list(edge.sources),
     )
     if graph.has_edge(edge.source, edge.target):
         # networkx hands back the edge's live attribute dict; update it in place.
@@ -245,6 +264,13 @@ def _merge(current: EdgeAttributes, incoming: EdgeAttributes) -> EdgeAttributes:
         rps=_first_known(current["rps"], incoming["rps"]),
         error_rate=_first_known(current["error_rate"], incoming["error_rate"]),
         p95_ms=_first_known(current["p95_ms"], incoming["p95_ms"]),
+        p50_ms=_first_known(current["p50_ms"], incoming["p50_ms"]),
+        p99_ms=_first_known(current["p99_ms"], incoming["p99_ms"]),
+        mtls=current["mtls"] if current["mtls"] is not None else incoming["mtls"],
+        workloads=sorted(set(current["workloads"]) | set(incoming["workloads"])),
+        bytes_per_s=_first_known(current["bytes_per_s"], incoming["bytes_per_s"]),
+        egress=current["egress"] or incoming["egress"],
+        sources=list(dict.fromkeys(current["sources"] + incoming["sources"])),
     )
 
 

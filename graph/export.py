@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import io
 import json
+import math
+import shutil
+import subprocess
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -28,6 +31,8 @@ __all__ = [
     "to_graphml",
     "to_json",
     "to_mermaid",
+    "to_png",
+    "to_svg",
     "write_exports",
 ]
 
@@ -37,6 +42,7 @@ EXPORT_FORMATS: Mapping[str, str] = {
     "graphml": "graph.graphml",
     "dot": "graph.dot",
     "mermaid": "graph.mmd",
+    "svg": "graph.svg",
 }
 
 
@@ -86,37 +92,129 @@ def to_graphml(graph: nx.DiGraph) -> bytes:
 
 
 def to_dot(graph: nx.DiGraph) -> str:
-    """Render the graph as a Graphviz DOT document.
+    """Render the graph as a Graphviz DOT document, laid out to be read.
 
-    Each namespace is drawn as a ``cluster_<namespace>`` subgraph (keyed by
-    cluster too when the graph spans several clusters). External hosts are
-    ellipses outside any namespace, unidentified callers diamonds. Edges
-    declared only by config are dashed; edges with errors are red.
+    Each namespace is drawn as a shaded ``cluster_<namespace>`` subgraph (keyed
+    by cluster too when the graph spans several clusters), its Services named
+    without the namespace. External hosts are dashed ellipses outside any
+    namespace, unidentified callers grey diamonds. Edge width grows with the
+    request rate (logarithmically, relative to the busiest edge); edges turn
+    orange with any errors and red from 5% errors. Edges declared only by
+    config are dashed and grey.
     """
     lines = [
         "digraph meshatlas {",
-        '  graph [rankdir="LR", fontname="Helvetica"];',
-        '  node [shape="box", style="rounded", fontname="Helvetica"];',
-        '  edge [fontname="Helvetica", fontsize="10"];',
+        '  graph [rankdir="LR", fontname="Helvetica", fontsize="12", nodesep="0.25", '
+        'ranksep="1.0", newrank="true", pad="0.3", labeljust="l", outputorder="edgesfirst"];',
+        '  node [shape="box", style="rounded,filled", fillcolor="white", fontname="Helvetica", '
+        'fontsize="11", margin="0.12,0.05"];',
+        '  edge [fontname="Helvetica", fontsize="9", color="gray35", arrowsize="0.7"];',
     ]
     grouped, loose = _namespace_groups(graph)
     for group, members in grouped.items():
         lines.append(f"  subgraph {_dot_string('cluster_' + group)} {{")
-        lines.append(f"    label={_dot_string(group)};")
-        lines.extend(f"    {_dot_node(graph, node)}" for node in members)
+        lines.append(
+            f'    label={_dot_string(group)}; style="rounded,filled"; '
+            'fillcolor="#f4f6fa"; color="#b8c2d3"; fontcolor="#3b4a66";'
+        )
+        lines.extend(f"    {_dot_node(graph, node, short=True)}" for node in members)
         lines.append("  }")
     lines.extend(f"  {_dot_node(graph, node)}" for node in loose)
+    busiest = max(
+        (float(rate) for *_, rate in graph.edges(data="rps") if rate is not None), default=0.0
+    )
+    # Past a few dozen edges full captions bury the picture: keep the rate and
+    # errors on the line, the rest in the tooltip (SVG viewers show it on hover).
+    terse = graph.number_of_edges() > _TERSE_AFTER
     for source, target in _sorted_edges(graph):
         attributes = graph.edges[source, target]
-        style = {"label": _edge_caption(attributes, separator="\n")}
+        caption = _edge_caption(attributes, separator="\n")
+        style = {
+            "label": _terse_caption(attributes) if terse else caption,
+            "tooltip": f"{source} -> {target}: " + caption.replace("\n", ", "),
+            "penwidth": f"{_pen_width(attributes.get('rps'), busiest):.2f}",
+        }
         if attributes.get("origin") == "config":
-            style["style"] = "dashed"
-        if _has_errors(attributes):
-            style["color"] = "red"
-            style["fontcolor"] = "red"
+            style.update(style="dashed", color="gray60", fontcolor="gray45")
+        color = _error_color(attributes.get("error_rate"))
+        if attributes.get("egress") == "blackhole":
+            color = "red"  # blocked by the mesh: every call fails
+        if color is not None:
+            style["color"] = color
+            style["fontcolor"] = color
         lines.append(f"  {_dot_string(source)} -> {_dot_string(target)} {_dot_list(style)};")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def to_svg(graph: nx.DiGraph, *, dot_binary: str = "dot", timeout: float = 120.0) -> bytes:
+    """Render the graph as an SVG picture with Graphviz's ``dot``.
+
+    Raises:
+        ExportError: ``dot`` is not installed, failed, or took too long.
+    """
+    return _graphviz(to_dot(graph), "svg", dot_binary=dot_binary, timeout=timeout)
+
+
+def to_png(graph: nx.DiGraph, *, dot_binary: str = "dot", timeout: float = 120.0) -> bytes:
+    """Render the graph as a PNG picture with Graphviz's ``dot`` (see :func:`to_svg`)."""
+    return _graphviz(to_dot(graph), "png", dot_binary=dot_binary, timeout=timeout)
+
+
+def _graphviz(dot: str, fmt: str, *, dot_binary: str, timeout: float) -> bytes:
+    executable = shutil.which(dot_binary)
+    if executable is None:
+        raise ExportError(
+            f"{fmt} needs Graphviz's `{dot_binary}` (Debian package graphviz)", format=fmt
+        )
+    try:
+        result = subprocess.run(
+            [executable, f"-T{fmt}"],
+            input=dot.encode("utf-8"),
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise ExportError(f"dot took longer than {timeout:g}s", format=fmt) from exc
+    if result.returncode != 0:
+        message = result.stderr.decode("utf-8", "replace").strip()
+        raise ExportError(f"dot failed: {message}", format=fmt)
+    return result.stdout
+
+
+#: Edge count above which edge captions shrink to rate and errors.
+_TERSE_AFTER = 30
+
+
+def _terse_caption(attributes: Mapping[str, Any]) -> str:
+    rps = attributes.get("rps")
+    parts = [] if rps is None else [f"{_number(float(rps))}/s"]
+    if _has_errors(attributes):
+        error_rate = float(attributes["error_rate"])
+        parts.append(f"{error_rate:.0%} err" if error_rate >= 0.01 else f"{error_rate:.1%} err")
+    return " ".join(parts)
+
+
+def _number(value: float) -> str:
+    """Rates as people read them: 400, 57, 2.6, 0.25 (no exponents)."""
+    if value >= 10:
+        return f"{value:,.0f}"
+    if value >= 0.01:
+        return f"{value:.2g}"
+    return "0" if value <= 0 else f"{value:.1g}" if value >= 0.001 else "<0.001"
+
+
+def _pen_width(rps: Any, busiest: float) -> float:
+    if rps is None or busiest <= 0:
+        return 1.0
+    return 1.0 + 5.0 * math.log1p(max(float(rps), 0.0)) / math.log1p(busiest)
+
+
+def _error_color(error_rate: Any) -> str | None:
+    if error_rate is None or error_rate <= 0:
+        return None
+    return "red" if error_rate >= 0.05 else "darkorange"
 
 
 def to_mermaid(graph: nx.DiGraph) -> str:
@@ -198,6 +296,7 @@ _RENDERERS: Mapping[str, Callable[[nx.DiGraph], bytes]] = {
     "graphml": to_graphml,
     "dot": lambda graph: to_dot(graph).encode("utf-8"),
     "mermaid": lambda graph: to_mermaid(graph).encode("utf-8"),
+    "svg": to_svg,
 }
 
 
@@ -253,13 +352,25 @@ def _namespace_groups(graph: nx.DiGraph) -> tuple[dict[str, list[str]], list[str
 
 
 def _edge_caption(attributes: Mapping[str, Any], *, separator: str) -> str:
-    parts = [str(attributes.get("protocol") or "unknown")]
+    protocol = str(attributes.get("protocol") or "unknown")
+    parts = [protocol]
     rps = attributes.get("rps")
     if rps is not None:
-        parts.append(f"{rps:.3g} rps")
+        parts.append(f"{_number(float(rps))} {'conn/s' if protocol == 'tcp' else 'rps'}")
     if _has_errors(attributes):
         parts.append(f"{attributes['error_rate']:.1%} errors")
+    p95 = attributes.get("p95_ms")
+    if p95 is not None:
+        parts.append(f"p95 {_duration(float(p95))}")
+    if attributes.get("mtls") is False:
+        parts.append("plaintext")
+    if attributes.get("egress"):
+        parts.append(f"egress {attributes['egress']}")
     return separator.join(parts)
+
+
+def _duration(ms: float) -> str:
+    return f"{_number(ms)} ms" if ms < 1000 else f"{_number(ms / 1000)} s"
 
 
 def _has_errors(attributes: Mapping[str, Any]) -> bool:
@@ -268,14 +379,23 @@ def _has_errors(attributes: Mapping[str, Any]) -> bool:
 
 
 _DOT_SHAPES: Mapping[str, Mapping[str, str]] = {
-    "external": {"shape": "ellipse", "style": "dashed"},
-    "unknown": {"shape": "diamond", "style": "solid"},
+    "external": {"shape": "ellipse", "style": "dashed,filled", "fillcolor": "#fbf3e6"},
+    "unknown": {"shape": "diamond", "style": "filled", "fillcolor": "#e6e6e6"},
 }
 
 
-def _dot_node(graph: nx.DiGraph, node: str) -> str:
+def _dot_node(graph: nx.DiGraph, node: str, *, short: bool = False) -> str:
     attributes = graph.nodes[node]
-    style = {"label": str(attributes.get("label") or node), "tooltip": str(node)}
+    label = str(attributes.get("label") or node)
+    prefix = f"{attributes.get('namespace')}/"
+    if short and label.startswith(prefix):
+        label = label[len(prefix) :]
+    kinds = attributes.get("api_kinds") or []
+    if kinds:
+        label += "\n" + ", ".join(str(k) for k in kinds)
+    style = {"label": label, "tooltip": str(node)}
+    if kinds:
+        style["fillcolor"] = "#dcebfa"
     style.update(_DOT_SHAPES.get(str(attributes.get("kind")), {}))
     return f"{_dot_string(node)} {_dot_list(style)};"
 

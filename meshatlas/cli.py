@@ -15,7 +15,7 @@ import catalog
 import graph
 from discovery.errors import DiscoveryError
 from discovery.inventory import DEFAULT_EXCLUDED
-from meshatlas import console
+from meshatlas import console, graphcmd, serve, telemetry
 from meshatlas.errors import UsageError
 from meshatlas.pipeline import DiscoverOptions, run_discover
 from meshatlas.status import ExitCode
@@ -90,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--catalog",
         default="sqlite:///meshatlas.db",
         metavar="URL",
-        help="sqlite:///PATH or postgresql://... (default: %(default)s)",
+        help="sqlite:///PATH, postgresql://... or http(s)://HOST of a meshatlas serve,"
+        " token from $MESHATLAS_TOKEN (default: %(default)s)",
     )
     out.add_argument(
         "--group-id",
@@ -103,6 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--report", metavar="PATH|-", help="write the JSON report to PATH, or - for stdout"
     )
     out.add_argument("--dry-run", action="store_true", help="discover but publish nothing")
+    out.add_argument(
+        "--deprecate-after",
+        type=_positive_int,
+        default=catalog.DEFAULT_DEPRECATE_AFTER,
+        metavar="N",
+        help="deprecate an API missed by N complete runs in a row (default: %(default)s)",
+    )
     run = discover.add_argument_group("probing")
     run.add_argument(
         "--concurrency",
@@ -118,6 +126,23 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="total deadline per probe request (default: %(default)s)",
     )
+    run.add_argument(
+        "--probe-path",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="an extra OpenAPI location to try on every port (repeatable)",
+    )
+    run.add_argument(
+        "--exhaustive",
+        action="store_true",
+        help="try every known OpenAPI/WSDL location, not only the fingerprint's likely ones",
+    )
+
+    telemetry.add_arguments(discover)
+    graphcmd.add_parser(sub)
+
+    serve.add_parser(sub)
 
     demo = sub.add_parser("demo", help="run discover against the bundled demo mesh")
     demo.add_argument(
@@ -150,6 +175,10 @@ def _discover(args: argparse.Namespace) -> ExitCode:
         concurrency=args.concurrency,
         timeout=args.timeout,
         dry_run=args.dry_run,
+        deprecate_after=args.deprecate_after,
+        probe_paths=tuple(args.probe_path),
+        exhaustive=args.exhaustive,
+        **telemetry.option_values(args),
     )
     with console.progress() as tick:
         result = run_discover(options, progress=tick)
@@ -174,6 +203,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(_discover(args))
         if args.command == "demo":
             return int(_demo(args))
+        if args.command == "serve":
+            return int(serve.run(args))
+        if args.command == "graph":
+            return int(graphcmd.run(args))
         build_parser().print_help()
         return int(ExitCode.USAGE)
     except UsageError as exc:

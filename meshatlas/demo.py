@@ -8,15 +8,18 @@ prints the summary and says where everything went.
 from __future__ import annotations
 
 import random
+import shutil
 import threading
 from pathlib import Path
 
 from fixtures.mesh import Mesh, MeshError
+from fixtures.telemetry import PrometheusServer, TelemetryFixtureError
 from meshatlas import console
 from meshatlas.errors import UsageError
 from meshatlas.pipeline import DiscoverOptions, run_discover
 from meshatlas.status import ExitCode
 
+_GRAPH_FORMATS = ("json", "graphml", "dot", "mermaid")
 #: Tried in order; another run of the demo (or of the tests) may hold one.
 _OCTETS = (10, *random.sample(range(11, 250), 6))
 
@@ -33,17 +36,32 @@ def start_mesh(workdir: Path) -> Mesh:
     raise UsageError(f"cannot start the demo mesh: {last}")
 
 
+def start_prometheus(workdir: Path) -> PrometheusServer | None:
+    """A real Prometheus serving the demo mesh's Istio telemetry, if installed."""
+    try:
+        server = PrometheusServer(workdir)
+        console.info(f"starting Prometheus with the demo mesh's Istio telemetry on {server.url}")
+        return server.start()
+    except TelemetryFixtureError as exc:
+        console.info(f"no telemetry for the demo (graph from Istio config only): {exc}")
+        return None
+
+
 def run(*, out: Path, report: str | None, keep_running: bool) -> ExitCode:
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     console.info("starting the demo mesh (Kubernetes API + backends on 127.x loopback addresses)")
     mesh = start_mesh(out / "mesh")
+    prometheus = start_prometheus(out / "prometheus")
     try:
         options = DiscoverOptions(
             kubeconfig=str(mesh.kubeconfig),
             catalog=f"sqlite:///{out / 'catalog.db'}",
             out=out,
             report=report,
+            prometheus=prometheus.url if prometheus else None,
+            telemetry_at=prometheus.at if prometheus else None,
+            graph_formats=_GRAPH_FORMATS + (("svg",) if shutil.which("dot") else ()),
         )
         with console.progress() as tick:
             result = run_discover(options, progress=tick)
@@ -51,9 +69,14 @@ def run(*, out: Path, report: str | None, keep_running: bool) -> ExitCode:
         console.info(f"catalogue: {out / 'catalog.db'}")
         console.info(f"kubeconfig of the demo mesh: {mesh.kubeconfig}")
         if keep_running:
+            telemetry = (
+                f" --prometheus {prometheus.url} --telemetry-at {prometheus.at.isoformat()}"
+                if prometheus
+                else ""
+            )
             console.info(
                 "demo mesh running; try: meshatlas discover "
-                f"--kubeconfig {mesh.kubeconfig} --dry-run  (Ctrl-C to stop)"
+                f"--kubeconfig {mesh.kubeconfig}{telemetry} --dry-run  (Ctrl-C to stop)"
             )
             try:
                 threading.Event().wait()
@@ -61,4 +84,6 @@ def run(*, out: Path, report: str | None, keep_running: bool) -> ExitCode:
                 pass
         return result.exit_code
     finally:
+        if prometheus is not None:
+            prometheus.stop()
         mesh.stop()

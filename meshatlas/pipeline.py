@@ -15,11 +15,14 @@ import networkx as nx
 
 import catalog
 import graph
+from catalog import DEFAULT_DEPRECATE_AFTER
 from discovery import crawl, fetch, kube
+from discovery.candidates import OPENAPI_PATHS
 from discovery.errors import KubeError
 from discovery.inventory import DEFAULT_EXCLUDED, Scope
 from discovery.model import Discovery, Problem
-from meshatlas import assets, report
+from discovery.probe import ProbeSettings
+from meshatlas import assets, publishing, report, telemetry
 from meshatlas.errors import UsageError
 from meshatlas.status import ExitCode
 from meshatlas.version import VERSION
@@ -41,8 +44,20 @@ class DiscoverOptions:
     report: str | None = None
     concurrency: int = 64
     timeout: float = 8.0
+    probe_paths: tuple[str, ...] = ()
+    exhaustive: bool = False
     dry_run: bool = False
+    # Complete runs in a row that must miss an API before it is deprecated.
+    deprecate_after: int = DEFAULT_DEPRECATE_AFTER
     graph_formats: tuple[str, ...] = ("json", "graphml", "dot", "mermaid")
+    # Telemetry sources (see meshatlas.telemetry); none means config edges only.
+    prometheus: str | None = None
+    otel_prometheus: str | None = None
+    jaeger: str | None = None
+    zipkin: str | None = None
+    telemetry_window: str = "10m"
+    telemetry_timeout: float = 10.0
+    telemetry_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,19 +85,18 @@ def redact(url: str) -> str:
 def check(options: DiscoverOptions) -> None:
     """Refuse options that cannot work before anything is contacted."""
     scheme = urlsplit(options.catalog).scheme
-    if scheme.startswith(("http", "https")):
+    if scheme not in ("http", "https") and not scheme.startswith(("sqlite", "postgresql")):
         raise UsageError(
-            "--catalog http(s):// (a remote meshatlas server) is not supported by this version; "
-            "use sqlite:///PATH or postgresql://..."
+            "--catalog must be sqlite:///PATH, postgresql://... or http(s)://HOST (a meshatlas"
+            f" serve), not {options.catalog!r}"
         )
-    if not scheme.startswith(("sqlite", "postgresql")):
-        raise UsageError(
-            f"--catalog must be sqlite:///PATH or postgresql://..., not {options.catalog!r}"
-        )
+    if options.deprecate_after < 1:
+        raise UsageError("--deprecate-after must be at least 1")
     if options.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
     if options.timeout <= 0:
         raise UsageError("--timeout must be positive")
+    telemetry.check(options)
 
 
 def run_discover(options: DiscoverOptions, *, progress: crawl.Progress | None = None) -> RunResult:
@@ -123,24 +137,29 @@ def run_discover(options: DiscoverOptions, *, progress: crawl.Progress | None = 
     published: list[catalog.PublishResult] = []
     catalog_failed = False
     if not options.dry_run:
-        try:
-            store = catalog.open_store(options.catalog)
-        except catalog.CatalogError as exc:
-            catalog_failed = True
-            extra.append(Problem(redact(options.catalog), "catalogue not opened", str(exc)))
-        else:
-            for p in planned:
-                try:
-                    result = store.publish(p.draft, seen_at=started)
-                except catalog.CatalogError as exc:
-                    extra.append(
-                        Problem(f"{p.draft.group_id}:{p.draft.asset_id}", "not published", str(exc))
-                    )
-                    continue
-                published.append(result)
-                fields = asset_fields[(p.api.service, p.api.port.port)]
-                fields["version"] = result.version
-                fields["outcome"] = result.outcome
+        # A database or a catalogue server, whichever --catalog names.
+        publication = publishing.publish_all(
+            url=options.catalog,
+            shown_url=redact(options.catalog),
+            group_id=options.group_id,
+            planned=planned,
+            found=found,
+            started=started,
+            namespaces=options.namespaces,
+            exclude_namespaces=options.exclude_namespaces,
+            selector=options.selector,
+            deprecate_after=options.deprecate_after,
+        )
+        catalog_failed = publication.failed
+        extra.extend(publication.problems)
+        for p in planned:
+            result = publication.results.get(f"{p.draft.group_id}:{p.draft.asset_id}")
+            if result is None:
+                continue
+            published.append(result)
+            fields = asset_fields[(p.api.service, p.api.port.port)]
+            fields["version"] = result.version
+            fields["outcome"] = result.outcome
     outputs: list[Path] = []
     if options.out is not None:
         options.out.mkdir(parents=True, exist_ok=True)
@@ -188,11 +207,17 @@ async def _discover(
     progress: crawl.Progress | None,
 ) -> Discovery:
     async with fetch.make_client(limits=limits, max_connections=options.concurrency) as client:
-        return await crawl.discover(
+        found = await crawl.discover(
             connections=connections,
             client=client,
             scope=scope,
             limits=limits,
             concurrency=options.concurrency,
+            settings=ProbeSettings(
+                openapi_paths=tuple(dict.fromkeys(options.probe_paths + OPENAPI_PATHS)),
+                extra_paths=options.probe_paths,
+                exhaustive=options.exhaustive,
+            ),
             progress=progress,
         )
+    return await telemetry.observe(options, found)

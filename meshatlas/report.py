@@ -75,6 +75,13 @@ def build(
                 "error_rate": e.error_rate,
                 "p95_ms": e.p95_ms,
                 "origin": e.origin,
+                "p50_ms": e.p50_ms,
+                "p99_ms": e.p99_ms,
+                "mtls": e.mtls,
+                "workloads": list(e.workloads),
+                "bytes_per_s": e.bytes_per_s,
+                "egress": e.egress,
+                "sources": list(e.sources),
             }
             for e in discovery.edges
         ],

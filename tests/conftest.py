@@ -12,6 +12,9 @@ from typing import Any
 import pytest
 
 from fixtures.mesh import Mesh
+from tests.pgserver import catalog_url, postgres_server
+
+__all__ = ["catalog_url", "postgres_server"]  # fixtures shared by the catalogue tests
 
 
 def _loopback(address: Any) -> bool:

@@ -1,8 +1,9 @@
-"""Integration tests for the catalogue store on a real SQLite file."""
+"""Integration tests for the catalogue store, on a SQLite file and on a real PostgreSQL."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -77,8 +78,8 @@ def draft(**changes: Any) -> AssetDraft:
 
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'catalog.db'}"
+def db_url(catalog_url: str) -> str:
+    return catalog_url
 
 
 @pytest.fixture
@@ -173,35 +174,68 @@ def test_changed_content_makes_a_new_version_and_keeps_old_files(store: CatalogS
 
 def test_non_semver_spec_version_falls_back_with_a_reason(store: CatalogStore) -> None:
     first = store.publish(draft(spec_version_hint="v1"), seen_at=T0)
+    # New file, same operations: only documentation changed.
     second = store.publish(draft(files=(oas(SPEC_B),), spec_version_hint="v1"), seen_at=T1)
 
     assert (first.version, first.reason) == (
         "1.0.0",
         "first version; spec version 'v1' is not semver, so 1.0.0",
     )
-    assert second.version == "1.1.0"
-    assert second.reason.startswith(
-        "content changed; spec version 'v1' is not semver, so next minor after 1.0.0"
+    expected = (
+        "content changed; spec version 'v1' is not semver, so patch bump after 1.0.0"
+        " (same operations and required parameters, documentation only)"
     )
-    assert store.get_version("acme", "shop-orders", version="1.1.0").reason == (
-        "content changed; spec version 'v1' is not semver, so next minor after 1.0.0"
-    )
+    assert second.version == "1.0.1"
+    assert second.reason.startswith(expected)
+    assert store.get_version("acme", "shop-orders", version="1.0.1").reason == expected
 
 
-def test_taken_spec_version_gets_the_next_minor(store: CatalogStore) -> None:
+def test_taken_spec_version_is_bumped_by_what_changed(store: CatalogStore) -> None:
     store.publish(draft(spec_version_hint="1.0.0"), seen_at=T0)
     # The spec changed but its author forgot to bump info.version.
-    second = store.publish(draft(files=(oas(SPEC_B),), spec_version_hint="1.0.0"), seen_at=T1)
+    added = ("GET /orders", "POST /orders", "DELETE /orders")
+    second = store.publish(
+        draft(files=(oas(SPEC_B),), operations=added, spec_version_hint="1.0.0"), seen_at=T1
+    )
     third = store.publish(draft(files=(oas(SPEC_C),), spec_version_hint="1.1.0"), seen_at=T2)
 
     assert second.version == "1.1.0"
     assert "spec version '1.0.0' is already published" in second.reason
-    assert third.version == "1.2.0"
+    assert "minor bump after 1.0.0 (1 operation added: DELETE /orders)" in second.reason
+    assert third.version == "2.0.0"
+    assert "major bump after 1.1.0 (1 operation removed: DELETE /orders)" in third.reason
     assert [v.version for v in store.get("acme", "shop-orders").versions] == [
         "1.0.0",
         "1.1.0",
-        "1.2.0",
+        "2.0.0",
     ]
+
+
+def _orders_spec(*, limit_required: bool, summary: str = "List orders") -> bytes:
+    parameter = {"name": "limit", "in": "query", "required": limit_required}
+    return json.dumps(
+        {
+            "openapi": "3.0.3",
+            "info": {"title": "Orders", "version": "latest"},
+            "paths": {
+                "/orders": {"get": {"summary": summary, "parameters": [parameter]}, "post": {}}
+            },
+        }
+    ).encode()
+
+
+def test_a_changed_required_parameter_is_a_major_bump(store: CatalogStore) -> None:
+    store.publish(draft(files=(oas(_orders_spec(limit_required=False)),)), seen_at=T0)
+    docs = store.publish(
+        draft(files=(oas(_orders_spec(limit_required=False, summary="All orders")),)), seen_at=T1
+    )
+    breaking = store.publish(draft(files=(oas(_orders_spec(limit_required=True)),)), seen_at=T2)
+
+    assert docs.version == "1.0.1"
+    assert breaking.version == "2.0.0"
+    assert "major bump after 1.0.1 (required parameters changed: GET /orders +query:limit)" in (
+        breaking.reason
+    )
 
 
 def test_lower_spec_version_is_honoured_but_latest_stays_highest(store: CatalogStore) -> None:
@@ -246,17 +280,17 @@ def test_instance_moves_to_the_version_it_serves(store: CatalogStore) -> None:
     asset = store.get("acme", "shop-orders")
     assert [(v.version, v.instances) for v in asset.versions] == [
         ("1.0.0", ()),
-        ("1.1.0", (instance(),)),
+        ("1.0.1", (instance(),)),
     ]
 
     # A rollback deploy serves the old content again: same version, instance back.
     back = store.publish(draft(), seen_at=T2)
     assert (back.version, back.outcome) == ("1.0.0", "unchanged")
-    assert back.reason == "content unchanged, same as 1.0.0; instance moved from 1.1.0"
+    assert back.reason == "content unchanged, same as 1.0.0; instance moved from 1.0.1"
     asset = store.get("acme", "shop-orders")
     assert [(v.version, v.instances) for v in asset.versions] == [
         ("1.0.0", (instance(),)),
-        ("1.1.0", ()),
+        ("1.0.1", ()),
     ]
 
 
@@ -278,7 +312,7 @@ def test_different_content_in_two_clusters_is_two_versions(store: CatalogStore) 
     asset = store.get("acme", "shop-orders")
     assert [(v.version, v.instances) for v in asset.versions] == [
         ("1.0.0", (instance("east"),)),
-        ("1.1.0", (instance("west"),)),
+        ("1.0.1", (instance("west"),)),
     ]
 
 
@@ -468,6 +502,10 @@ def test_a_repeated_lifecycle_request_does_not_undo_a_manual_move(store: Catalog
         ({"asset_id": ""}, "asset_id"),
         ({"asset_id": "shop_orders"}, "asset_id"),
         ({"asset_id": "a" * 129}, "asset_id"),
+        ({"asset_id": ".."}, "asset_id"),
+        ({"asset_id": "a..b"}, "asset_id"),
+        ({"group_id": ".acme"}, "group_id"),
+        ({"asset_id": "-orders"}, "asset_id"),
         ({"name": "  "}, "name"),
         ({"type": "soap"}, "type"),
         ({"files": (AssetFile("openapi", "json", b"{}"),)}, "files[0].classifier"),  # type: ignore[arg-type]
@@ -533,7 +571,7 @@ def test_dependencies_resolve_to_the_latest_version_when_read(store: CatalogStor
     assert deps() == ("acme:shop-inventory", "acme:shop-payments:1.0.0")
 
     store.publish(dataclasses.replace(payments, files=(oas(SPEC_B),)), seen_at=T1)
-    assert deps() == ("acme:shop-inventory", "acme:shop-payments:1.1.0")
+    assert deps() == ("acme:shop-inventory", "acme:shop-payments:1.0.1")
     assert store.get_version("acme", "shop-orders", version="1.0.0").dependencies == deps()
     [listed] = [a for a in store.list_assets() if a.asset_id == "shop-orders"]
     assert listed.latest.dependencies == deps()
@@ -717,7 +755,7 @@ def test_concurrent_publishers_of_different_content_get_distinct_versions(db_url
     # Same content, same version, whichever thread won.
     assert results[0].version == results[2].version
     assert results[1].version == results[3].version
-    assert {results[0].version, results[1].version} == {"1.0.0", "1.1.0"}
+    assert {results[0].version, results[1].version} == {"1.0.0", "1.0.1"}
     with catalog.open_store(db_url) as check:
         versions = check.get("acme", "shop-orders").versions
         assert [len(v.instances) for v in versions] == [2, 2]
@@ -737,13 +775,17 @@ def test_threads_sharing_a_store_publishing_the_same_draft_make_one_version(
 # -- opening stores -------------------------------------------------------------------
 
 
-def test_open_store_keeps_data_and_sets_up_sqlite(db_url: str) -> None:
+def test_open_store_keeps_data(db_url: str) -> None:
     with catalog.open_store(db_url) as first:
         first.publish(draft(), seen_at=T0)
 
     with catalog.open_store(db_url) as reopened:
         assert [a.asset_id for a in reopened.list_assets()] == ["shop-orders"]
-        with reopened.engine.connect() as connection:
+
+
+def test_open_store_sets_up_sqlite(tmp_path: Path) -> None:
+    with catalog.open_store(f"sqlite:///{tmp_path / 'c.db'}") as opened:
+        with opened.engine.connect() as connection:
             pragma = connection.exec_driver_sql
             assert pragma("PRAGMA journal_mode").scalar() == "wal"
             assert pragma("PRAGMA foreign_keys").scalar() == 1
@@ -751,7 +793,7 @@ def test_open_store_keeps_data_and_sets_up_sqlite(db_url: str) -> None:
 
 
 def test_foreign_keys_are_enforced(store: CatalogStore) -> None:
-    with pytest.raises(IntegrityError, match="FOREIGN KEY"), store.engine.begin() as connection:
+    with pytest.raises(IntegrityError, match="(?i)foreign key"), store.engine.begin() as connection:
         connection.execute(
             text("INSERT INTO catalog_tags (asset_pk, tag) VALUES (:asset, 'orphan')"),
             {"asset": 999},
@@ -802,3 +844,187 @@ def test_explicit_postgresql_driver_is_kept() -> None:
 def test_unsupported_catalogue_urls_are_refused(url: str) -> None:
     with pytest.raises(StoreError):
         catalog.open_store(url)
+
+
+# -- runs: missing APIs are deprecated, never deleted ---------------------------------
+
+
+def run(store: CatalogStore, *seen: str, at: datetime = T1, **options: Any) -> catalog.RunSummary:
+    return store.record_run(group_id="acme", seen=seen, started_at=at, finished_at=at, **options)
+
+
+def test_an_api_missed_by_n_complete_runs_is_deprecated_and_kept(store: CatalogStore) -> None:
+    store.publish(draft(), seen_at=T0)
+    store.publish(draft(asset_id="shop-cart", instance=instance(service="cart")), seen_at=T0)
+    store.set_lifecycle("acme", "shop-cart", status="stable")
+
+    first = run(store, "shop-orders", deprecate_after=2)
+    second = run(store, "shop-orders", deprecate_after=2)
+
+    assert (first.missed, first.deprecated) == (("shop-cart",), ())
+    assert (second.missed, second.deprecated) == (("shop-cart",), ("shop-cart",))
+    assert second.run_id == first.run_id + 1
+    cart = store.get("acme", "shop-cart")
+    assert cart.lifecycle == "deprecated"
+    assert [v.version for v in cart.versions] == ["1.0.0"]
+    assert store.get("acme", "shop-orders").lifecycle == "development"
+
+
+def test_partial_runs_and_runs_of_other_scopes_count_no_misses(store: CatalogStore) -> None:
+    store.publish(draft(), seen_at=T0)
+
+    partial = run(store, complete=False, deprecate_after=1)
+    other_cluster = run(store, clusters=["west"], deprecate_after=1)
+    other_namespace = run(store, namespaces=["billing"], deprecate_after=1)
+
+    assert [r.missed for r in (partial, other_cluster, other_namespace)] == [(), (), ()]
+    assert not partial.counted
+    assert store.get("acme", "shop-orders").lifecycle == "development"
+    assert run(store, clusters=["east"], deprecate_after=1).deprecated == ("shop-orders",)
+
+
+def test_a_returning_api_gets_its_lifecycle_back_and_misses_reset(store: CatalogStore) -> None:
+    store.publish(draft(), seen_at=T0)
+    store.set_lifecycle("acme", "shop-orders", status="stable")
+    run(store, deprecate_after=1)
+    assert store.get("acme", "shop-orders").lifecycle == "deprecated"
+
+    store.publish(draft(), seen_at=T2)
+    back = run(store, "shop-orders", at=T2, deprecate_after=1)
+
+    assert back.restored == ("shop-orders",)
+    assert store.get("acme", "shop-orders").lifecycle == "stable"
+    # The count starts again: one more miss is needed, not zero.
+    assert run(store, deprecate_after=2).deprecated == ()
+
+
+def test_a_deprecation_by_a_person_is_not_undone_by_a_run(store: CatalogStore) -> None:
+    store.publish(draft(), seen_at=T0)
+    run(store, deprecate_after=1)
+    store.set_lifecycle("acme", "shop-orders", status="stable")
+    store.set_lifecycle("acme", "shop-orders", status="deprecated")
+
+    assert run(store, "shop-orders").restored == ()
+    assert store.get("acme", "shop-orders").lifecycle == "deprecated"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"deprecate_after": 0}, "deprecate_after"),
+        ({"deprecate_after": True}, "deprecate_after"),
+        ({"group_id": "Bad Group"}, "group_id"),
+        ({"seen": "shop-orders"}, "seen"),
+        ({"seen": ["../x"]}, "seen[0]"),
+        ({"started_at": datetime(2024, 1, 1)}, "seen_at"),
+    ],
+)
+def test_record_run_refuses_bad_arguments(
+    store: CatalogStore, changes: dict[str, Any], field: str
+) -> None:
+    arguments: dict[str, Any] = {
+        "group_id": "acme",
+        "seen": [],
+        "started_at": T0,
+        "finished_at": T0,
+        **changes,
+    }
+    with pytest.raises(InvalidAsset) as caught:
+        store.record_run(**arguments)
+    assert caught.value.field == field
+
+
+# -- search: operations, placement, paging --------------------------------------------
+
+
+@pytest.fixture
+def mesh(store: CatalogStore) -> CatalogStore:
+    for index, (ns, cluster, ops) in enumerate(
+        [
+            ("shop", "east", ("GET /orders/{id}", "POST /orders")),
+            ("shop", "west", ("GET /carts",)),
+            ("billing", "east", ("CreateInvoice",)),
+            ("billing", "west", ("GET /ledger",)),
+            ("platform", "east", ("GET /search",)),
+        ]
+    ):
+        store.publish(
+            draft(
+                asset_id=f"api-{index}",
+                files=(),
+                operations=ops,
+                instance=instance(cluster, namespace=ns, service=f"svc-{index}"),
+            ),
+            seen_at=T0,
+        )
+    return store
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        ({"query": "/orders"}, ["api-0"]),  # a path
+        ({"query": "post /ORDERS"}, ["api-0"]),  # method and path, any case
+        ({"query": "createinvoice"}, ["api-2"]),  # a SOAP operation name
+        ({"namespace": "billing"}, ["api-2", "api-3"]),
+        ({"cluster": "west"}, ["api-1", "api-3"]),
+        ({"cluster": "west", "namespace": "shop"}, ["api-1"]),
+        ({"group_id": "other"}, []),
+    ],
+)
+def test_search_covers_operations_and_placement(
+    mesh: CatalogStore, filters: dict[str, str], expected: list[str]
+) -> None:
+    assert ids(mesh.list_assets(**filters)) == expected
+    assert ids(list(mesh.search(**filters).assets)) == expected
+
+
+def test_search_pages_with_a_stable_total(mesh: CatalogStore) -> None:
+    pages = [mesh.search(offset=offset, limit=2) for offset in (0, 2, 4, 6)]
+
+    assert [p.total for p in pages] == [5, 5, 5, 5]
+    assert [ids(list(p.assets)) for p in pages] == [
+        ["api-0", "api-1"],
+        ["api-2", "api-3"],
+        ["api-4"],
+        [],
+    ]
+    assert mesh.search(cluster="east", limit=1).total == 3
+
+
+@pytest.mark.parametrize(
+    ("paging", "field"),
+    [({"offset": -1}, "offset"), ({"limit": 0}, "limit"), ({"limit": 201}, "limit"),
+     ({"limit": "5"}, "limit"), ({"offset": True}, "offset")],
+)  # fmt: skip
+def test_search_refuses_bad_paging(mesh: CatalogStore, paging: dict[str, Any], field: str) -> None:
+    with pytest.raises(InvalidAsset) as caught:
+        mesh.search(**paging)
+    assert caught.value.field == field
+
+
+# -- explicit versions (a publisher names the GAV) ------------------------------------
+
+
+def test_an_explicit_version_is_published_once(store: CatalogStore) -> None:
+    first = store.publish(draft(), seen_at=T0, version="3.0.0")
+    assert (first.version, first.outcome) == ("3.0.0", "created")
+    assert first.reason == "version named by the publisher"
+
+    with pytest.raises(catalog.VersionExists) as taken:
+        store.publish(draft(files=(oas(SPEC_B),)), seen_at=T1, version="3.0.0")
+    with pytest.raises(catalog.VersionExists) as same_content:
+        store.publish(draft(), seen_at=T1, version="3.1.0")
+
+    assert taken.value.existing is None
+    assert same_content.value.existing == "3.0.0"
+    assert "already published as 3.0.0" in str(same_content.value)
+    assert [v.version for v in store.get("acme", "shop-orders").versions] == ["3.0.0"]
+
+
+@pytest.mark.parametrize("version", ["1.0", "v1.0.0", "1.0.0+build", "01.0.0", ""])
+def test_an_explicit_version_must_be_canonical_semver(store: CatalogStore, version: str) -> None:
+    with pytest.raises(InvalidAsset) as caught:
+        store.publish(draft(), seen_at=T0, version=version)
+    assert caught.value.field == "version"
+    assert store.list_assets() == []

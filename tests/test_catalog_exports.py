@@ -15,11 +15,14 @@ def test_public_names() -> None:
         "Asset",
         "AssetDraft",
         "AssetFile",
+        "AssetPage",
         "AssetType",
         "AssetVersion",
         "CatalogError",
         "CatalogStore",
         "Classifier",
+        "DEFAULT_DEPRECATE_AFTER",
+        "HttpTarget",
         "Instance",
         "InvalidAsset",
         "Lifecycle",
@@ -28,10 +31,15 @@ def test_public_names() -> None:
         "Provenance",
         "PublishOutcome",
         "PublishResult",
+        "PublishTarget",
+        "RemoteError",
+        "RunSummary",
         "StoreError",
         "VersionConflict",
+        "VersionExists",
         "create_catalog_engine",
         "open_store",
+        "open_target",
     ]
     for name in catalog.__all__:
         assert hasattr(catalog, name), name
@@ -43,6 +51,8 @@ def test_error_tree() -> None:
         catalog.VersionConflict,
         catalog.NotFound,
         catalog.InvalidAsset,
+        catalog.VersionExists,
+        catalog.RemoteError,
     ):
         assert issubclass(error, catalog.CatalogError)
 
@@ -60,3 +70,21 @@ def test_catalog_imports_nothing_from_later_or_earlier_stages() -> None:
                 continue
             offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] in forbidden]
     assert offenders == []
+
+
+def test_server_public_names() -> None:
+    from catalog import server
+
+    assert sorted(server.__all__) == [
+        "Auth",
+        "DEFAULT_MAX_BODY",
+        "EXCHANGE",
+        "MESHATLAS",
+        "RunningServer",
+        "hash_token",
+        "make_app",
+        "parse_hashes",
+        "read_hash_file",
+    ]
+    for name in server.__all__:
+        assert hasattr(server, name), name

@@ -148,3 +148,36 @@ def test_catalog_that_cannot_open_is_an_error(
 def test_redact_hides_passwords() -> None:
     assert redact("postgresql://u:pw@db:5432/x") == "postgresql://u:***@db:5432/x"
     assert redact("sqlite:///a.db") == "sqlite:///a.db"
+
+
+def test_exhaustive_probing_finds_the_same_apis_with_more_requests(
+    demo_mesh: Mesh, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["discover", "--kubeconfig", str(demo_mesh.kubeconfig), "--dry-run", "--report", "-"]
+    assert main([*argv, "--namespace", "shop"]) == 0
+    quick = json.loads(capsys.readouterr().out)
+    assert main([*argv, "--namespace", "shop", "--exhaustive"]) == 0
+    thorough = json.loads(capsys.readouterr().out)
+
+    def kinds(report: dict[str, object]) -> dict[str, object]:
+        return {
+            s["name"]: [
+                (a["kind"], a["spec"] and a["spec"]["url"].rsplit("/", 1)[-1]) for a in s["apis"]
+            ]
+            for s in report["services"]  # type: ignore[attr-defined]
+        }
+
+    assert kinds(quick) == kinds(thorough)
+    assert thorough["stats"]["requests"] > quick["stats"]["requests"]
+
+
+def test_a_configured_probe_path_is_tried_first(
+    demo_mesh: Mesh, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["discover", "--kubeconfig", str(demo_mesh.kubeconfig), "--dry-run", "--report", "-"]
+    assert main([*argv, "--selector", "app=inventory", "--probe-path", "/q/openapi"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    (service,) = report["services"]
+    (api,) = service["apis"]
+    assert service["requests"] == 1
+    assert api["evidence"][0]["check"] == "configured"

@@ -141,6 +141,18 @@ EDGES = (
 )
 
 
+#: Edge attributes added with telemetry, as an edge without them carries them.
+NO_TELEMETRY_DETAIL = {
+    "p50_ms": None,
+    "p99_ms": None,
+    "mtls": None,
+    "workloads": [],
+    "bytes_per_s": None,
+    "egress": None,
+    "sources": [],
+}
+
+
 @pytest.fixture
 def mesh() -> nx.DiGraph:
     return build_graph(services=SERVICES, external_hosts=(STRIPE,), edges=EDGES, apis=APIS)
@@ -154,6 +166,16 @@ def test_public_surface_is_pinned() -> None:
         [
             "EXPORT_FORMATS",
             "UNKNOWN_NODE",
+            "Consumer",
+            "Hotspot",
+            "blast_radius",
+            "consumers",
+            "cycles",
+            "find_node",
+            "from_node_link",
+            "from_report",
+            "hotspots",
+            "orphans",
             "BuildError",
             "EdgeAttributes",
             "ExportError",
@@ -168,6 +190,8 @@ def test_public_surface_is_pinned() -> None:
             "to_graphml",
             "to_json",
             "to_mermaid",
+            "to_png",
+            "to_svg",
             "write_exports",
         ]
     )
@@ -250,6 +274,7 @@ def test_edge_attributes(mesh: nx.DiGraph) -> None:
         "rps": 1.0,
         "error_rate": 0.2,
         "p95_ms": None,
+        **NO_TELEMETRY_DETAIL,
     }
     config_only = mesh.edges[node_id("shop", "frontend"), node_id("shop", "orders")]
     assert config_only["origin"] == "config"
@@ -276,6 +301,7 @@ def test_config_and_telemetry_edges_merge(telemetry_first: bool) -> None:
         "rps": 3.0,
         "error_rate": 0.01,
         "p95_ms": 40.0,
+        **NO_TELEMETRY_DETAIL,
     }
 
 
@@ -292,6 +318,7 @@ def test_repeated_edge_of_one_origin_keeps_origin_and_first_known_metrics() -> N
         "rps": 2.0,
         "error_rate": 0.5,
         "p95_ms": 7.0,
+        **NO_TELEMETRY_DETAIL,
     }
 
 
@@ -429,7 +456,12 @@ def test_graphml_flattens_lists_and_drops_none(mesh: nx.DiGraph, tmp_path: Path)
     assert search["service_type"] == "ClusterIP"
     assert "service_type" not in back.nodes["api.stripe.example"]
     config_only = back.edges[node_id("shop", "frontend"), node_id("shop", "orders")]
-    assert config_only == {"protocol": "http", "origin": "config"}
+    assert config_only == {
+        "protocol": "http",
+        "origin": "config",
+        "sources": "",
+        "workloads": "",
+    }
     observed = back.edges[node_id("billing", "invoice-ws"), node_id("billing", "ledger")]
     assert observed["rps"] == pytest.approx(1.0)
     assert observed["error_rate"] == pytest.approx(0.2)

@@ -1,0 +1,1 @@
+"""Alembic migrations of the catalogue schema; applied by :func:`catalog.migrate.upgrade`."""

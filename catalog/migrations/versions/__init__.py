@@ -1,0 +1,1 @@
+"""Revisions of the catalogue schema, oldest first by ``down_revision``."""

@@ -1,0 +1,368 @@
+"""The catalogue's REST API (aiohttp), following Anypoint Exchange's v2 paths.
+
+Exchange-style routes live under ``/exchange/api/v2``; what Exchange has no
+route for (discovery's publications, runs, the dependency graph) lives under
+``/meshatlas/api/v1``. The document at ``/openapi.json`` describes them all.
+
+The store is synchronous (SQLAlchemy); every call runs in a worker thread so
+one slow query does not stall other requests. Errors become JSON bodies
+``{"status", "error", "message", "field"?}`` in one middleware.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from aiohttp import web
+
+from catalog import validation, wire
+from catalog.errors import (
+    CatalogError,
+    InvalidAsset,
+    NotFound,
+    StoreError,
+    VersionConflict,
+    VersionExists,
+)
+from catalog.model import Asset
+from catalog.server import openapi, views
+from catalog.server.auth import Auth
+from catalog.store import CatalogStore
+
+__all__ = ["DEFAULT_MAX_BODY", "EXCHANGE", "MESHATLAS", "make_app"]
+
+#: Prefix of the Exchange-compatible routes.
+EXCHANGE: Final = "/exchange/api/v2"
+#: Prefix of meshatlas' own routes.
+MESHATLAS: Final = "/meshatlas/api/v1"
+#: Largest request body accepted (a big OpenAPI document, base64-encoded).
+DEFAULT_MAX_BODY: Final = 16 * 1024 * 1024
+
+_STORE: Final = web.AppKey("store", CatalogStore)
+_AUTH: Final = web.AppKey("auth", Auth)
+_CONTENT_TYPES: Final = {
+    "json": "application/json",
+    "yaml": "application/yaml",
+    "wsdl": "application/wsdl+xml",
+    "xml": "application/xml",
+}
+_OPEN_PATHS: Final = frozenset({"/healthz", "/readyz"})
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def make_app(
+    store: CatalogStore, *, auth: Auth | None = None, max_body: int = DEFAULT_MAX_BODY
+) -> web.Application:
+    """Build the application around an open store.
+
+    Args:
+        store: The catalogue; the caller keeps ownership and closes it.
+        auth: Accepted tokens and whether reading is private; None accepts
+            no token (a read-only server).
+        max_body: Largest request body in bytes; larger ones get 413.
+    """
+    app = web.Application(middlewares=[_errors, _authorize], client_max_size=max_body)
+    app[_STORE] = store
+    app[_AUTH] = auth or Auth()
+    add = app.router.add_route
+    add("GET", "/healthz", _healthz)
+    add("GET", "/readyz", _readyz)
+    add("GET", "/openapi.json", _openapi)
+    add("GET", f"{EXCHANGE}/assets", _search)
+    add("GET", f"{EXCHANGE}/assets/search", _search)
+    asset = f"{EXCHANGE}/assets/{{groupId}}/{{assetId}}"
+    add("GET", asset, _get_asset)
+    add("PATCH", asset, _patch_asset)
+    add("GET", f"{asset}/versions", _list_versions)
+    add("GET", f"{asset}/instances", _asset_instances)
+    add("GET", f"{asset}/{{version}}", _get_version)
+    add("POST", f"{asset}/{{version}}", _publish_version)
+    add("GET", f"{asset}/{{version}}/instances", _version_instances)
+    add("GET", f"{asset}/{{version}}/files/{{classifier}}/{{packaging}}", _download)
+    add("POST", f"{MESHATLAS}/publications", _publish)
+    add("POST", f"{MESHATLAS}/runs", _record_run)
+    add("GET", f"{MESHATLAS}/graph", _graph)
+    return app
+
+
+# -- middlewares ----------------------------------------------------------------
+
+
+def _problem(status: int, message: str, *, field: str | None = None) -> web.Response:
+    body: dict[str, Any] = {"status": status, "error": _REASONS.get(status, ""), "message": message}
+    if field is not None:
+        body["field"] = field
+    return web.json_response(body, status=status)
+
+
+_REASONS: Final = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    503: "Service Unavailable",
+}
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except InvalidAsset as exc:
+        return _problem(400, str(exc), field=exc.field)
+    except NotFound as exc:
+        return _problem(404, str(exc))
+    except (VersionExists, VersionConflict) as exc:
+        return _problem(409, str(exc))
+    except StoreError:
+        # The cause (SQL, connection details) stays in the server's log.
+        return _problem(503, "the catalogue database is unavailable")
+    except CatalogError as exc:
+        return _problem(400, str(exc))
+    except web.HTTPRequestEntityTooLarge as exc:
+        return _problem(413, f"request body too large: {exc.text}")
+    except web.HTTPException as exc:
+        if exc.status >= 400 and exc.content_type != "application/json":
+            return _problem(exc.status, exc.text or exc.reason)
+        raise
+
+
+@web.middleware
+async def _authorize(request: web.Request, handler: Handler) -> web.StreamResponse:
+    auth = request.app[_AUTH]
+    writing = request.method not in ("GET", "HEAD", "OPTIONS")
+    if request.path in _OPEN_PATHS or not (writing or auth.private):
+        return await handler(request)
+    if auth.accepts(request.headers.get("Authorization")):
+        return await handler(request)
+    if not auth.token_hashes:
+        message = "this server has no tokens configured, so it is read-only"
+    else:
+        message = "a valid bearer token is required (Authorization: Bearer <token>)"
+    response = _problem(401, message)
+    response.headers["WWW-Authenticate"] = 'Bearer realm="meshatlas"'
+    return response
+
+
+# -- helpers ----------------------------------------------------------------------
+
+
+async def _call(method: Callable[..., Any], /, **kwargs: Any) -> Any:
+    # The store is synchronous; a worker thread keeps the event loop free.
+    return await asyncio.to_thread(method, **kwargs)
+
+
+def _store(request: web.Request) -> CatalogStore:
+    return request.app[_STORE]
+
+
+def _ids(request: web.Request) -> tuple[str, str]:
+    info = request.match_info
+    return (
+        validation.check_id("groupId", info["groupId"]),
+        validation.check_id("assetId", info["assetId"]),
+    )
+
+
+def _version(request: web.Request) -> str:
+    return validation.check_version("version", request.match_info["version"])
+
+
+def _asset_base(group_id: str, asset_id: str) -> str:
+    return f"{EXCHANGE}/assets/{group_id}/{asset_id}"
+
+
+async def _json_body(request: web.Request) -> Any:
+    if request.content_type != "application/json":
+        raise web.HTTPUnsupportedMediaType(
+            text=f"send application/json, not {request.content_type or 'no content type'}"
+        )
+    raw = await request.read()
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidAsset("body", f"is not valid JSON: {exc}") from exc
+
+
+def _int_param(request: web.Request, name: str, default: int) -> int:
+    text = request.query.get(name)
+    if text is None:
+        return default
+    try:
+        return int(text)
+    except ValueError as exc:
+        raise InvalidAsset(name, f"{text!r} must be an integer") from exc
+
+
+def _find_version(asset: Asset, version: str) -> Any:
+    for candidate in asset.versions:
+        if candidate.version == version:
+            return candidate
+    raise NotFound(group_id=asset.group_id, asset_id=asset.asset_id, version=version)
+
+
+# -- handlers ---------------------------------------------------------------------
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    try:
+        await _call(_store(request).ping)
+    except StoreError:
+        return _problem(503, "the catalogue database does not answer")
+    return web.json_response({"status": "ready"})
+
+
+async def _openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi.document())
+
+
+_SEARCH_PARAMS: Final = frozenset(
+    {"search", "types", "type", "lifecycle", "namespace", "cluster", "groupId", "offset", "limit"}
+)
+
+
+async def _search(request: web.Request) -> web.Response:
+    unknown = sorted(set(request.query) - _SEARCH_PARAMS)
+    if unknown:
+        raise InvalidAsset(unknown[0], "is not a known query parameter")
+    query = request.query
+    page = await _call(
+        _store(request).search,
+        query=query.get("search"),
+        type=query.get("types", query.get("type")),
+        lifecycle=query.get("lifecycle"),
+        namespace=query.get("namespace"),
+        cluster=query.get("cluster"),
+        group_id=query.get("groupId"),
+        offset=_int_param(request, "offset", 0),
+        limit=_int_param(request, "limit", 20),
+    )
+    response = web.json_response(views.page_json(page, base=f"{EXCHANGE}/assets"))
+    response.headers["X-Total-Count"] = str(page.total)
+    return response
+
+
+async def _get_asset(request: web.Request) -> web.Response:
+    group_id, asset_id = _ids(request)
+    asset = await _call(_store(request).get, group_id=group_id, asset_id=asset_id)
+    return web.json_response(views.asset_json(asset, base=_asset_base(group_id, asset_id)))
+
+
+async def _patch_asset(request: web.Request) -> web.Response:
+    group_id, asset_id = _ids(request)
+    body = wire.read_object("", await _json_body(request), {"lifecycle": True})
+    status = validation.check_lifecycle("lifecycle", body["lifecycle"])
+    asset = await _call(
+        _store(request).set_lifecycle, group_id=group_id, asset_id=asset_id, status=status
+    )
+    return web.json_response(views.asset_json(asset, base=_asset_base(group_id, asset_id)))
+
+
+async def _list_versions(request: web.Request) -> web.Response:
+    group_id, asset_id = _ids(request)
+    asset = await _call(_store(request).get, group_id=group_id, asset_id=asset_id)
+    base = _asset_base(group_id, asset_id)
+    return web.json_response(
+        [views.version_json(asset, v, base=base) for v in reversed(asset.versions)]
+    )
+
+
+async def _asset_instances(request: web.Request) -> web.Response:
+    group_id, asset_id = _ids(request)
+    asset = await _call(_store(request).get, group_id=group_id, asset_id=asset_id)
+    return web.json_response(
+        [wire.instance_json(i, version=v.version) for v in asset.versions for i in v.instances]
+    )
+
+
+async def _get_version(request: web.Request) -> web.Response:
+    group_id, asset_id = _ids(request)
+    version = _version(request)
+    asset = await _call(_store(request).get, group_id=group_id, asset_id=asset_id)
+    found = _find_version(asset, version)
+    base = _asset_base(group_id, asset_id)
+    return web.json_response(views.version_json(asset, found, base=base))
+
+
+async def _version_instances(request: web.Request) -> web.Response:
+    group_id, asset_id = _ids(request)
+    found = await _call(
+        _store(request).get_version,
+        group_id=group_id,
+        asset_id=asset_id,
+        version=_version(request),
+    )
+    return web.json_response([wire.instance_json(i) for i in found.instances])
+
+
+async def _download(request: web.Request) -> web.Response:
+    group_id, asset_id = _ids(request)
+    version = _version(request)
+    classifier = request.match_info["classifier"]
+    packaging = request.match_info["packaging"]
+    found = await _call(
+        _store(request).get_version, group_id=group_id, asset_id=asset_id, version=version
+    )
+    for file in found.files:
+        if file.classifier == classifier and file.packaging == packaging:
+            response = web.Response(
+                body=file.content,
+                content_type=_CONTENT_TYPES.get(file.packaging, "application/octet-stream"),
+            )
+            response.headers["Content-Disposition"] = (
+                f'attachment; filename="{asset_id}-{version}-{classifier}.{packaging}"'
+            )
+            response.headers["ETag"] = f'"{file.sha256}"'
+            return response
+    return _problem(404, f"{group_id}:{asset_id}:{version} has no {classifier}/{packaging} file")
+
+
+async def _publish_version(request: web.Request) -> web.Response:
+    group_id, asset_id = _ids(request)
+    version = _version(request)
+    draft, seen_at = wire.publication_from_json(
+        await _json_body(request), defaults={"groupId": group_id, "assetId": asset_id}
+    )
+    result = await _call(
+        _store(request).publish,
+        draft=draft,
+        seen_at=seen_at or datetime.now(UTC),
+        version=version,
+    )
+    return web.json_response(wire.result_json(result), status=201)
+
+
+async def _publish(request: web.Request) -> web.Response:
+    draft, seen_at = wire.publication_from_json(await _json_body(request))
+    result = await _call(_store(request).publish, draft=draft, seen_at=seen_at or datetime.now(UTC))
+    status = 200 if result.outcome == "unchanged" else 201
+    return web.json_response(wire.result_json(result), status=status)
+
+
+async def _record_run(request: web.Request) -> web.Response:
+    arguments = wire.run_from_json(await _json_body(request))
+    summary = await _call(_store(request).record_run, **arguments)
+    return web.json_response(wire.summary_json(summary), status=201)
+
+
+async def _graph(request: web.Request) -> web.Response:
+    unknown = sorted(set(request.query) - {"groupId"})
+    if unknown:
+        raise InvalidAsset(unknown[0], "is not a known query parameter")
+    group_id = request.query.get("groupId")
+    if group_id is not None:
+        validation.check_id("groupId", group_id)
+    assets = await _call(_store(request).list_assets, group_id=group_id)
+    return web.json_response(views.graph_json(assets))

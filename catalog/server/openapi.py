@@ -1,0 +1,451 @@
+"""The server's own OpenAPI 3.0 document, served at ``/openapi.json``.
+
+Built from small pieces so each route's entry sits in one place; a test
+validates the result with openapi-spec-validator and checks that every route
+of :func:`catalog.server.app.make_app` is described.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+from typing import Any, Final
+
+__all__ = ["document"]
+
+Json = dict[str, Any]
+
+_E: Final = "/exchange/api/v2"
+_M: Final = "/meshatlas/api/v1"
+_ASSET: Final = f"{_E}/assets/{{groupId}}/{{assetId}}"
+
+
+def _ref(name: str) -> Json:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _query(name: str, description: str, schema: Json | None = None) -> Json:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema or {"type": "string"},
+    }
+
+
+def _json(schema: Json, description: str) -> Json:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Json]:
+    words = {
+        400: "The request is malformed or refers to something invalid; nothing changed.",
+        401: "A bearer token is required.",
+        404: "No such asset, version or file.",
+        409: "The version already exists, or its content is already published.",
+        413: "The body is larger than the server accepts.",
+        415: "The body is not application/json.",
+        503: "The catalogue database is unavailable.",
+    }
+    return {str(code): _json(_ref("Problem"), words[code]) for code in codes}
+
+
+def _operation(summary: str, op_id: str, responses: dict[str, Json], **extra: Any) -> Json:
+    return {"summary": summary, "operationId": op_id, "responses": responses, **extra}
+
+
+def _body(schema: str) -> Json:
+    return {"required": True, "content": {"application/json": {"schema": _ref(schema)}}}
+
+
+def _param(name: str) -> Json:
+    return {"$ref": f"#/components/parameters/{name}"}
+
+
+def _path(name: str, schema: Json) -> Json:
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+def _enum(*values: str) -> Json:
+    return {"type": "string", "enum": list(values)}
+
+
+_SECURED: Final[list[Json]] = [{"bearer": []}]
+_IDS: Final = [_param("groupId"), _param("assetId")]
+_VERSION: Final = _param("version")
+_ID_SCHEMA: Final = {"type": "string", "pattern": "^[a-z0-9][a-z0-9.-]{0,127}$"}
+_PROVENANCE: Final = {
+    "type": "object",
+    "required": ["method", "detail"],
+    "additionalProperties": False,
+    "properties": {"method": {"type": "string"}, "detail": {"type": "string"}},
+}
+
+
+def _paths() -> Json:
+    search = _operation(
+        "Search assets",
+        "searchAssets",
+        {
+            "200": _json(
+                {"type": "array", "items": _ref("Asset")},
+                "One page of assets; the total is in the X-Total-Count header.",
+            ),
+            **_errors(400, 401, 503),
+        },
+        parameters=[
+            _query("search", "Text in the name, asset id, description, a tag or an operation."),
+            _query("types", "Only this asset type.", _ref("AssetType")),
+            _query("lifecycle", "Only this lifecycle status.", _ref("Lifecycle")),
+            _query("namespace", "Only assets with an instance in this namespace."),
+            _query("cluster", "Only assets with an instance in this cluster."),
+            _query("groupId", "Only assets of this group."),
+            _query("offset", "Assets to skip.", {"type": "integer", "minimum": 0, "default": 0}),
+            _query("limit", "Page size.", {"type": "integer", "minimum": 1, "maximum": 200}),
+        ],
+    )
+    aliased = {**search, "operationId": "listAssets", "summary": "List assets (as search)"}
+    return {
+        "/healthz": {"get": _operation("Liveness", "healthz", {"200": _json(_ref("Status"), "")})},
+        "/readyz": {
+            "get": _operation(
+                "Readiness: the database answers",
+                "readyz",
+                {"200": _json(_ref("Status"), "Ready."), **_errors(503)},
+            )
+        },
+        "/openapi.json": {
+            "get": _operation(
+                "This document", "openapi", {"200": _json({"type": "object"}, "OpenAPI 3.0.")}
+            )
+        },
+        f"{_E}/assets": {"get": aliased},
+        f"{_E}/assets/search": {"get": search},
+        _ASSET: {
+            "parameters": _IDS,
+            "get": _operation(
+                "Get an asset: its latest version and the list of versions",
+                "getAsset",
+                {"200": _json(_ref("Asset"), "The asset."), **_errors(400, 401, 404, 503)},
+            ),
+            "patch": _operation(
+                "Change an asset's lifecycle status",
+                "patchAsset",
+                {
+                    "200": _json(_ref("Asset"), "The asset after the change."),
+                    **_errors(400, 401, 404, 413, 415, 503),
+                },
+                security=_SECURED,
+                requestBody=_body("LifecycleChange"),
+            ),
+        },
+        f"{_ASSET}/versions": {
+            "parameters": _IDS,
+            "get": _operation(
+                "List an asset's versions, newest first",
+                "listVersions",
+                {
+                    "200": _json({"type": "array", "items": _ref("AssetVersion")}, "Versions."),
+                    **_errors(400, 401, 404, 503),
+                },
+            ),
+        },
+        f"{_ASSET}/instances": {
+            "parameters": _IDS,
+            "get": _operation(
+                "List where any version of an asset runs",
+                "listAssetInstances",
+                {
+                    "200": _json({"type": "array", "items": _ref("Instance")}, "Instances."),
+                    **_errors(400, 401, 404, 503),
+                },
+            ),
+        },
+        f"{_ASSET}/{{version}}": {
+            "parameters": [*_IDS, _VERSION],
+            "get": _operation(
+                "Get one version",
+                "getAssetVersion",
+                {"200": _json(_ref("AssetVersion"), "The version."), **_errors(400, 401, 404, 503)},
+            ),
+            "post": _operation(
+                "Publish this exact version (GAV); versions are immutable",
+                "publishAssetVersion",
+                {
+                    "201": _json(_ref("PublishResult"), "Published."),
+                    **_errors(400, 401, 409, 413, 415, 503),
+                },
+                security=_SECURED,
+                requestBody=_body("Publication"),
+            ),
+        },
+        f"{_ASSET}/{{version}}/instances": {
+            "parameters": [*_IDS, _VERSION],
+            "get": _operation(
+                "List where a version runs",
+                "listVersionInstances",
+                {
+                    "200": _json({"type": "array", "items": _ref("Instance")}, "Instances."),
+                    **_errors(400, 401, 404, 503),
+                },
+            ),
+        },
+        f"{_ASSET}/{{version}}/files/{{classifier}}/{{packaging}}": {
+            "parameters": [
+                *_IDS,
+                _VERSION,
+                _path("classifier", _ref("Classifier")),
+                _path("packaging", _ref("Packaging")),
+            ],
+            "get": _operation(
+                "Download a file of a version, byte for byte as published",
+                "downloadFile",
+                {
+                    "200": {
+                        "description": "The file.",
+                        "content": {
+                            "application/json": {"schema": {"type": "string", "format": "binary"}},
+                            "application/yaml": {"schema": {"type": "string", "format": "binary"}},
+                            "application/wsdl+xml": {
+                                "schema": {"type": "string", "format": "binary"}
+                            },
+                            "application/xml": {"schema": {"type": "string", "format": "binary"}},
+                        },
+                    },
+                    **_errors(400, 401, 404, 503),
+                },
+            ),
+        },
+        f"{_M}/publications": {
+            "post": _operation(
+                "Publish what discovery found; the catalogue numbers the version",
+                "publish",
+                {
+                    "200": _json(_ref("PublishResult"), "Same content as a published version."),
+                    "201": _json(_ref("PublishResult"), "A new asset or version."),
+                    **_errors(400, 401, 409, 413, 415, 503),
+                },
+                security=_SECURED,
+                requestBody=_body("Publication"),
+            )
+        },
+        f"{_M}/runs": {
+            "post": _operation(
+                "Record the end of a discovery run; long-missing assets become deprecated",
+                "recordRun",
+                {"201": _json(_ref("RunSummary"), "Recorded."), **_errors(400, 401, 413, 415, 503)},
+                security=_SECURED,
+                requestBody=_body("Run"),
+            )
+        },
+        f"{_M}/graph": {
+            "get": _operation(
+                "The assets' dependency graph (networkx node-link JSON)",
+                "graph",
+                {"200": _json(_ref("Graph"), "The graph."), **_errors(400, 401, 503)},
+                parameters=[_query("groupId", "Only assets of this group.")],
+            )
+        },
+    }
+
+
+def _strings() -> Json:
+    return {"type": "array", "items": {"type": "string"}}
+
+
+def _object(required: list[str], properties: Json, *, closed: bool = True) -> Json:
+    out: Json = {"type": "object", "required": required, "properties": properties}
+    if closed:
+        out["additionalProperties"] = False
+    return out
+
+
+def _schemas() -> Json:
+    nullable = {"type": "string", "nullable": True}
+    instance = _object(
+        ["cluster", "namespace", "service", "port", "endpointUri"],
+        {
+            "cluster": {"type": "string"},
+            "namespace": {"type": "string"},
+            "service": {"type": "string"},
+            "port": {"type": "integer", "minimum": 1, "maximum": 65535},
+            "endpointUri": {"type": "string"},
+            "environment": nullable,
+            "version": {"type": "string", "description": "Listed across versions only."},
+        },
+    )
+    version_props: Json = {
+        "groupId": {"type": "string"},
+        "assetId": {"type": "string"},
+        "version": {"type": "string"},
+        "name": {"type": "string"},
+        "description": nullable,
+        "type": _ref("AssetType"),
+        "lifecycle": _ref("Lifecycle"),
+        "owner": nullable,
+        "tags": _strings(),
+        "createdAt": {"type": "string", "format": "date-time"},
+        "reason": {"type": "string", "description": "Why this version number."},
+        "provenance": _PROVENANCE,
+        "operations": _strings(),
+        "files": {"type": "array", "items": _ref("File")},
+        "instances": {"type": "array", "items": _ref("Instance")},
+        "dependencies": {"type": "array", "items": _ref("Dependency")},
+    }
+    asset_props = {
+        **version_props,
+        "firstSeen": {"type": "string", "format": "date-time"},
+        "lastSeen": {"type": "string", "format": "date-time"},
+        "versions": {
+            "type": "array",
+            "items": _object(
+                ["version", "createdAt", "reason"],
+                {
+                    "version": {"type": "string"},
+                    "createdAt": {"type": "string", "format": "date-time"},
+                    "reason": {"type": "string"},
+                },
+            ),
+        },
+    }
+    return {
+        "AssetType": _enum("rest-api", "soap-api", "http-api", "grpc-api", "graphql-api"),
+        "Lifecycle": _enum("development", "stable", "deprecated"),
+        "Classifier": _enum("oas", "wsdl", "http", "grpc", "graphql"),
+        "Packaging": _enum("json", "yaml", "wsdl", "xml"),
+        "Status": _object(["status"], {"status": {"type": "string"}}),
+        "Problem": _object(
+            ["status", "error", "message"],
+            {
+                "status": {"type": "integer"},
+                "error": {"type": "string"},
+                "message": {"type": "string"},
+                "field": {"type": "string", "description": "The input that was refused."},
+            },
+        ),
+        "Instance": instance,
+        "File": _object(
+            ["classifier", "packaging", "sha256", "size", "downloadURL", "mainFile"],
+            {
+                "classifier": _ref("Classifier"),
+                "packaging": _ref("Packaging"),
+                "sha256": {"type": "string"},
+                "size": {"type": "integer"},
+                "downloadURL": {"type": "string"},
+                "mainFile": {"type": "boolean"},
+            },
+        ),
+        "Dependency": _object(
+            ["groupId", "assetId", "version"],
+            {"groupId": {"type": "string"}, "assetId": {"type": "string"}, "version": nullable},
+        ),
+        "AssetVersion": _object(list(version_props), version_props),
+        "Asset": _object(list(asset_props), asset_props),
+        "LifecycleChange": _object(["lifecycle"], {"lifecycle": _ref("Lifecycle")}),
+        "Publication": _object(
+            ["name", "type", "instance", "provenance"],
+            {
+                "groupId": {"type": "string", "description": "Defaults to the path's."},
+                "assetId": {"type": "string", "description": "Defaults to the path's."},
+                "name": {"type": "string"},
+                "type": _ref("AssetType"),
+                "description": nullable,
+                "specVersion": {**nullable, "description": "The spec's own version."},
+                "files": {
+                    "type": "array",
+                    "items": _object(
+                        ["classifier", "packaging", "content"],
+                        {
+                            "classifier": _ref("Classifier"),
+                            "packaging": _ref("Packaging"),
+                            "content": {"type": "string", "format": "byte"},
+                        },
+                    ),
+                },
+                "operations": _strings(),
+                "tags": _strings(),
+                "owner": nullable,
+                "lifecycle": {**_ref("Lifecycle"), "nullable": True},
+                "instance": instance,
+                "dependencies": {**_strings(), "description": "group:asset of called assets."},
+                "provenance": _PROVENANCE,
+                "seenAt": {"type": "string", "format": "date-time"},
+            },
+        ),
+        "PublishResult": _object(
+            ["groupId", "assetId", "version", "outcome", "reason"],
+            {
+                "groupId": {"type": "string"},
+                "assetId": {"type": "string"},
+                "version": {"type": "string"},
+                "outcome": {"type": "string", "enum": ["created", "new-version", "unchanged"]},
+                "reason": {"type": "string"},
+            },
+        ),
+        "Run": _object(
+            ["groupId", "seen", "startedAt", "finishedAt"],
+            {
+                "groupId": {"type": "string"},
+                "seen": _strings(),
+                "startedAt": {"type": "string", "format": "date-time"},
+                "finishedAt": {"type": "string", "format": "date-time"},
+                "complete": {"type": "boolean", "default": True},
+                "deprecateAfter": {"type": "integer", "minimum": 1, "default": 3},
+                "clusters": {**_strings(), "nullable": True},
+                "namespaces": {**_strings(), "nullable": True},
+            },
+        ),
+        "RunSummary": _object(
+            ["runId", "groupId", "counted", "seen", "missed", "deprecated", "restored"],
+            {
+                "runId": {"type": "integer"},
+                "groupId": {"type": "string"},
+                "counted": {"type": "boolean"},
+                "seen": _strings(),
+                "missed": _strings(),
+                "deprecated": _strings(),
+                "restored": _strings(),
+            },
+        ),
+        "Graph": _object(
+            ["directed", "nodes", "edges"],
+            {
+                "directed": {"type": "boolean"},
+                "multigraph": {"type": "boolean"},
+                "graph": {"type": "object"},
+                "nodes": {"type": "array", "items": {"type": "object"}},
+                "edges": {"type": "array", "items": {"type": "object"}},
+            },
+            closed=False,
+        ),
+    }
+
+
+def _version() -> str:
+    try:
+        return metadata.version("meshatlas")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def document() -> Json:
+    """The OpenAPI document (a fresh dict on every call)."""
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "meshatlas catalogue",
+            "version": _version(),
+            "description": "Assets discovered in Kubernetes + Istio clusters, following"
+            " Anypoint Exchange's v2 API where it has a route.",
+        },
+        "paths": _paths(),
+        "components": {
+            "schemas": _schemas(),
+            "parameters": {
+                "groupId": _path("groupId", _ID_SCHEMA),
+                "assetId": _path("assetId", _ID_SCHEMA),
+                "version": _path("version", {"type": "string", "description": "Semver."}),
+            },
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }

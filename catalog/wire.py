@@ -1,0 +1,397 @@
+"""Request bodies of the catalogue API, shared by the REST server and the HTTP publisher.
+
+Field names follow Anypoint Exchange's (``groupId``, ``assetId``, ``classifier``,
+``packaging``, ``instances``, ``dependencies``) where it has them. Reading is
+strict, because the bodies come from the network: an unknown field, a wrong
+type or a missing field is refused with :class:`~catalog.errors.InvalidAsset`
+naming the field, before anything is written.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Final, cast
+
+from catalog.errors import InvalidAsset
+from catalog.model import (
+    AssetDraft,
+    AssetFile,
+    AssetType,
+    Classifier,
+    Instance,
+    Packaging,
+    Provenance,
+    PublishResult,
+    RunSummary,
+)
+
+__all__ = [
+    "draft_from_json",
+    "draft_json",
+    "instance_json",
+    "publication_from_json",
+    "publication_json",
+    "read_object",
+    "result_from_json",
+    "result_json",
+    "run_from_json",
+    "run_json",
+    "summary_from_json",
+    "summary_json",
+]
+
+JsonObject = dict[str, Any]
+
+_DRAFT_FIELDS: Final = {
+    "groupId": True,
+    "assetId": True,
+    "name": True,
+    "type": True,
+    "description": False,
+    "specVersion": False,
+    "files": False,
+    "operations": False,
+    "tags": False,
+    "owner": False,
+    "lifecycle": False,
+    "instance": True,
+    "dependencies": False,
+    "provenance": True,
+}
+_FILE_FIELDS: Final = {"classifier": True, "packaging": True, "content": True}
+_INSTANCE_FIELDS: Final = {
+    "cluster": True,
+    "namespace": True,
+    "service": True,
+    "port": True,
+    "endpointUri": True,
+    "environment": False,
+}
+_PROVENANCE_FIELDS: Final = {"method": True, "detail": True}
+_RUN_FIELDS: Final = {
+    "groupId": True,
+    "seen": True,
+    "startedAt": True,
+    "finishedAt": True,
+    "complete": False,
+    "deprecateAfter": False,
+    "clusters": False,
+    "namespaces": False,
+}
+
+
+def read_object(field: str, value: Any, fields: Mapping[str, bool]) -> JsonObject:
+    """Check that ``value`` is an object with only ``fields`` and every required one.
+
+    Args:
+        field: Where the object is, for messages (``""`` for the body itself).
+        value: Parsed JSON.
+        fields: Allowed field names, each mapped to whether it is required.
+
+    Raises:
+        InvalidAsset: Not an object, an unknown field, or a missing one.
+    """
+    where = field or "body"
+    if not isinstance(value, dict):
+        raise InvalidAsset(where, f"must be a JSON object, not {_kind(value)}")
+    unknown = sorted(set(value) - set(fields))
+    if unknown:
+        raise InvalidAsset(_at(field, unknown[0]), "is not a known field")
+    for name, required in fields.items():
+        if required and name not in value:
+            raise InvalidAsset(_at(field, name), "is required")
+    return value
+
+
+def draft_json(draft: AssetDraft) -> JsonObject:
+    """A draft as a publication body; file contents in base64."""
+    return {
+        "groupId": draft.group_id,
+        "assetId": draft.asset_id,
+        "name": draft.name,
+        "type": draft.type,
+        "description": draft.description,
+        "specVersion": draft.spec_version_hint,
+        "files": [
+            {
+                "classifier": f.classifier,
+                "packaging": f.packaging,
+                "content": base64.b64encode(f.content).decode(),
+            }
+            for f in draft.files
+        ],
+        "operations": list(draft.operations),
+        "tags": list(draft.tags),
+        "owner": draft.owner,
+        "lifecycle": draft.lifecycle,
+        "instance": instance_json(draft.instance),
+        "dependencies": list(draft.dependencies),
+        "provenance": {"method": draft.provenance.method, "detail": draft.provenance.detail},
+    }
+
+
+def draft_from_json(body: Any, *, where: str = "") -> AssetDraft:
+    """Read a publication body into a draft.
+
+    Only the shape is checked here; :func:`catalog.validation.check_draft`
+    (run by every publish) checks the values.
+
+    Raises:
+        InvalidAsset: The body is not a well-formed publication.
+    """
+    data = read_object(where, body, _DRAFT_FIELDS)
+    files = []
+    for index, raw in enumerate(_list(_at(where, "files"), data.get("files", []))):
+        at = _at(where, f"files[{index}]")
+        item = read_object(at, raw, _FILE_FIELDS)
+        files.append(
+            AssetFile(
+                classifier=cast(Classifier, _str(f"{at}.classifier", item["classifier"])),
+                packaging=cast(Packaging, _str(f"{at}.packaging", item["packaging"])),
+                content=_base64(f"{at}.content", item["content"]),
+            )
+        )
+    at = _at(where, "instance")
+    inst = read_object(at, data["instance"], _INSTANCE_FIELDS)
+    prov = read_object(_at(where, "provenance"), data["provenance"], _PROVENANCE_FIELDS)
+    return AssetDraft(
+        group_id=_str(_at(where, "groupId"), data["groupId"]),
+        asset_id=_str(_at(where, "assetId"), data["assetId"]),
+        name=_str(_at(where, "name"), data["name"]),
+        type=cast(AssetType, _str(_at(where, "type"), data["type"])),
+        description=_opt_str(_at(where, "description"), data.get("description")),
+        spec_version_hint=_opt_str(_at(where, "specVersion"), data.get("specVersion")),
+        files=tuple(files),
+        operations=_strs(_at(where, "operations"), data.get("operations", [])),
+        tags=_strs(_at(where, "tags"), data.get("tags", [])),
+        owner=_opt_str(_at(where, "owner"), data.get("owner")),
+        lifecycle=_opt_str(_at(where, "lifecycle"), data.get("lifecycle")),
+        instance=Instance(
+            cluster=_str(f"{at}.cluster", inst["cluster"]),
+            namespace=_str(f"{at}.namespace", inst["namespace"]),
+            service=_str(f"{at}.service", inst["service"]),
+            port=_int(f"{at}.port", inst["port"]),
+            endpoint_uri=_str(f"{at}.endpointUri", inst["endpointUri"]),
+            environment=_opt_str(f"{at}.environment", inst.get("environment")),
+        ),
+        dependencies=_strs(_at(where, "dependencies"), data.get("dependencies", [])),
+        provenance=Provenance(
+            method=_str(_at(where, "provenance.method"), prov["method"]),
+            detail=_str(_at(where, "provenance.detail"), prov["detail"]),
+        ),
+    )
+
+
+def publication_json(draft: AssetDraft, *, seen_at: datetime) -> JsonObject:
+    """A publication body: the draft and when it was seen."""
+    return {**draft_json(draft), "seenAt": seen_at.isoformat()}
+
+
+def publication_from_json(
+    body: Any, *, defaults: Mapping[str, str] | None = None
+) -> tuple[AssetDraft, datetime | None]:
+    """Read a publication body: a draft plus an optional ``seenAt``.
+
+    Args:
+        body: Parsed JSON.
+        defaults: Fields filled in when the body leaves them out (the route's
+            ``groupId`` and ``assetId``); a body that names them differently
+            is refused.
+
+    Raises:
+        InvalidAsset: The body is not a well-formed publication.
+    """
+    if not isinstance(body, dict):
+        raise InvalidAsset("body", f"must be a JSON object, not {_kind(body)}")
+    data = dict(body)
+    for name, value in (defaults or {}).items():
+        given = data.setdefault(name, value)
+        if given != value:
+            raise InvalidAsset(name, f"{given!r} does not match the path's {value!r}")
+    seen_at = _time("seenAt", data.pop("seenAt")) if "seenAt" in data else None
+    return draft_from_json(data), seen_at
+
+
+def result_json(result: PublishResult) -> JsonObject:
+    """A publish result."""
+    return {
+        "groupId": result.group_id,
+        "assetId": result.asset_id,
+        "version": result.version,
+        "outcome": result.outcome,
+        "reason": result.reason,
+    }
+
+
+def result_from_json(body: Any) -> PublishResult:
+    """Read a publish result sent by a server.
+
+    Raises:
+        InvalidAsset: The body is not a publish result.
+    """
+    fields = {"groupId": True, "assetId": True, "version": True, "outcome": True, "reason": True}
+    data = read_object("", body, fields)
+    outcome = _str("outcome", data["outcome"])
+    if outcome not in ("created", "new-version", "unchanged"):
+        raise InvalidAsset("outcome", f"{outcome!r} is not a publish outcome")
+    return PublishResult(
+        group_id=_str("groupId", data["groupId"]),
+        asset_id=_str("assetId", data["assetId"]),
+        version=_str("version", data["version"]),
+        outcome=cast(Any, outcome),
+        reason=_str("reason", data["reason"]),
+    )
+
+
+def run_json(
+    *,
+    group_id: str,
+    seen: list[str],
+    started_at: datetime,
+    finished_at: datetime,
+    complete: bool,
+    deprecate_after: int,
+    clusters: list[str] | None,
+    namespaces: list[str] | None,
+) -> JsonObject:
+    """The body that records a run (``POST /meshatlas/api/v1/runs``)."""
+    return {
+        "groupId": group_id,
+        "seen": seen,
+        "startedAt": started_at.isoformat(),
+        "finishedAt": finished_at.isoformat(),
+        "complete": complete,
+        "deprecateAfter": deprecate_after,
+        "clusters": clusters,
+        "namespaces": namespaces,
+    }
+
+
+def run_from_json(body: Any) -> dict[str, Any]:
+    """Read a run body into keyword arguments for :meth:`CatalogStore.record_run`.
+
+    Raises:
+        InvalidAsset: The body is not a well-formed run.
+    """
+    data = read_object("", body, _RUN_FIELDS)
+    arguments: dict[str, Any] = {
+        "group_id": _str("groupId", data["groupId"]),
+        "seen": list(_strs("seen", data["seen"])),
+        "started_at": _time("startedAt", data["startedAt"]),
+        "finished_at": _time("finishedAt", data["finishedAt"]),
+    }
+    if "complete" in data:
+        if not isinstance(data["complete"], bool):
+            raise InvalidAsset("complete", f"must be true or false, not {_kind(data['complete'])}")
+        arguments["complete"] = data["complete"]
+    if "deprecateAfter" in data:
+        arguments["deprecate_after"] = _int("deprecateAfter", data["deprecateAfter"])
+    for key, name in (("clusters", "clusters"), ("namespaces", "namespaces")):
+        if data.get(key) is not None:
+            arguments[name] = list(_strs(key, data[key]))
+    return arguments
+
+
+def summary_json(summary: RunSummary) -> JsonObject:
+    """A run summary."""
+    return {
+        "runId": summary.run_id,
+        "groupId": summary.group_id,
+        "counted": summary.counted,
+        "seen": list(summary.seen),
+        "missed": list(summary.missed),
+        "deprecated": list(summary.deprecated),
+        "restored": list(summary.restored),
+    }
+
+
+def summary_from_json(body: Any) -> RunSummary:
+    """Read a run summary sent by a server.
+
+    Raises:
+        InvalidAsset: The body is not a run summary.
+    """
+    names = ("runId", "groupId", "counted", "seen", "missed", "deprecated", "restored")
+    data = read_object("", body, dict.fromkeys(names, True))
+    return RunSummary(
+        run_id=_int("runId", data["runId"]),
+        group_id=_str("groupId", data["groupId"]),
+        counted=bool(data["counted"]),
+        seen=_strs("seen", data["seen"]),
+        missed=_strs("missed", data["missed"]),
+        deprecated=_strs("deprecated", data["deprecated"]),
+        restored=_strs("restored", data["restored"]),
+    )
+
+
+def instance_json(instance: Instance, *, version: str | None = None) -> JsonObject:
+    """An instance; with ``version`` when listed across versions."""
+    out: JsonObject = {
+        "cluster": instance.cluster,
+        "namespace": instance.namespace,
+        "service": instance.service,
+        "port": instance.port,
+        "endpointUri": instance.endpoint_uri,
+        "environment": instance.environment,
+    }
+    if version is not None:
+        out["version"] = version
+    return out
+
+
+def _at(where: str, name: str) -> str:
+    return f"{where}.{name}" if where else name
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {bool: "a boolean", int: "a number", float: "a number", str: "a string"}.get(
+        type(value), "an array" if isinstance(value, list) else "an object"
+    )
+
+
+def _str(field: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise InvalidAsset(field, f"must be a string, not {_kind(value)}")
+    return value
+
+
+def _opt_str(field: str, value: Any) -> str | None:
+    return None if value is None else _str(field, value)
+
+
+def _int(field: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidAsset(field, f"must be an integer, not {_kind(value)}")
+    return value
+
+
+def _list(field: str, value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise InvalidAsset(field, f"must be an array, not {_kind(value)}")
+    return value
+
+
+def _strs(field: str, value: Any) -> tuple[str, ...]:
+    return tuple(_str(f"{field}[{i}]", item) for i, item in enumerate(_list(field, value)))
+
+
+def _base64(field: str, value: Any) -> bytes:
+    try:
+        return base64.b64decode(_str(field, value), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidAsset(field, "must be base64") from exc
+
+
+def _time(field: str, value: Any) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(_str(field, value))
+    except ValueError as exc:
+        raise InvalidAsset(field, f"{value!r} is not an ISO 8601 timestamp") from exc
+    if parsed.utcoffset() is None:
+        raise InvalidAsset(field, f"{value!r} needs a UTC offset")
+    return parsed

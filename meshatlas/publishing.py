@@ -1,0 +1,111 @@
+"""Publishing one run's drafts to a catalogue, and telling it the run ended.
+
+The target is whatever ``--catalog`` names (:func:`catalog.open_target`): a
+SQLite or PostgreSQL catalogue, or a ``meshatlas serve`` reached over HTTP
+with the token in ``MESHATLAS_TOKEN``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Final
+
+import catalog
+from discovery.inventory import DEFAULT_EXCLUDED
+from discovery.model import Discovery, Problem
+from meshatlas.assets import PlannedAsset
+
+__all__ = ["TOKEN_ENV", "Publication", "publish_all"]
+
+#: Environment variable holding the bearer token for an ``http(s)://`` catalogue.
+TOKEN_ENV: Final = "MESHATLAS_TOKEN"
+# Answers after which no further publish can succeed: stop instead of failing each.
+_FATAL_STATUSES: Final = frozenset({None, 401, 403, 404})
+
+
+@dataclass(slots=True)
+class Publication:
+    """What publishing a run did."""
+
+    results: dict[str, catalog.PublishResult] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    failed: bool = False
+    run: catalog.RunSummary | None = None
+
+
+def publish_all(
+    *,
+    url: str,
+    shown_url: str,
+    group_id: str,
+    planned: Sequence[PlannedAsset],
+    found: Discovery,
+    started: datetime,
+    namespaces: Sequence[str],
+    exclude_namespaces: Sequence[str],
+    selector: str | None,
+    deprecate_after: int,
+    open_target: Callable[..., catalog.PublishTarget] = catalog.open_target,
+) -> Publication:
+    """Publish every planned draft, then record the run.
+
+    The run counts missing APIs only when it saw everything it would normally
+    see: no source failed, no label selector, the default namespace
+    exclusions. Otherwise an API it merely did not look at would count as gone.
+
+    Args:
+        url: The ``--catalog`` URL.
+        shown_url: The same URL with any password hidden, for problems.
+        group_id: The group the run publishes into (``--group-id``).
+        planned: Drafts, one per API.
+        found: What discovery found (clusters and problems).
+        started: When the run started.
+        namespaces: ``--namespace`` values (empty for all).
+        exclude_namespaces: ``--exclude-namespace`` values.
+        selector: ``--selector``, or None.
+        deprecate_after: Complete runs in a row that must miss an API.
+        open_target: Injected for tests.
+    """
+    out = Publication()
+    try:
+        target = open_target(url, token=os.environ.get(TOKEN_ENV) or None)
+    except catalog.CatalogError as exc:
+        out.failed = True
+        out.problems.append(Problem(shown_url, "catalogue not opened", str(exc)))
+        return out
+    try:
+        for p in planned:
+            name = f"{p.draft.group_id}:{p.draft.asset_id}"
+            try:
+                out.results[name] = target.publish(p.draft, seen_at=started)
+            except catalog.RemoteError as exc:
+                out.problems.append(Problem(name, "not published", str(exc)))
+                if exc.status in _FATAL_STATUSES:
+                    out.failed = True
+                    return out
+            except catalog.CatalogError as exc:
+                out.problems.append(Problem(name, "not published", str(exc)))
+        complete = (
+            not found.problems
+            and selector is None
+            and tuple(exclude_namespaces) == tuple(DEFAULT_EXCLUDED)
+        )
+        try:
+            out.run = target.record_run(
+                group_id=group_id,
+                seen=[p.draft.asset_id for p in planned if p.draft.group_id == group_id],
+                started_at=started,
+                finished_at=datetime.now(UTC),
+                complete=complete,
+                deprecate_after=deprecate_after,
+                clusters=found.inventory.clusters,
+                namespaces=tuple(namespaces) or None,
+            )
+        except catalog.CatalogError as exc:
+            out.problems.append(Problem(shown_url, "run not recorded", str(exc)))
+    finally:
+        target.close()
+    return out
