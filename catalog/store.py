@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from catalog import engine as engine_setup
 from catalog import migrate, publish, rows, runs, validation, versioning
-from catalog.errors import InvalidAsset, NotFound, StoreError, VersionConflict
+from catalog.errors import CatalogError, InvalidAsset, NotFound, StoreError, VersionConflict
 from catalog.model import (
     DEFAULT_DEPRECATE_AFTER,
     Asset,
@@ -31,6 +31,7 @@ from catalog.model import (
     AssetVersion,
     PublishResult,
     RunSummary,
+    Sighting,
 )
 from catalog.schema import AssetRow, InstanceRow, OperationRow, TagRow, VersionRow
 
@@ -154,11 +155,7 @@ class CatalogStore:
         when = validation.check_seen_at(seen_at)
         if version is not None:
             validation.check_version("version", version)
-        key = versioning.content_key(
-            asset_type=draft.type,
-            file_digests=[file.sha256 for file in draft.files],
-            operations=draft.operations,
-        )
+        key = _content_key(draft)
         last_error: DBAPIError | None = None
         for _ in range(PUBLISH_ATTEMPTS):
             try:
@@ -176,6 +173,41 @@ class CatalogStore:
             asset_id=draft.asset_id,
             attempts=PUBLISH_ATTEMPTS,
         ) from last_error
+
+    def publish_many(
+        self, drafts: Sequence[AssetDraft], *, seen_at: datetime, batch: int = 250
+    ) -> list[PublishResult | CatalogError]:
+        """Publish many drafts, ``batch`` to a transaction; results in draft order.
+
+        The same rules as :meth:`publish`. A crawl publishes thousands of drafts,
+        most of them unchanged; one transaction per draft made publishing the
+        slowest step of a warm crawl. A batch that fails for any reason is rolled
+        back whole and its drafts are published one by one instead, so a bad
+        draft or a lost race costs only speed. Each entry is the draft's result,
+        or the :class:`CatalogError` that refused it.
+        """
+        when = validation.check_seen_at(seen_at)
+        results: list[PublishResult | CatalogError] = []
+        for start in range(0, len(drafts), max(1, batch)):
+            chunk = drafts[start : start + max(1, batch)]
+            try:
+                keyed = []
+                for draft in chunk:
+                    validation.check_draft(draft)
+                    keyed.append((draft, _content_key(draft)))
+                with Session(self._writer) as session, session.begin():
+                    done = [
+                        publish.record(session, draft, key=key, seen_at=when)
+                        for draft, key in keyed
+                    ]
+                results.extend(done)
+            except (CatalogError, SQLAlchemyError):
+                for draft in chunk:
+                    try:
+                        results.append(self.publish(draft, seen_at=when))
+                    except CatalogError as exc:
+                        results.append(exc)
+        return results
 
     def record_run(
         self,
@@ -273,6 +305,28 @@ class CatalogStore:
         """
         with self._session() as session:
             session.execute(select(1))
+
+    def sightings(self) -> list[Sighting]:
+        """Where every known instance's API was found, without loading any file.
+
+        Raises:
+            StoreError: The database failed.
+        """
+        query = (
+            select(
+                InstanceRow.cluster,
+                InstanceRow.namespace,
+                InstanceRow.service,
+                InstanceRow.port,
+                AssetRow.type,
+                VersionRow.provenance_method,
+                VersionRow.provenance_detail,
+            )
+            .join(VersionRow, VersionRow.id == InstanceRow.version_pk)
+            .join(AssetRow, AssetRow.id == VersionRow.asset_pk)
+        )
+        with self._session() as session:
+            return [Sighting(*row) for row in session.execute(query)]
 
     def get(self, group_id: str, asset_id: str) -> Asset:
         """Read one asset with all its versions.
@@ -469,3 +523,11 @@ def _is_retryable(exc: DBAPIError) -> bool:
 
 def _name(draft: AssetDraft) -> str:
     return f"{draft.group_id}:{draft.asset_id}"
+
+
+def _content_key(draft: AssetDraft) -> str:
+    return versioning.content_key(
+        asset_type=draft.type,
+        file_digests=[file.sha256 for file in draft.files],
+        operations=draft.operations,
+    )

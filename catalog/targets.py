@@ -8,7 +8,7 @@ store itself, :class:`~catalog.CatalogStore`) or ``http(s)://…`` (a
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Final, Protocol
@@ -17,8 +17,14 @@ from urllib.parse import urlsplit
 import httpx
 
 from catalog import wire
-from catalog.errors import InvalidAsset, RemoteError
-from catalog.model import DEFAULT_DEPRECATE_AFTER, AssetDraft, PublishResult, RunSummary
+from catalog.errors import CatalogError, InvalidAsset, RemoteError
+from catalog.model import (
+    DEFAULT_DEPRECATE_AFTER,
+    AssetDraft,
+    PublishResult,
+    RunSummary,
+    Sighting,
+)
 from catalog.store import open_store
 
 __all__ = ["HttpTarget", "PublishTarget", "open_target"]
@@ -47,6 +53,16 @@ class PublishTarget(Protocol):
         namespaces: Collection[str] | None = None,
     ) -> RunSummary:
         """Record the end of a run (see :meth:`catalog.CatalogStore.record_run`)."""
+        ...
+
+    def publish_many(
+        self, drafts: Sequence[AssetDraft], *, seen_at: datetime
+    ) -> list[PublishResult | CatalogError]:
+        """Publish drafts in order; each entry a result or the error that refused it."""
+        ...
+
+    def sightings(self) -> Sequence[Sighting]:
+        """Where each known instance's API was found last time (may be empty)."""
         ...
 
     def close(self) -> None:
@@ -132,6 +148,24 @@ class HttpTarget:
             namespaces=None if namespaces is None else sorted(namespaces),
         )
         return wire.summary_from_json(self._post(_RUNS, body))
+
+    def publish_many(
+        self, drafts: Sequence[AssetDraft], *, seen_at: datetime
+    ) -> list[PublishResult | CatalogError]:
+        """One request per draft; a refused draft does not stop the others."""
+        results: list[PublishResult | CatalogError] = []
+        for draft in drafts:
+            try:
+                results.append(self.publish(draft, seen_at=seen_at))
+            except CatalogError as exc:
+                results.append(exc)
+                if isinstance(exc, RemoteError) and exc.status in (None, 401, 403, 404):
+                    break  # every later draft would be refused the same way
+        return results
+
+    def sightings(self) -> Sequence[Sighting]:
+        """None yet: the server has no endpoint for them, so remote crawls start cold."""
+        return ()
 
     def close(self) -> None:
         """Close the client if this target made it."""

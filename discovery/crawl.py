@@ -8,14 +8,14 @@ thread; probes run concurrently on the caller's event loop through one shared
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import httpx
 
 from discovery import inventory as inventory_mod
 from discovery import kube
 from discovery.fetch import Fetcher, Limits
-from discovery.model import Discovery, Edge, Inventory, ServiceFindings
+from discovery.model import Discovery, Edge, Hint, HintKey, Inventory, ServiceFindings
 from discovery.probe import Prober, ProbeSettings
 
 #: Called after each Service is probed: (done, total, "cluster/ns/name").
@@ -31,11 +31,15 @@ async def discover(
     concurrency: int = 64,
     settings: ProbeSettings = ProbeSettings(),
     progress: Progress | None = None,
+    hints: Mapping[HintKey, Hint] | None = None,
 ) -> Discovery:
-    """Read the clusters, probe every Service, and derive config edges."""
+    """Read the clusters, probe every Service, and derive config edges.
+
+    ``hints`` (what worked last time, per port) send probes straight there.
+    """
     inventory = await asyncio.to_thread(inventory_mod.read_inventory, connections, scope=scope)
     fetcher = Fetcher(client=client, limits=limits, concurrency=asyncio.Semaphore(concurrency))
-    prober = Prober(fetcher=fetcher, settings=settings)
+    prober = Prober(fetcher=fetcher, settings=settings, hints=hints)
     findings = await probe_all(inventory, prober=prober, progress=progress)
     problems = inventory.problems + tuple(p for f in findings for p in f.problems)
     return Discovery(

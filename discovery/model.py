@@ -213,6 +213,19 @@ class Api:
 
 
 @dataclass(frozen=True, slots=True)
+class Hint:
+    """What the last crawl learnt about one port: where its description was
+    (``path``, ``None`` for an API without one) and what kind of API it was."""
+
+    path: str | None
+    kind: ApiKind
+
+
+#: Hints by (cluster, namespace, service, port).
+HintKey = tuple[str, str, str, int]
+
+
+@dataclass(frozen=True, slots=True)
 class ProbeSkip:
     """A port discovery chose not to probe, and why."""
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -24,6 +25,8 @@ from discovery.model import (
     Api,
     ApiKind,
     Evidence,
+    Hint,
+    HintKey,
     ProbeSkip,
     Problem,
     Service,
@@ -94,9 +97,16 @@ class _Port:
 class Prober:
     """Probes Services through one shared :class:`Fetcher`."""
 
-    def __init__(self, *, fetcher: Fetcher, settings: ProbeSettings = ProbeSettings()) -> None:
+    def __init__(
+        self,
+        *,
+        fetcher: Fetcher,
+        settings: ProbeSettings = ProbeSettings(),
+        hints: Mapping[HintKey, Hint] | None = None,
+    ) -> None:
         self.fetcher = fetcher
         self.settings = settings
+        self.hints: Mapping[HintKey, Hint] = hints or {}
 
     async def probe(self, service: Service) -> ServiceFindings:
         """Probe every port worth probing; never raises for network trouble."""
@@ -177,7 +187,12 @@ class Prober:
     ) -> tuple[Api | None, int, Problem | None]:
         host = f"[{address}]" if ":" in address else address
         state = _Port(base=f"http://{host}:{_target_port(service, port)}")
+        key = service.key
+        hint = self.hints.get((key.cluster, key.namespace, key.name, port.port))
         try:
+            remembered = await self._remembered(state, hint) if hint else None
+            if remembered is not None:
+                return self._api(service, port, state, *remembered), state.requests, None
             spec = await self._find_spec(service, state)
             kind, confidence = (
                 (classify.kind_of_spec(spec), CONFIDENCE["spec" if spec.valid else "invalid-spec"])
@@ -194,7 +209,18 @@ class Prober:
                 why=f"{exc.message} ({exc.url})",
             )
             return None, state.requests, problem
-        api = Api(
+        return self._api(service, port, state, spec, kind, confidence), state.requests, None
+
+    def _api(
+        self,
+        service: Service,
+        port: ServicePort,
+        state: _Port,
+        spec: SpecDocument | None,
+        kind: ApiKind,
+        confidence: float,
+    ) -> Api:
+        return Api(
             service=service.key,
             port=port,
             kind=kind,
@@ -204,7 +230,31 @@ class Prober:
             requests=state.requests,
             confidence=confidence,
         )
-        return api, state.requests, None
+
+    async def _remembered(
+        self, state: _Port, hint: Hint
+    ) -> tuple[SpecDocument | None, ApiKind, float] | None:
+        """Go straight to what worked last time; ``None`` sends the port to full probing."""
+        if hint.path is not None:
+            doc = await self._try_spec(state, hint.path, "remembered")
+            if doc is None:
+                return None
+            return doc, classify.kind_of_spec(doc), CONFIDENCE["spec"]
+        if hint.kind not in ("http", "rest"):
+            return None  # GraphQL and SOAP answers are cheap to confirm afresh
+        root = await self._get(state, "/", follow=False)
+        if root is None:
+            return None
+        state.evidence.append(
+            Evidence(
+                "remembered",
+                f"{hint.kind} last time, no description; / still answers",
+                root.url,
+                root.status,
+                root.content_type,
+            )
+        )
+        return None, hint.kind, CONFIDENCE["json" if hint.kind == "rest" else "http"]
 
     async def _get(self, state: _Port, path: str, *, follow: bool = True) -> Response | None:
         if state.requests >= self.settings.max_requests_per_port:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import codecs
 import datetime
+import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -272,6 +273,13 @@ def _key(key: object) -> str:
     return key if isinstance(key, str) else str(key)
 
 
+#: Validation outcomes by content hash: the same bytes always validate the same way,
+#: and the same spec is often served by many Services (replicas, tenants, clusters).
+#: Validation is by far the costliest step of a crawl. Bounded, oldest out first.
+_VALIDATED: dict[tuple[str, str, int], tuple[str, ...]] = {}
+_VALIDATED_MAX = 4096
+
+
 def _openapi_document(
     tree: Json, content: bytes, *, url: str, packaging: Packaging, limits: SpecLimits
 ) -> SpecDocument:
@@ -283,7 +291,13 @@ def _openapi_document(
         name = "OpenAPI" if spec_format == "openapi" else "Swagger"
         errors = [f"unsupported {name} version {version!r}"]
     else:
-        errors = _validate(document, validator, limits=limits)
+        key = (hashlib.sha256(content).hexdigest(), validator.__name__, limits.max_errors)
+        cached = _VALIDATED.get(key)
+        if cached is None:
+            cached = _VALIDATED[key] = tuple(_validate(document, validator, limits=limits))
+            while len(_VALIDATED) > _VALIDATED_MAX:
+                _VALIDATED.pop(next(iter(_VALIDATED)))
+        errors = list(cached)
     info = _dict(document.get("info"))
     api_version = info.get("version")
     operations = list(_operations(document))

@@ -15,7 +15,7 @@ import catalog
 import graph
 from discovery.errors import DiscoveryError
 from discovery.inventory import DEFAULT_EXCLUDED
-from meshatlas import console, graphcmd, serve, telemetry
+from meshatlas import config, console, graphcmd, metrics, serve, telemetry
 from meshatlas.errors import UsageError
 from meshatlas.pipeline import DiscoverOptions, run_discover
 from meshatlas.status import ExitCode
@@ -134,12 +134,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="an extra OpenAPI location to try on every port (repeatable)",
     )
     run.add_argument(
+        "--cold",
+        action="store_true",
+        help="ignore where APIs were found last time; probe every port afresh",
+    )
+    run.add_argument(
         "--exhaustive",
         action="store_true",
         help="try every known OpenAPI/WSDL location, not only the fingerprint's likely ones",
     )
 
     telemetry.add_arguments(discover)
+    metrics.add_arguments(discover)
+    config.add_arguments(discover)
     graphcmd.add_parser(sub)
 
     serve.add_parser(sub)
@@ -160,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _discover(args: argparse.Namespace) -> ExitCode:
+    console.use_format(args.log_format)
     excluded = tuple(args.exclude_namespace) or DEFAULT_EXCLUDED
     options = DiscoverOptions(
         kubeconfig=args.kubeconfig,
@@ -178,10 +186,17 @@ def _discover(args: argparse.Namespace) -> ExitCode:
         deprecate_after=args.deprecate_after,
         probe_paths=tuple(args.probe_path),
         exhaustive=args.exhaustive,
+        cold=args.cold,
         **telemetry.option_values(args),
     )
-    with console.progress() as tick:
+    with (
+        metrics.pushing(
+            url=args.pushgateway, labels=args.pushgateway_label, options=options
+        ) as record,
+        console.progress() as tick,
+    ):
         result = run_discover(options, progress=tick)
+        record(result)
     if args.report == "-":
         console.print_json(result.report)
     else:
@@ -197,9 +212,17 @@ def _demo(args: argparse.Namespace) -> ExitCode:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
+    console.use_format("text")  # discover may switch to JSON lines
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args = parser.parse_args(argv)
         if args.command == "discover":
+            given = list(sys.argv[1:] if argv is None else argv)
+            args = config.apply(
+                args,
+                parser=config.subparser(parser, "discover"),
+                argv=given[given.index("discover") + 1 :],
+            )
             return int(_discover(args))
         if args.command == "demo":
             return int(_demo(args))
@@ -210,7 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         build_parser().print_help()
         return int(ExitCode.USAGE)
     except UsageError as exc:
-        console.error(str(exc))
+        # Like argparse's own messages: plain text for whoever wrote the command.
+        console.error(str(exc), text=True)
         return int(ExitCode.USAGE)
     except (DiscoveryError, catalog.CatalogError, graph.GraphError) as exc:
         console.error(str(exc))

@@ -2,6 +2,11 @@
 
 On a terminal, progress is a live bar (rich); otherwise plain lines, one per
 tenth of the work, so CronJob logs stay short and greppable.
+
+``discover`` may switch stderr to JSON lines (:func:`use_format`; by default
+when stderr is not a terminal): one object per line,
+``{"ts": ..., "level": ..., "msg": ..., "fields": {...}}``, and the summary
+becomes log lines too, so a log pipeline reads the whole run.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -26,16 +32,44 @@ if not _out.is_terminal:
     _out = Console(highlight=False, width=160)
 
 
-def error(message: str) -> None:
-    """Print an error for a person."""
-    _err.print(
-        f"[bold red]error:[/] {message}" if _err.is_terminal else f"error: {message}",
-        markup=_err.is_terminal,
-    )
+_json_lines = False
+
+
+def use_format(name: str) -> None:
+    """Log as ``json`` lines, ``text``, or ``auto`` (JSON unless stderr is a terminal)."""
+    global _json_lines
+    _json_lines = name == "json" or (name == "auto" and not _err.is_terminal)
+
+
+def log(level: str, message: str, *, text: bool = False, **fields: Any) -> None:
+    """One log line on stderr: a JSON object, or the message as text (also when ``text``)."""
+    if _json_lines and not text:
+        line = {
+            "ts": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": level,
+            "msg": message,
+            "fields": fields,
+        }
+        sys.stderr.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
+        sys.stderr.flush()
+    elif level == "error":
+        _err.print(
+            f"[bold red]error:[/] {message}" if _err.is_terminal else f"error: {message}",
+            markup=_err.is_terminal,
+        )
+    elif level == "warning":
+        _err.print(f"warning: {message}", markup=False)
+    else:
+        _err.print(message, markup=False)
+
+
+def error(message: str, *, text: bool = False) -> None:
+    """Print an error for a person; ``text`` keeps it plain even in JSON mode."""
+    log("error", message, text=text)
 
 
 def info(message: str) -> None:
-    _err.print(message, markup=False)
+    log("info", message)
 
 
 def print_json(doc: dict[str, Any]) -> None:
@@ -46,7 +80,7 @@ def print_json(doc: dict[str, Any]) -> None:
 @contextmanager
 def progress() -> Iterator[Callable[[int, int, str], None]]:
     """A progress callback: a live bar on a terminal, plain lines otherwise."""
-    if _err.is_terminal:
+    if _err.is_terminal and not _json_lines:
         bar = Progress(
             TextColumn("probing"),
             BarColumn(),
@@ -72,13 +106,19 @@ def progress() -> Iterator[Callable[[int, int, str], None]]:
         step = max(1, total // 10)
         if done == total or done // step != last:
             last = done // step
-            _err.print(f"probed {done}/{total} services (last: {name})", markup=False)
+            if _json_lines:
+                log("info", "probing", done=done, total=total, last=name)
+            else:
+                _err.print(f"probed {done}/{total} services (last: {name})", markup=False)
 
     yield plain
 
 
 def summary(result: RunResult) -> None:
     """The table of what was found, then where outputs went."""
+    if _json_lines:
+        _summary_lines(result)
+        return
     table = Table(title="meshatlas discovery", title_justify="left")
     for column in ("service", "port", "kind", "spec", "ops", "asset", "reqs", "note"):
         table.add_column(column, justify="right" if column in ("port", "ops", "reqs") else "left")
@@ -127,3 +167,28 @@ def summary(result: RunResult) -> None:
         )
     for path in result.outputs:
         _out.print(f"wrote {path}", markup=False)
+
+
+def _summary_lines(result: RunResult) -> None:
+    """The summary as log lines: one per API, problem and output, then the totals."""
+    doc = result.report
+    for service in doc["services"]:
+        for api in service["apis"]:
+            spec = api.get("spec") or {}
+            asset = api.get("asset") or {}
+            log(
+                "info",
+                "api",
+                service=f"{service['namespace']}/{service['name']}",
+                cluster=service["cluster"],
+                port=api["port"],
+                kind=api["kind"],
+                spec=f"{spec['format']} {spec['version']}" if spec else None,
+                asset=asset.get("asset_id"),
+                version=asset.get("version"),
+            )
+    for problem in doc["problems"]:
+        log("warning", "problem", where=problem["where"], what=problem["what"], why=problem["why"])
+    for path in result.outputs:
+        log("info", "wrote", path=str(path))
+    log("info", "discovery finished", outcome=doc.get("outcome"), **doc["stats"])

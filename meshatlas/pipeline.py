@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,9 +20,9 @@ from discovery import crawl, fetch, kube
 from discovery.candidates import OPENAPI_PATHS
 from discovery.errors import KubeError
 from discovery.inventory import DEFAULT_EXCLUDED, Scope
-from discovery.model import Discovery, Problem
+from discovery.model import Discovery, Hint, HintKey, Problem
 from discovery.probe import ProbeSettings
-from meshatlas import assets, publishing, report, telemetry
+from meshatlas import assets, memory, publishing, report, telemetry
 from meshatlas.errors import UsageError
 from meshatlas.status import ExitCode
 from meshatlas.version import VERSION
@@ -46,6 +46,8 @@ class DiscoverOptions:
     timeout: float = 8.0
     probe_paths: tuple[str, ...] = ()
     exhaustive: bool = False
+    #: Ignore what the catalogue remembers of the last crawl; probe every port afresh.
+    cold: bool = False
     dry_run: bool = False
     # Complete runs in a row that must miss an API before it is deprecated.
     deprecate_after: int = DEFAULT_DEPRECATE_AFTER
@@ -115,7 +117,8 @@ def run_discover(options: DiscoverOptions, *, progress: crawl.Progress | None = 
         selector=options.selector,
     )
     limits = fetch.Limits(deadline=options.timeout, read_timeout=min(5.0, options.timeout))
-    found = asyncio.run(_discover(connections, scope, limits, options, progress))
+    remembered = {} if options.dry_run or options.cold else memory.load(options.catalog)
+    found = asyncio.run(_discover(connections, scope, limits, options, progress, remembered))
     dependency_graph = graph.build_graph(
         services=found.inventory.services,
         external_hosts=found.inventory.external_hosts,
@@ -205,6 +208,7 @@ async def _discover(
     limits: fetch.Limits,
     options: DiscoverOptions,
     progress: crawl.Progress | None,
+    hints: Mapping[HintKey, Hint],
 ) -> Discovery:
     async with fetch.make_client(limits=limits, max_connections=options.concurrency) as client:
         found = await crawl.discover(
@@ -219,5 +223,6 @@ async def _discover(
                 exhaustive=options.exhaustive,
             ),
             progress=progress,
+            hints=hints,
         )
     return await telemetry.observe(options, found)

@@ -77,17 +77,16 @@ def publish_all(
         out.problems.append(Problem(shown_url, "catalogue not opened", str(exc)))
         return out
     try:
-        for p in planned:
+        results = target.publish_many([p.draft for p in planned], seen_at=started)
+        for p, result in zip(planned, results, strict=False):
             name = f"{p.draft.group_id}:{p.draft.asset_id}"
-            try:
-                out.results[name] = target.publish(p.draft, seen_at=started)
-            except catalog.RemoteError as exc:
-                out.problems.append(Problem(name, "not published", str(exc)))
-                if exc.status in _FATAL_STATUSES:
+            if isinstance(result, catalog.CatalogError):
+                out.problems.append(Problem(name, "not published", str(result)))
+                if isinstance(result, catalog.RemoteError) and result.status in _FATAL_STATUSES:
                     out.failed = True
                     return out
-            except catalog.CatalogError as exc:
-                out.problems.append(Problem(name, "not published", str(exc)))
+            else:
+                out.results[name] = result
         complete = (
             not found.problems
             and selector is None

@@ -17,7 +17,7 @@ from aiohttp import web
 
 import catalog
 from catalog import server
-from meshatlas import console
+from meshatlas import console, serve_metrics
 from meshatlas.errors import UsageError
 from meshatlas.status import ExitCode
 
@@ -85,6 +85,7 @@ def run(args: argparse.Namespace) -> ExitCode:
     auth = load_auth(token_file=args.token_file, private=args.private)
     with catalog.open_store(args.catalog) as store:
         app = server.make_app(store, auth=auth, max_body=args.max_body)
+        serve_metrics.instrument(app)  # GET /metrics
         mode = "read-only" if not auth.token_hashes else f"{len(auth.token_hashes)} token(s)"
         console.info(
             f"serving {args.catalog.split('@')[-1]} on http://{args.host}:{args.port}"

@@ -1028,3 +1028,37 @@ def test_an_explicit_version_must_be_canonical_semver(store: CatalogStore, versi
         store.publish(draft(), seen_at=T0, version=version)
     assert caught.value.field == "version"
     assert store.list_assets() == []
+
+
+# -- publishing in batches -----------------------------------------------------
+
+
+def _many(n: int) -> list[AssetDraft]:
+    return [
+        draft(asset_id=f"svc-{i:03d}", instance=instance(service=f"svc-{i:03d}")) for i in range(n)
+    ]
+
+
+def test_publish_many_matches_one_by_one(store: CatalogStore) -> None:
+    drafts = _many(7)
+    first = store.publish_many(drafts, seen_at=T0, batch=3)
+    assert [r.outcome for r in first] == ["created"] * 7  # type: ignore[union-attr]
+    again = store.publish_many(drafts, seen_at=T0 + timedelta(hours=1), batch=3)
+    assert [r.outcome for r in again] == ["unchanged"] * 7  # type: ignore[union-attr]
+    assert [r.asset_id for r in again] == [d.asset_id for d in drafts]  # type: ignore[union-attr]
+    assert store.get("acme", "svc-006").last_seen == T0 + timedelta(hours=1)
+    assert len(store.list_assets()) == 7
+
+
+def test_a_bad_draft_in_a_batch_costs_only_itself(store: CatalogStore) -> None:
+    drafts = _many(5)
+    drafts[2] = dataclasses.replace(drafts[2], asset_id="Not Valid!")
+    results = store.publish_many(drafts, seen_at=T0, batch=5)
+    assert isinstance(results[2], InvalidAsset)
+    assert [r.outcome for i, r in enumerate(results) if i != 2] == ["created"] * 4  # type: ignore[union-attr]
+    assert sorted(a.asset_id for a in store.list_assets()) == [
+        "svc-000",
+        "svc-001",
+        "svc-003",
+        "svc-004",
+    ]

@@ -34,6 +34,7 @@ def test_public_names() -> None:
         "PublishTarget",
         "RemoteError",
         "RunSummary",
+        "Sighting",
         "StoreError",
         "VersionConflict",
         "VersionExists",

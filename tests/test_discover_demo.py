@@ -196,6 +196,38 @@ def test_second_run_publishes_nothing_new(
     again = json.loads((tmp_path / "again.json").read_text())
     assert code == 0
     assert again["stats"]["published"] == {"unchanged": len(EXPECTED)}
+    # A warm run goes straight to where each description was found last time.
+    first = {(s["namespace"], s["name"]): s for s in run["report"]["services"]}
+    for service in again["services"]:
+        before = first[(service["namespace"], service["name"])]
+        for api, old in zip(service["apis"], before["apis"], strict=True):
+            assert (api["kind"], api["asset"]["version"]) == (old["kind"], old["asset"]["version"])
+            if api["spec"] is not None:
+                assert api["requests"] == 1, service["name"]
+                assert api["evidence"][0]["check"] == "remembered"
+    assert again["stats"]["requests"] < run["report"]["stats"]["requests"]
+
+
+def test_cold_flag_ignores_what_was_remembered(
+    demo_mesh: Mesh, run: dict[str, Any], tmp_path: Path
+) -> None:
+    code = main(
+        [
+            "discover",
+            "--kubeconfig",
+            str(demo_mesh.kubeconfig),
+            "--cold",
+            "--catalog",
+            f"sqlite:///{run['dir'] / 'catalog.db'}",
+            "--report",
+            str(tmp_path / "cold.json"),
+        ]
+    )
+    cold = json.loads((tmp_path / "cold.json").read_text())
+    assert code == 0
+    assert cold["stats"]["requests"] == run["report"]["stats"]["requests"]
+    checks = {e["check"] for s in cold["services"] for a in s["apis"] for e in a["evidence"]}
+    assert "remembered" not in checks
 
 
 def _operations_in(path: Path) -> int:

@@ -1,0 +1,246 @@
+"""``meshatlas.yaml``: ``discover`` settings from a file and the environment.
+
+Every ``meshatlas discover`` flag can be set three ways. Lowest precedence
+first:
+
+1. the file named by ``--config FILE`` (or ``$MESHATLAS_CONFIG``)::
+
+       discover:
+         in-cluster: true
+         catalog: http://meshatlas-catalog.meshatlas:8080
+         namespace: [shop, billing]      # repeatable flags take a list
+
+   Keys are the long flags without their dashes. The file is validated
+   against ``meshatlas/schemas/config.schema.json``.
+2. environment variables ``MESHATLAS_<FLAG>``, the flag in upper case with
+   ``_`` for ``-`` (``MESHATLAS_CATALOG``, ``MESHATLAS_IN_CLUSTER=true``,
+   ``MESHATLAS_NAMESPACE=shop,billing``);
+3. the command line.
+
+Any bad value is a :class:`ConfigError` (exit code 2) that names the key or
+variable it came from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final
+
+import jsonschema
+import yaml
+
+from meshatlas.errors import UsageError
+
+__all__ = [
+    "CONFIG_ENV",
+    "ENV_PREFIX",
+    "ConfigError",
+    "add_arguments",
+    "apply",
+    "file_keys",
+    "parse",
+    "schema",
+    "subparser",
+]
+
+#: Environment variable naming the config file when ``--config`` is not given.
+CONFIG_ENV: Final = "MESHATLAS_CONFIG"
+ENV_PREFIX: Final = "MESHATLAS_"
+#: Flags that are not settings: they stay on the command line.
+_NOT_SETTINGS: Final = frozenset({"help", "config"})
+_TRUE: Final = frozenset({"1", "true", "yes", "on"})
+_FALSE: Final = frozenset({"0", "false", "no", "off", ""})
+
+
+class ConfigError(UsageError):
+    """A config file or ``MESHATLAS_*`` variable that cannot be used."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``--config`` and ``--log-format`` flags of ``discover``."""
+    group = parser.add_argument_group("configuration and logs")
+    group.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help=f"read settings from this meshatlas.yaml (also: ${CONFIG_ENV});"
+        f" {ENV_PREFIX}* variables override it, flags override both",
+    )
+    group.add_argument(
+        "--log-format",
+        choices=("auto", "text", "json"),
+        default="auto",
+        help="log lines on stderr: json (one object per line) or text;"
+        " auto is json when stderr is not a terminal (default: %(default)s)",
+    )
+
+
+@cache
+def schema() -> dict[str, Any]:
+    """The JSON Schema of ``meshatlas.yaml``."""
+    text = resources.files("meshatlas").joinpath("schemas/config.schema.json").read_text()
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def file_keys(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    """The settings of a subcommand's parser, by config-file key."""
+    keys: dict[str, argparse.Action] = {}
+    for action in parser._actions:
+        longs = [o for o in action.option_strings if o.startswith("--")]
+        if not longs or action.dest in _NOT_SETTINGS or action.dest == argparse.SUPPRESS:
+            continue
+        keys[longs[0][2:]] = action
+    return keys
+
+
+def subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The parser of subcommand ``name``."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            found: argparse.ArgumentParser = action.choices[name]
+            return found
+    raise KeyError(name)
+
+
+def parse(text: str, *, source: str) -> dict[str, Any]:
+    """The ``discover`` settings of a config file's text, validated.
+
+    Raises:
+        ConfigError: Not YAML, or not valid against the schema.
+    """
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
+    if doc is None:
+        doc = {}
+    doc = _plain(doc)
+    validator = jsonschema.Draft202012Validator(schema())
+    errors = sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        raise ConfigError("; ".join(_describe(e, source) for e in errors[:5]))
+    settings: dict[str, Any] = doc.get("discover") or {}
+    return settings
+
+
+def _plain(value: Any) -> Any:
+    """YAML timestamps back to text: the flags take RFC 3339 strings."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _describe(error: jsonschema.ValidationError, source: str) -> str:
+    where = ".".join(str(p) for p in error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = list(error.schema.get("properties", {}))
+        unknown = [k for k in error.instance if k not in known]
+        described = []
+        for key in unknown:
+            name = f"{where}.{key}" if where else key
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            described.append(f"{source}: {name}: unknown key{hint}")
+        return "; ".join(described)
+    return f"{source}: {where or '(top level)'}: {error.message}"
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
+    return parse(text, source=str(path))
+
+
+def _explicit(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set[str]:
+    """The dests that ``argv`` sets itself (parsed again with no defaults)."""
+    saved = [(action, action.default) for action in parser._actions]
+    try:
+        for action, _ in saved:
+            action.default = argparse.SUPPRESS
+        given = vars(parser.parse_args(list(argv)))
+    finally:
+        for action, default in saved:
+            action.default = default
+    return set(given)
+
+
+def _convert(action: argparse.Action, raw: Any, where: str) -> Any:
+    """One setting as the flag would have parsed it."""
+    convert: Callable[[str], Any] = action.type if callable(action.type) else str
+    try:
+        if isinstance(action, argparse._StoreTrueAction):
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in _TRUE | _FALSE:
+                return text in _TRUE
+            raise ValueError(f"{raw!r} is not true or false")
+        if isinstance(action, argparse._AppendAction):
+            items = raw if isinstance(raw, list) else [s.strip() for s in str(raw).split(",")]
+            values = [convert(str(item)) for item in items if str(item)]
+            for value in values:
+                _check_choice(action, value)
+            return values
+        value = convert(str(raw))
+        _check_choice(action, value)
+        return value
+    except (argparse.ArgumentTypeError, ValueError, TypeError) as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def _check_choice(action: argparse.Action, value: Any) -> None:
+    if action.choices is not None and value not in action.choices:
+        choices = ", ".join(map(str, action.choices))
+        raise ValueError(f"{value!r} is not one of {choices}")
+
+
+def apply(
+    args: argparse.Namespace,
+    *,
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str],
+    environ: Mapping[str, str] | None = None,
+) -> argparse.Namespace:
+    """Fill ``args`` from the config file and environment where no flag was given.
+
+    Args:
+        args: What ``parser`` made of ``argv``.
+        parser: The subcommand's parser (``discover``).
+        argv: The subcommand's own arguments, as given.
+        environ: Environment variables (default: ``os.environ``).
+
+    Raises:
+        ConfigError: The file or a variable holds a value the flag would refuse.
+    """
+    env = os.environ if environ is None else environ
+    explicit = _explicit(parser, argv)
+    path = args.config
+    if path is None and env.get(CONFIG_ENV):
+        path = Path(env[CONFIG_ENV])
+    from_file = _read(path) if path is not None else {}
+    source = str(path)
+    for key, action in file_keys(parser).items():
+        if action.dest in explicit:
+            continue
+        variable = ENV_PREFIX + action.dest.upper()
+        if variable in env:
+            setattr(args, action.dest, _convert(action, env[variable], f"${variable}"))
+        elif key in from_file:
+            where = f"{source}: discover.{key}"
+            setattr(args, action.dest, _convert(action, from_file[key], where))
+    return args

@@ -1,0 +1,214 @@
+"""Two clusters' crawlers publishing over HTTP to one ``meshatlas serve``.
+
+What a fleet of CronJobs does: the real ``meshatlas serve`` command in its own
+process (token hashes from ``MESHATLAS_TOKEN_SHA256``, as the Deployment sets
+them), and one discover run per fixture cluster, the first configured through
+``MESHATLAS_*`` variables, the second through a ``meshatlas.yaml``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from fixtures.mesh import Mesh
+from meshatlas.cli import main
+from meshatlas.version import VERSION
+from tests.conftest import mesh_octet
+from tests.test_discover_demo import EXPECTED
+
+TOKEN = "fleet-token-for-two-clusters"
+ASSETS = "/exchange/api/v2/assets"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+    """Fixture clusters ``demo`` and ``east``, one kubeconfig context each."""
+    workdir = tmp_path_factory.mktemp("fleet")
+    with Mesh(["demo", "east"], octet=mesh_octet(offset=67), workdir=workdir) as mesh:
+        yield mesh
+
+
+@pytest.fixture(scope="module")
+def catalogue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``meshatlas serve`` in its own process; its URL once /readyz answers."""
+    workdir = tmp_path_factory.mktemp("serve")
+    port = _free_port()
+    env = dict(os.environ)
+    env["MESHATLAS_TOKEN_SHA256"] = "sha256:" + hashlib.sha256(TOKEN.encode()).hexdigest()
+    env.pop("MESHATLAS_TOKEN", None)
+    log = (workdir / "serve.log").open("w")
+    command = [sys.executable, "-m", "meshatlas.cli", "serve", "--port", str(port)]
+    command += ["--catalog", f"sqlite:///{workdir / 'catalog.db'}"]
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1, trust_env=False).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"meshatlas serve did not start: {(workdir / 'serve.log').read_text()}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        log.close()
+
+
+def _get(url: str, path: str, **params: Any) -> httpx.Response:
+    response = httpx.get(f"{url}{path}", params=params, trust_env=False, timeout=10)
+    response.raise_for_status()
+    return response
+
+
+def _catalogue_state(url: str) -> dict[str, Any]:
+    """Every asset's versions and instances, as the REST API shows them."""
+    listing = _get(url, ASSETS, limit=100)
+    state: dict[str, Any] = {"total": int(listing.headers["X-Total-Count"])}
+    for asset in listing.json():
+        name = f"{ASSETS}/{asset['groupId']}/{asset['assetId']}"
+        state[asset["assetId"]] = sorted(
+            (i["cluster"], i["namespace"], i["service"], i["port"], i["version"])
+            for i in _get(url, f"{name}/instances").json()
+        )
+    return state
+
+
+def _discover(argv: list[str]) -> tuple[int, dict[str, Any]]:
+    report = Path(argv[argv.index("--report") + 1]) if "--report" in argv else None
+    code = main(["discover", *argv])
+    assert report is not None
+    return code, json.loads(report.read_text())
+
+
+def test_two_clusters_publish_to_one_catalogue(
+    fleet: Mesh,
+    catalogue: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # demo's crawler: settings from the environment, as a CronJob's env would.
+    monkeypatch.setenv("MESHATLAS_CATALOG", catalogue)
+    monkeypatch.setenv("MESHATLAS_TOKEN", TOKEN)
+    monkeypatch.setenv("MESHATLAS_CONTEXT", "demo")
+    argv = ["--kubeconfig", str(fleet.kubeconfig), "--report", str(tmp_path / "demo.json")]
+    code, demo = _discover(argv)
+    assert code == 0, demo["problems"]
+    assert demo["clusters"] == ["demo"]
+    assert demo["stats"]["published"] == {"created": len(EXPECTED)}
+
+    # east's crawler: settings from its meshatlas.yaml.
+    for name in ("MESHATLAS_CATALOG", "MESHATLAS_CONTEXT"):
+        monkeypatch.delenv(name)
+    settings = tmp_path / "meshatlas.yaml"
+    settings.write_text(
+        f"discover:\n  kubeconfig: {fleet.kubeconfig}\n  context: [east]\n"
+        f"  catalog: {catalogue}\n  report: {tmp_path / 'east.json'}\n"
+    )
+    code = main(["discover", "--config", str(settings)])
+    east = json.loads((tmp_path / "east.json").read_text())
+    assert code == 0, east["problems"]
+    assert east["clusters"] == ["east"]
+    # shop/catalog serves the same document in both clusters: the same version.
+    # shop/reviews serves another one in east: a version of its own.
+    assert east["stats"]["published"] == {"unchanged": 1, "new-version": 1}
+
+    state = _catalogue_state(catalogue)
+    # east added instances, not assets: the same service is one asset.
+    assert state["total"] == len(EXPECTED)
+    catalog_instances = state["shop-catalog"]
+    assert [i[0] for i in catalog_instances] == ["demo", "east"]
+    assert len({i[4] for i in catalog_instances}) == 1
+    reviews = {i[0]: i[4] for i in state["shop-reviews"]}
+    assert set(reviews) == {"demo", "east"} and reviews["demo"] != reviews["east"]
+    # Every other asset runs only in demo, untouched by east's run.
+    for asset_id, instances in state.items():
+        if asset_id not in ("total", "shop-catalog", "shop-reviews"):
+            assert {i[0] for i in instances} == {"demo"}, asset_id
+    in_east = _get(catalogue, ASSETS, cluster="east", limit=100).json()
+    assert sorted(a["assetId"] for a in in_east) == ["shop-catalog", "shop-reviews"]
+
+    # demo again: nothing changes, and east's instances stay.
+    monkeypatch.setenv("MESHATLAS_CATALOG", catalogue)
+    monkeypatch.setenv("MESHATLAS_CONTEXT", "demo")
+    argv = ["--kubeconfig", str(fleet.kubeconfig), "--report", str(tmp_path / "again.json")]
+    code, again = _discover(argv)
+    assert code == 0
+    assert again["stats"]["published"] == {"unchanged": len(EXPECTED)}
+    assert _catalogue_state(catalogue) == state
+
+
+def test_a_crawler_without_the_token_is_refused_and_publishes_nothing(
+    fleet: Mesh,
+    catalogue: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    before = _catalogue_state(catalogue)
+    monkeypatch.delenv("MESHATLAS_TOKEN", raising=False)
+    argv = ["--kubeconfig", str(fleet.kubeconfig), "--context", "east", "--catalog", catalogue]
+    code, report = _discover([*argv, "--report", str(tmp_path / "refused.json")])
+    assert code == 1
+    [problem] = [p for p in report["problems"] if p["what"] == "not published"]
+    assert "token" in problem["why"]
+    monkeypatch.setenv("MESHATLAS_TOKEN", "a-wrong-token")
+    code, report = _discover([*argv, "--report", str(tmp_path / "wrong.json")])
+    assert code == 1
+    # The server says 401 to anyone without a valid token.
+    for headers in ({}, {"Authorization": "Bearer a-wrong-token"}):
+        response = httpx.post(
+            f"{catalogue}/meshatlas/api/v1/publications",
+            json={},
+            headers=headers,
+            trust_env=False,
+        )
+        assert response.status_code == 401
+    assert _catalogue_state(catalogue) == before
+
+
+def test_serve_exposes_metrics(catalogue: str) -> None:
+    httpx.get(f"{catalogue}{ASSETS}/meshatlas/no-such-asset", trust_env=False)
+    httpx.post(f"{catalogue}/meshatlas/api/v1/publications", json={}, trust_env=False)
+    response = _get(catalogue, "/metrics")
+    assert response.headers["Content-Type"].startswith("text/plain")
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(response.text)
+        for s in family.samples
+    }
+    route = "/exchange/api/v2/assets/{groupId}/{assetId}"
+    key = ("method", "GET"), ("route", route), ("status", "404")
+    assert samples[("meshatlas_http_requests_total", key)] >= 1
+    refused = ("method", "POST"), ("route", "/meshatlas/api/v1/publications"), ("status", "401")
+    assert samples[("meshatlas_http_requests_total", refused)] >= 1
+    # Route templates, never concrete paths: the series stay few.
+    concrete = ("route", f"{ASSETS}/meshatlas/no-such-asset")
+    assert not [labels for _, labels in samples if concrete in labels]
+    ready = ("method", "GET"), ("route", "/readyz")
+    assert samples[("meshatlas_http_request_duration_seconds_count", ready)] >= 1
+    assert samples[("meshatlas_build_info", (("version", VERSION),))] == 1
+    assert any(name == "process_resident_memory_bytes" for name, _ in samples)
