@@ -66,10 +66,11 @@ def plan(
             aid = asset_id(findings.service, api, several=several)
             ids[(api.service, api.port.port)] = aid
             by_service.setdefault(api.service, []).append(aid)
+    names = {str(k): k for k in by_service}
     out: list[PlannedAsset] = []
     for findings in discovery.findings:
         for api in findings.apis:
-            deps = _dependencies(api.service, graph, by_service, group_id)
+            deps = _dependencies(api.service, graph, by_service, names, group_id)
             draft = _draft(
                 findings.service,
                 api,
@@ -85,11 +86,11 @@ def _dependencies(
     key: ServiceKey,
     graph: nx.DiGraph | None,
     by_service: Mapping[ServiceKey, Sequence[str]],
+    names: Mapping[str, ServiceKey],
     group_id: str,
 ) -> tuple[str, ...]:
     if graph is None or str(key) not in graph:
         return ()
-    names = {str(k): k for k in by_service}
     deps: list[str] = []
     for target in sorted(graph.successors(str(key))):
         for aid in by_service.get(names.get(target, ServiceKey("", "", "")), ()):

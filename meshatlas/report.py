@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from functools import cache
 from importlib import resources
 from typing import Any
 
-import jsonschema
+import fastjsonschema
 
 from discovery.model import Api, Discovery, Problem, ServiceFindings, ServiceKey
 
@@ -26,9 +26,20 @@ def schema() -> dict[str, Any]:
     return loaded
 
 
+@cache
+def _compiled() -> Callable[[Any], Any]:
+    compiled: Callable[[Any], Any] = fastjsonschema.compile(schema())
+    return compiled
+
+
 def validate(report: Mapping[str, Any]) -> None:
-    """Raise ``jsonschema.ValidationError`` if the report breaks its schema."""
-    jsonschema.Draft202012Validator(schema()).validate(report)
+    """Raise ``fastjsonschema.JsonSchemaException`` if the report breaks its schema.
+
+    The schema is compiled once to Python code: a report of 5,000 Services
+    validates in a tenth of a second instead of seconds. The tests validate
+    reports with ``jsonschema`` too, so the two must agree.
+    """
+    _compiled()(dict(report))
 
 
 def build(

@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import fastjsonschema
+import jsonschema
 import networkx as nx
 import pytest
 
@@ -77,6 +79,14 @@ def _apis(report: dict[str, Any]) -> dict[tuple[str, str], list[dict[str, Any]]]
 def test_exit_code_and_report_schema(run: dict[str, Any]) -> None:
     assert run["code"] == 0
     report_mod.validate(run["report"])
+    # The runtime validator (compiled) and the reference implementation agree.
+    jsonschema.Draft202012Validator(report_mod.schema()).validate(run["report"])
+    broken = json.loads(json.dumps(run["report"]))
+    broken["services"][0]["apis"] = [{"kind": "rest"}]
+    with pytest.raises(fastjsonschema.JsonSchemaException):
+        report_mod.validate(broken)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft202012Validator(report_mod.schema()).validate(broken)
     assert run["report"]["outcome"] == "complete"
     assert run["report"]["problems"] == []
     assert run["report"]["clusters"] == ["demo"]
