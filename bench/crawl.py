@@ -136,6 +136,7 @@ def discover(
         "apis": doc["stats"]["apis"],
         "published": doc["stats"]["published"],
         "peak_rss_mb": int(rss.read_text()) / 1024,
+        "phases_s": doc["stats"].get("phases_s", {}),
     }
 
 
@@ -197,6 +198,9 @@ def table(result: dict[str, Any]) -> str:
     lines.append(
         f"cold/floor = {result['cold_over_floor']:.2f}   warm/cold = {result['warm_over_cold']:.2f}"
     )
+    for name in ("cold", "warm"):
+        phases = ", ".join(f"{k} {v:.1f}s" for k, v in result[name]["phases_s"].items())
+        lines.append(f"{name} phases: {phases}")
     return "\n".join(lines)
 
 

@@ -1,0 +1,151 @@
+"""Catalogue benchmark: publish and search at 10,000 assets, SQLite and PostgreSQL.
+
+    python bench/catalog.py [--assets 10000] [--backend sqlite|postgresql|both]
+
+Publishes N assets (each with an OpenAPI file, operations and an instance) in
+batches as a crawl does, republishes them unchanged, then runs searches
+(free text, type filter, namespace filter, paging) and prints throughput and
+latency percentiles as a table and as JSON. PostgreSQL is a throwaway server
+started like the tests start it (PostgreSQL 15 binaries, loopback only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import catalog  # noqa: E402
+from tests import pgserver  # noqa: E402
+
+SPEC = Path(__file__).resolve().parent.parent / "fixtures/specs/openapi/3.0/catalog-springdoc.json"
+
+
+def drafts(n: int) -> list[catalog.AssetDraft]:
+    base = json.loads(SPEC.read_text())
+    out = []
+    for i in range(n):
+        base["info"]["title"] = f"Service {i:05d} API"
+        content = json.dumps(base).encode()  # unique content per asset, as in a real cluster
+        ns = f"team-{i % 50:02d}"
+        out.append(
+            catalog.AssetDraft(
+                group_id="bench",
+                asset_id=f"{ns}-svc-{i:05d}",
+                name=f"Service {i:05d} API",
+                type="rest-api" if i % 10 else "soap-api",
+                description=f"Synthetic asset {i} for the catalogue benchmark",
+                spec_version_hint=None,
+                files=(catalog.AssetFile(classifier="oas", packaging="json", content=content),),
+                operations=(f"GET /api/v1/items{i % 7}", f"POST /api/v1/items{i % 7}"),
+                tags=(ns, "bench"),
+                owner=f"team-{i % 13}",
+                lifecycle=None,
+                instance=catalog.Instance(
+                    cluster="bench",
+                    namespace=ns,
+                    service=f"svc-{i:05d}",
+                    port=8080,
+                    endpoint_uri=f"http://svc-{i:05d}.{ns}.svc.cluster.local:8080",
+                ),
+                dependencies=(),
+                provenance=catalog.Provenance(method="probe", detail="http://x/v3/api-docs"),
+            )
+        )
+    return out
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000  # noqa: E731
+    return {
+        "p50_ms": pick(0.50),
+        "p95_ms": pick(0.95),
+        "p99_ms": pick(0.99),
+        "mean_ms": statistics.fmean(ordered) * 1000,
+    }
+
+
+def run(url: str, n: int) -> dict[str, Any]:
+    items = drafts(n)
+    store = catalog.open_store(url)
+    t0 = datetime.now(UTC)
+    started = time.perf_counter()
+    first = store.publish_many(items, seen_at=t0)
+    cold = time.perf_counter() - started
+    assert all(isinstance(r, catalog.PublishResult) for r in first)
+    started = time.perf_counter()
+    store.publish_many(items, seen_at=t0 + timedelta(minutes=10))
+    warm = time.perf_counter() - started
+    single: list[float] = []
+    for draft in items[:200]:
+        s = time.perf_counter()
+        store.publish(draft, seen_at=t0 + timedelta(minutes=20))
+        single.append(time.perf_counter() - s)
+    queries = [
+        {"query": "service 042"},
+        {"query": "items3"},
+        {"type": "soap-api"},
+        {"namespace": "team-07"},
+        {"query": "bench", "offset": 200},
+        {"query": "team-1", "type": "rest-api", "limit": 50},
+    ]
+    latencies: list[float] = []
+    for _ in range(25):
+        for q in queries:
+            s = time.perf_counter()
+            store.search(**q)  # type: ignore[arg-type]
+            latencies.append(time.perf_counter() - s)
+    store.close()
+    return {
+        "assets": n,
+        "publish_cold_per_s": n / cold,
+        "publish_unchanged_per_s": n / warm,
+        "publish_one": percentiles(single),
+        "search": percentiles(latencies),
+        "searches": len(latencies),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--assets", type=int, default=10_000)
+    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="meshatlas-bench-") as tmp:
+        if args.backend in ("sqlite", "both"):
+            results["sqlite"] = run(f"sqlite:///{tmp}/bench.db", args.assets)
+        if args.backend in ("postgresql", "both"):
+            bin_dir = pgserver.find_bin_dir()
+            if bin_dir is None:
+                raise SystemExit("PostgreSQL 15 binaries not found (make system-deps)")
+            server = pgserver.PostgresServer(bin_dir)
+            server.start()
+            try:
+                results["postgresql"] = run(server.new_database(), args.assets)
+            finally:
+                server.stop()
+    for backend, r in results.items():
+        print(
+            f"{backend:<10} {r['assets']} assets: publish {r['publish_cold_per_s']:.0f}/s new, "
+            f"{r['publish_unchanged_per_s']:.0f}/s unchanged; one publish p95 "
+            f"{r['publish_one']['p95_ms']:.1f} ms; search p50 {r['search']['p50_ms']:.1f} ms, "
+            f"p95 {r['search']['p95_ms']:.1f} ms, p99 {r['search']['p99_ms']:.1f} ms"
+        )
+    print(json.dumps(results, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
