@@ -8,6 +8,7 @@ thread; probes run concurrently on the caller's event loop through one shared
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Mapping, Sequence
 
 import httpx
@@ -37,7 +38,9 @@ async def discover(
 
     ``hints`` (what worked last time, per port) send probes straight there.
     """
+    started = time.perf_counter()
     inventory = await asyncio.to_thread(inventory_mod.read_inventory, connections, scope=scope)
+    listed = time.perf_counter()
     fetcher = Fetcher(client=client, limits=limits, concurrency=asyncio.Semaphore(concurrency))
     prober = Prober(fetcher=fetcher, settings=settings, hints=hints)
     findings = await probe_all(inventory, prober=prober, progress=progress)
@@ -47,6 +50,10 @@ async def discover(
         findings=findings,
         edges=config_edges(inventory),
         problems=problems,
+        timings={
+            "inventory": round(listed - started, 3),
+            "probe": round(time.perf_counter() - listed, 3),
+        },
     )
 
 

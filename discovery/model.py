@@ -299,6 +299,8 @@ class Discovery:
     findings: tuple[ServiceFindings, ...]
     edges: tuple[Edge, ...]
     problems: tuple[Problem, ...]
+    #: Seconds spent in each step (``inventory``, ``probe``...), for tuning.
+    timings: Mapping[str, float] = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def apis(self) -> tuple[Api, ...]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -84,6 +85,19 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
 
 
+class _Clock:
+    """Seconds per step of a run, reported in ``stats.phases_s``."""
+
+    def __init__(self, laps: dict[str, float]) -> None:
+        self.laps = laps
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(now - self._last, 3)
+        self._last = now
+
+
 def check(options: DiscoverOptions) -> None:
     """Refuse options that cannot work before anything is contacted."""
     scheme = urlsplit(options.catalog).scheme
@@ -119,6 +133,7 @@ def run_discover(options: DiscoverOptions, *, progress: crawl.Progress | None = 
     limits = fetch.Limits(deadline=options.timeout, read_timeout=min(5.0, options.timeout))
     remembered = {} if options.dry_run or options.cold else memory.load(options.catalog)
     found = asyncio.run(_discover(connections, scope, limits, options, progress, remembered))
+    clock = _Clock(dict(found.timings))
     dependency_graph = graph.build_graph(
         services=found.inventory.services,
         external_hosts=found.inventory.external_hosts,
@@ -126,6 +141,7 @@ def run_discover(options: DiscoverOptions, *, progress: crawl.Progress | None = 
         apis=found.apis,
     )
     planned = assets.plan(found, group_id=options.group_id, graph=dependency_graph)
+    clock.lap("plan")
     extra: list[Problem] = []
     asset_fields: dict[report.ApiRef, dict[str, Any]] = {
         (p.api.service, p.api.port.port): {
@@ -163,6 +179,7 @@ def run_discover(options: DiscoverOptions, *, progress: crawl.Progress | None = 
             fields = asset_fields[(p.api.service, p.api.port.port)]
             fields["version"] = result.version
             fields["outcome"] = result.outcome
+    clock.lap("publish")
     outputs: list[Path] = []
     if options.out is not None:
         options.out.mkdir(parents=True, exist_ok=True)
@@ -172,6 +189,7 @@ def run_discover(options: DiscoverOptions, *, progress: crawl.Progress | None = 
             )
         except graph.GraphError as exc:
             extra.append(Problem(str(options.out), "graph not written", str(exc)))
+    clock.lap("exports")
     problems = list(found.problems) + extra
     if catalog_failed or (not found.inventory.services and problems):
         code = ExitCode.ERROR
@@ -190,6 +208,7 @@ def run_discover(options: DiscoverOptions, *, progress: crawl.Progress | None = 
         started_at=started,
         finished_at=datetime.now(UTC),
         kube_requests=found.inventory.requests,
+        timings=clock.laps,
     )
     text = json.dumps(doc, indent=2) + "\n"
     if options.report and options.report != "-":

@@ -53,6 +53,7 @@ def build(
     started_at: datetime,
     finished_at: datetime,
     kube_requests: int,
+    timings: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """Assemble the report; ``assets`` maps each API to its asset fields."""
     problems = list(discovery.problems) + list(extra_problems)
@@ -108,6 +109,7 @@ def build(
             "edges": len(discovery.edges),
             "published": dict(sorted(published.items())),
             "duration_s": round((finished_at - started_at).total_seconds(), 3),
+            "phases_s": dict(timings or {}),
         },
     }
     validate(report)

@@ -88,6 +88,8 @@ def test_exit_code_and_report_schema(run: dict[str, Any]) -> None:
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.Draft202012Validator(report_mod.schema()).validate(broken)
     assert run["report"]["outcome"] == "complete"
+    phases = run["report"]["stats"]["phases_s"]
+    assert {"inventory", "probe", "plan", "publish", "exports"} <= set(phases)
     assert run["report"]["problems"] == []
     assert run["report"]["clusters"] == ["demo"]
 
