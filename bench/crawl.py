@@ -31,11 +31,13 @@ import httpx  # noqa: E402
 from fixtures import synthetic  # noqa: E402
 
 _CHILD = """
-import resource, sys
+import sys
 from meshatlas.cli import main
 code = main(sys.argv[2:])
 with open(sys.argv[1], "w") as fh:
-    fh.write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+    # VmHWM is this process's own peak; ru_maxrss would carry the parent's over.
+    peak = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")][0]
+    fh.write(peak.split()[1])
 sys.exit(code)
 """
 

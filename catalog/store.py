@@ -403,7 +403,7 @@ class CatalogStore:
             StoreError: The database failed.
         """
         for name, value, low, high in (
-            ("offset", offset, 0, None),
+            ("offset", offset, 0, 2**63 - 1),  # past a 64-bit OFFSET the database fails
             ("limit", limit, 1, MAX_PAGE),
         ):
             if isinstance(value, bool) or not isinstance(value, int):

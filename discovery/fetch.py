@@ -158,6 +158,8 @@ class Fetcher:
                 ) from exc
             except httpx.HTTPError as exc:
                 raise ProbeError(_describe(exc), url=url) from exc
+            except httpx.InvalidURL as exc:  # a redirect to a URL httpx cannot send
+                raise ProbeError(f"unusable URL: {exc}", url=url) from exc
         return Response(
             url=url,
             status=response.status_code,
@@ -198,7 +200,10 @@ class Fetcher:
 
 def _origin(url: str) -> tuple[str, str, int | None]:
     parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:  # "host:80x" in a Location: no origin of ours, so never followed
+        port = None
     return parts.scheme, (parts.hostname or "").lower(), port
 
 

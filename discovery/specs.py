@@ -20,6 +20,7 @@ import codecs
 import datetime
 import hashlib
 import json
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -38,6 +39,11 @@ from referencing.exceptions import Unresolvable
 
 from discovery import wsdl
 from discovery.errors import NotASpecError, SpecError, SpecRefusedError
+
+# openapi-spec-validator switches to jsonschema-rs whenever that is installed
+# (schemathesis brings it): other messages, other memory use. Ours are the
+# pure-Python backend's, whatever else shares the environment.
+os.environ.setdefault("OPENAPI_SPEC_VALIDATOR_SCHEMA_VALIDATOR_BACKEND", "jsonschema")
 from discovery.model import Operation, Packaging, SpecDocument, SpecFormat
 from discovery.wsdl import looks_like_soap_fault, looks_like_wsdl
 

@@ -15,7 +15,7 @@ import catalog
 import graph
 from discovery.errors import DiscoveryError
 from discovery.inventory import DEFAULT_EXCLUDED
-from meshatlas import config, console, graphcmd, metrics, serve, telemetry
+from meshatlas import config, console, exportcmd, graphcmd, metrics, serve, telemetry
 from meshatlas.errors import UsageError
 from meshatlas.pipeline import DiscoverOptions, run_discover
 from meshatlas.status import ExitCode
@@ -150,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     graphcmd.add_parser(sub)
 
     serve.add_parser(sub)
+    exportcmd.add_parser(sub)
 
     demo = sub.add_parser("demo", help="run discover against the bundled demo mesh")
     demo.add_argument(
@@ -230,6 +231,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(serve.run(args))
         if args.command == "graph":
             return int(graphcmd.run(args))
+        if args.command == "export":
+            return int(exportcmd.run(args))
         build_parser().print_help()
         return int(ExitCode.USAGE)
     except UsageError as exc:

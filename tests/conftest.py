@@ -60,3 +60,20 @@ def demo_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     workdir: Path = tmp_path_factory.mktemp("mesh")
     with Mesh(["demo"], octet=mesh_octet(), workdir=workdir) as mesh:
         yield mesh
+
+
+@pytest.fixture(scope="session")
+def demo_catalog(demo_mesh: Mesh, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One ``discover`` of the demo mesh into SQLite: ``dir``, ``url`` and ``report``."""
+    import json
+
+    from meshatlas.cli import main
+
+    tmp = tmp_path_factory.mktemp("demo-catalog")
+    url = f"sqlite:///{tmp / 'catalog.db'}"
+    code = main(
+        ["discover", "--kubeconfig", str(demo_mesh.kubeconfig), "--catalog", url]
+        + ["--report", str(tmp / "report.json")]
+    )
+    assert code == 0
+    return {"dir": tmp, "url": url, "report": json.loads((tmp / "report.json").read_text())}

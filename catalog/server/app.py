@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from catalog import validation, wire
+from catalog import portal, validation, wire
 from catalog.errors import (
     CatalogError,
     InvalidAsset,
@@ -28,6 +28,7 @@ from catalog.errors import (
     VersionConflict,
     VersionExists,
 )
+from catalog.exports import backstage
 from catalog.model import Asset
 from catalog.server import openapi, views
 from catalog.server.auth import Auth
@@ -87,6 +88,9 @@ def make_app(
     add("POST", f"{MESHATLAS}/publications", _publish)
     add("POST", f"{MESHATLAS}/runs", _record_run)
     add("GET", f"{MESHATLAS}/graph", _graph)
+    add("GET", f"{MESHATLAS}/backstage/catalog-info.yaml", _backstage)
+    add("GET", "/portal", _portal_root)
+    add("GET", "/portal/{path:.*}", _portal)
     return app
 
 
@@ -366,3 +370,29 @@ async def _graph(request: web.Request) -> web.Response:
         validation.check_id("groupId", group_id)
     assets = await _call(_store(request).list_assets, group_id=group_id)
     return web.json_response(views.graph_json(assets))
+
+
+async def _backstage(request: web.Request) -> web.Response:
+    # A catalog location for Backstage: every entity in one multi-document YAML.
+    assets = await _call(_store(request).list_assets)
+    options = backstage.BackstageOptions(portal_url=f"{request.scheme}://{request.host}")
+    text = backstage.to_yaml(backstage.entities(assets, options=options))
+    return web.Response(text=text, content_type="application/yaml")
+
+
+async def _portal_root(request: web.Request) -> web.Response:
+    raise web.HTTPFound("/portal/")
+
+
+async def _portal(request: web.Request) -> web.Response:
+    path = request.match_info["path"]
+    assets = await _call(_store(request).list_assets)
+    page = await asyncio.to_thread(lambda: portal.Site(assets).page(path))
+    if page is None:
+        response = web.Response(status=404, text="no such page\n", content_type="text/plain")
+    else:
+        response = web.Response(body=page.content, headers={"Content-Type": page.content_type})
+    response.headers["Content-Security-Policy"] = portal.CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response

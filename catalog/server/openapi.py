@@ -238,12 +238,55 @@ def _paths() -> Json:
                 requestBody=_body("Run"),
             )
         },
+        **_portal_paths(),
         f"{_M}/graph": {
             "get": _operation(
                 "The assets' dependency graph (networkx node-link JSON)",
                 "graph",
                 {"200": _json(_ref("Graph"), "The graph."), **_errors(400, 401, 503)},
                 parameters=[_query("groupId", "Only assets of this group.")],
+            )
+        },
+    }
+
+
+def _portal_paths() -> Json:
+    def _text(media: str, description: str) -> Json:
+        return {"description": description, "content": {media: {"schema": {"type": "string"}}}}
+
+    return {
+        f"{_M}/backstage/catalog-info.yaml": {
+            "get": _operation(
+                "Backstage entities (API, Component, System) as a catalog location",
+                "backstageEntities",
+                {
+                    "200": _text("application/yaml", "Multi-document catalog-info.yaml."),
+                    **_errors(401, 503),
+                },
+            )
+        },
+        "/portal": {
+            "get": _operation(
+                "The portal (redirects to /portal/)",
+                "portalRoot",
+                {"302": {"description": "To /portal/."}},
+            )
+        },
+        "/portal/{path}": {
+            "get": _operation(
+                "A portal page for people: the API list, an API, the dependency graph",
+                "portalPage",
+                {
+                    "200": _text("text/html", "The page, or its stylesheet, script or a spec."),
+                    "404": _text("text/plain", "No such page."),
+                    **_errors(401, 503),
+                },
+                parameters=[
+                    _path(
+                        "path",
+                        {"type": "string", "description": "index.html, graph.html, apis/..."},
+                    )
+                ],
             )
         },
     }

@@ -1,0 +1,19 @@
+"""Exports of the catalogue for developer portals.
+
+* :mod:`catalog.exports.backstage`: Backstage ``API``/``Component``/``System``
+  entities as one ``catalog-info.yaml``;
+* :mod:`catalog.exports.exchange`: one folder per asset version, laid out for
+  Anypoint Exchange's publish API;
+* :mod:`catalog.exports.specs`: the raw OpenAPI or WSDL files, byte for byte.
+
+The browsable portal is :mod:`catalog.portal`.
+"""
+
+from __future__ import annotations
+
+from catalog.exports import backstage, exchange, specs
+from catalog.exports.backstage import BackstageOptions
+from catalog.exports.names import backstage_name
+from catalog.exports.specs import SpecFormat
+
+__all__ = ["BackstageOptions", "SpecFormat", "backstage", "backstage_name", "exchange", "specs"]

@@ -1,0 +1,218 @@
+"""The portal's pages, rendered from catalogue assets with autoescaping Jinja2.
+
+Every page is addressed by a path relative to the portal's root
+(``index.html``, ``apis/<group>/<asset>.html``, ``graph.html``, ``static/…``,
+``specs/<group>/<asset>/<version>.<packaging>``) and links to the others
+relatively, so the same files work under ``meshatlas serve`` (at ``/portal/``)
+and from any static web server.
+
+Everything from the catalogue (titles, descriptions, tags, operations) is
+untrusted: it reaches HTML only through Jinja2's escaping, and pages carry a
+Content-Security-Policy that allows no inline script.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Final
+
+import jinja2
+
+from catalog.model import Asset
+from catalog.portal import graphsvg
+from catalog.portal.operations import changes, operations
+
+__all__ = ["CSP", "META_CSP", "Page", "Site"]
+
+#: The portal's Content-Security-Policy: own files only, no inline script or style.
+CSP: Final = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+#: The same as a ``<meta>`` tag allows it (no ``frame-ancestors``) for static copies.
+META_CSP: Final = CSP.rsplit(";", 1)[0]
+STATIC_FILES: Final = ("portal.css", "portal.js")
+_CONTENT_TYPES: Final = {
+    "html": "text/html; charset=utf-8",
+    "css": "text/css; charset=utf-8",
+    "js": "text/javascript; charset=utf-8",
+    "svg": "image/svg+xml",
+    "json": "application/json",
+    "yaml": "application/yaml",
+    "wsdl": "application/wsdl+xml",
+    "xml": "application/xml",
+}
+_API_PAGE: Final = re.compile(r"^apis/([a-z0-9][a-z0-9.-]*)/([a-z0-9][a-z0-9.-]*)\.html$")
+_SPEC: Final = re.compile(
+    r"^specs/([a-z0-9][a-z0-9.-]*)/([a-z0-9][a-z0-9.-]*)/([0-9A-Za-z.+-]+)\.(json|yaml|wsdl|xml)$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One file of the portal."""
+
+    path: str
+    content: bytes
+    content_type: str
+
+
+class Site:
+    """The portal over one snapshot of the catalogue.
+
+    Args:
+        assets: Every asset, as :meth:`catalog.CatalogStore.list_assets` returns them.
+        static: Pages for a static copy (a ``<meta>`` CSP, ``index.html`` links).
+    """
+
+    def __init__(self, assets: Sequence[Asset], *, static: bool = False) -> None:
+        self._assets = list(assets)
+        self._by_key = {f"{a.group_id}:{a.asset_id}": a for a in self._assets}
+        self._static = static
+        self._env = _environment()
+
+    def page(self, path: str) -> Page | None:
+        """The page at ``path`` (relative to the portal root), or None."""
+        if path in ("", "index.html"):
+            return self._html("index.html", self._index())
+        if path == "graph.html":
+            return self._html("graph.html", self._graph())
+        if path.startswith("static/") and path[7:] in STATIC_FILES:
+            content = resources.files("catalog.portal").joinpath("static", path[7:]).read_bytes()
+            return Page(path, content, _CONTENT_TYPES[path.rsplit(".", 1)[1]])
+        if match := _API_PAGE.match(path):
+            asset = self._by_key.get(f"{match[1]}:{match[2]}")
+            return self._html(path, self._api(asset)) if asset else None
+        if match := _SPEC.match(path):
+            return self._spec(path, match[1], match[2], match[3], match[4])
+        return None
+
+    def pages(self) -> Iterator[Page]:
+        """Every page of the portal (for a static copy)."""
+        names = ["index.html", "graph.html", *(f"static/{name}" for name in STATIC_FILES)]
+        for asset in self._assets:
+            names.append(_api_path(asset))
+            for version in asset.versions:
+                for file in version.files[:1]:
+                    names.append(_spec_path(asset, version.version, file.packaging))
+        for name in names:
+            page = self.page(name)
+            if page is not None:
+                yield page
+
+    # -- pages ----------------------------------------------------------------------
+
+    def _index(self) -> dict[str, object]:
+        rows = []
+        for asset in self._assets:
+            latest = asset.latest
+            namespaces = sorted({i.namespace for v in asset.versions for i in v.instances})
+            words = [asset.name, asset.asset_id, asset.description or "", *asset.tags]
+            rows.append(
+                {
+                    "asset": asset,
+                    "href": _api_path(asset),
+                    "namespaces": namespaces,
+                    "operations": len(latest.operations),
+                    "search": " ".join([*words, *latest.operations]).lower(),
+                }
+            )
+        return {
+            "root": "",
+            "title": "APIs",
+            "rows": rows,
+            "types": sorted({a.type for a in self._assets}),
+            "lifecycles": sorted({a.lifecycle for a in self._assets}),
+            "namespaces": sorted(
+                {i.namespace for a in self._assets for v in a.versions for i in v.instances}
+            ),
+        }
+
+    def _api(self, asset: Asset) -> dict[str, object]:
+        key = f"{asset.group_id}:{asset.asset_id}"
+        providers = []
+        for dependency in asset.latest.dependencies:
+            target = ":".join(dependency.split(":")[:2])
+            providers.append({"key": dependency, "asset": self._by_key.get(target)})
+        consumers = [
+            other
+            for other in self._assets
+            if any(":".join(d.split(":")[:2]) == key for d in other.latest.dependencies)
+        ]
+        versions = []
+        for version in reversed(asset.versions):
+            versions.append(
+                {
+                    "version": version,
+                    "spec": (
+                        _spec_path(asset, version.version, version.files[0].packaging)
+                        if version.files
+                        else None
+                    ),
+                }
+            )
+        return {
+            "root": "../../",
+            "title": asset.name,
+            "asset": asset,
+            "latest": asset.latest,
+            "operations": operations(asset.latest),
+            "versions": versions,
+            "changes": changes(asset),
+            "providers": providers,
+            "consumers": consumers,
+            "api_path": _api_path,
+        }
+
+    def _graph(self) -> dict[str, object]:
+        dot = graphsvg.to_dot(self._assets, href=_api_path)
+        edges = [
+            (asset, ":".join(d.split(":")[:2]))
+            for asset in self._assets
+            for d in asset.latest.dependencies
+        ]
+        return {
+            "root": "",
+            "title": "Dependency graph",
+            "svg": graphsvg.to_svg(dot),
+            "edges": edges,
+            "by_key": self._by_key,
+            "api_path": _api_path,
+        }
+
+    def _html(self, path: str, context: dict[str, object]) -> Page:
+        template = self._env.get_template(path if "/" not in path else "api.html")
+        index = "index.html" if self._static else ""
+        html = template.render(**context, static=self._static, meta_csp=META_CSP, index=index)
+        return Page(path, html.encode("utf-8"), _CONTENT_TYPES["html"])
+
+    def _spec(self, path: str, group_id: str, asset_id: str, version: str, ext: str) -> Page | None:
+        asset = self._by_key.get(f"{group_id}:{asset_id}")
+        found = next((v for v in asset.versions if v.version == version), None) if asset else None
+        if found is None or not found.files or found.files[0].packaging != ext:
+            return None
+        return Page(path, found.files[0].content, _CONTENT_TYPES[ext])
+
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    # One environment per process: it caches compiled templates and is thread-safe.
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("catalog.portal", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _api_path(asset: Asset) -> str:
+    return f"apis/{asset.group_id}/{asset.asset_id}.html"
+
+
+def _spec_path(asset: Asset, version: str, packaging: str) -> str:
+    return f"specs/{asset.group_id}/{asset.asset_id}/{version}.{packaging}"
