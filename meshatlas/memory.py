@@ -2,8 +2,8 @@
 
 A warm run goes straight to the location that worked last time: the
 description's path for APIs that have one, and the kind for those that do
-not. Only a catalogue opened directly (SQLite, PostgreSQL) is asked; a
-``--dry-run`` never touches it, and a remote server has no such endpoint yet.
+not. A ``--dry-run`` never opens the catalogue, and a remote server has no
+such endpoint yet (its target answers no sightings).
 """
 
 from __future__ import annotations
@@ -41,17 +41,9 @@ def hints(sightings: Iterable[catalog.Sighting]) -> dict[HintKey, Hint]:
     return out
 
 
-def load(url: str) -> dict[HintKey, Hint]:
-    """Hints from a directly opened catalogue; none for remote ones or on failure."""
-    if not url.startswith(("sqlite", "postgresql", "postgres")):
-        return {}
+def remembered(target: catalog.PublishTarget) -> dict[HintKey, Hint]:
+    """Hints from the opened catalogue; none when it cannot tell (remote, or failing)."""
     try:
-        store = catalog.open_store(url)
+        return hints(target.sightings())
     except catalog.CatalogError:
         return {}  # the publish step will report the catalogue's trouble
-    try:
-        return hints(store.sightings())
-    except catalog.CatalogError:
-        return {}
-    finally:
-        store.close()

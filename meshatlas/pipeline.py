@@ -131,8 +131,34 @@ def run_discover(options: DiscoverOptions, *, progress: crawl.Progress | None = 
         selector=options.selector,
     )
     limits = fetch.Limits(deadline=options.timeout, read_timeout=min(5.0, options.timeout))
-    remembered = {} if options.dry_run or options.cold else memory.load(options.catalog)
-    found = asyncio.run(_discover(connections, scope, limits, options, progress, remembered))
+    # Opened once: what it remembers steers the probes, then it takes the results.
+    target: catalog.PublishTarget | None = None
+    extra: list[Problem] = []
+    catalog_failed = False
+    if not options.dry_run:
+        try:
+            target = publishing.open_catalogue(options.catalog)
+        except catalog.CatalogError as exc:
+            catalog_failed = True
+            extra.append(Problem(redact(options.catalog), "catalogue not opened", str(exc)))
+    try:
+        remembered = memory.remembered(target) if target and not options.cold else {}
+        found = asyncio.run(_discover(connections, scope, limits, options, progress, remembered))
+        return _finish(options, started, found, target, extra, catalog_failed)
+    finally:
+        if target is not None:
+            target.close()
+
+
+def _finish(
+    options: DiscoverOptions,
+    started: datetime,
+    found: Discovery,
+    target: catalog.PublishTarget | None,
+    extra: list[Problem],
+    catalog_failed: bool,
+) -> RunResult:
+    """Graph, publish, exports and report for what discovery found."""
     clock = _Clock(dict(found.timings))
     dependency_graph = graph.build_graph(
         services=found.inventory.services,
@@ -142,7 +168,6 @@ def run_discover(options: DiscoverOptions, *, progress: crawl.Progress | None = 
     )
     planned = assets.plan(found, group_id=options.group_id, graph=dependency_graph)
     clock.lap("plan")
-    extra: list[Problem] = []
     asset_fields: dict[report.ApiRef, dict[str, Any]] = {
         (p.api.service, p.api.port.port): {
             "group_id": p.draft.group_id,
@@ -154,11 +179,10 @@ def run_discover(options: DiscoverOptions, *, progress: crawl.Progress | None = 
         for p in planned
     }
     published: list[catalog.PublishResult] = []
-    catalog_failed = False
-    if not options.dry_run:
+    if target is not None:
         # A database or a catalogue server, whichever --catalog names.
         publication = publishing.publish_all(
-            url=options.catalog,
+            target=target,
             shown_url=redact(options.catalog),
             group_id=options.group_id,
             planned=planned,
@@ -169,7 +193,7 @@ def run_discover(options: DiscoverOptions, *, progress: crawl.Progress | None = 
             selector=options.selector,
             deprecate_after=options.deprecate_after,
         )
-        catalog_failed = publication.failed
+        catalog_failed = catalog_failed or publication.failed
         extra.extend(publication.problems)
         for p in planned:
             result = publication.results.get(f"{p.draft.group_id}:{p.draft.asset_id}")

@@ -8,7 +8,7 @@ with the token in ``MESHATLAS_TOKEN``.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
@@ -18,7 +18,7 @@ from discovery.inventory import DEFAULT_EXCLUDED
 from discovery.model import Discovery, Problem
 from meshatlas.assets import PlannedAsset
 
-__all__ = ["TOKEN_ENV", "Publication", "publish_all"]
+__all__ = ["TOKEN_ENV", "Publication", "open_catalogue", "publish_all"]
 
 #: Environment variable holding the bearer token for an ``http(s)://`` catalogue.
 TOKEN_ENV: Final = "MESHATLAS_TOKEN"
@@ -36,9 +36,18 @@ class Publication:
     run: catalog.RunSummary | None = None
 
 
+def open_catalogue(url: str) -> catalog.PublishTarget:
+    """The publish target ``--catalog`` names, with the token from the environment.
+
+    Raises:
+        CatalogError: It cannot be opened.
+    """
+    return catalog.open_target(url, token=os.environ.get(TOKEN_ENV) or None)
+
+
 def publish_all(
     *,
-    url: str,
+    target: catalog.PublishTarget,
     shown_url: str,
     group_id: str,
     planned: Sequence[PlannedAsset],
@@ -48,7 +57,6 @@ def publish_all(
     exclude_namespaces: Sequence[str],
     selector: str | None,
     deprecate_after: int,
-    open_target: Callable[..., catalog.PublishTarget] = catalog.open_target,
 ) -> Publication:
     """Publish every planned draft, then record the run.
 
@@ -57,7 +65,7 @@ def publish_all(
     exclusions. Otherwise an API it merely did not look at would count as gone.
 
     Args:
-        url: The ``--catalog`` URL.
+        target: The opened catalogue (see :func:`open_catalogue`); the caller closes it.
         shown_url: The same URL with any password hidden, for problems.
         group_id: The group the run publishes into (``--group-id``).
         planned: Drafts, one per API.
@@ -67,44 +75,34 @@ def publish_all(
         exclude_namespaces: ``--exclude-namespace`` values.
         selector: ``--selector``, or None.
         deprecate_after: Complete runs in a row that must miss an API.
-        open_target: Injected for tests.
     """
     out = Publication()
+    results = target.publish_many([p.draft for p in planned], seen_at=started)
+    for p, result in zip(planned, results, strict=False):
+        name = f"{p.draft.group_id}:{p.draft.asset_id}"
+        if isinstance(result, catalog.CatalogError):
+            out.problems.append(Problem(name, "not published", str(result)))
+            if isinstance(result, catalog.RemoteError) and result.status in _FATAL_STATUSES:
+                out.failed = True
+                return out
+        else:
+            out.results[name] = result
+    complete = (
+        not found.problems
+        and selector is None
+        and tuple(exclude_namespaces) == tuple(DEFAULT_EXCLUDED)
+    )
     try:
-        target = open_target(url, token=os.environ.get(TOKEN_ENV) or None)
-    except catalog.CatalogError as exc:
-        out.failed = True
-        out.problems.append(Problem(shown_url, "catalogue not opened", str(exc)))
-        return out
-    try:
-        results = target.publish_many([p.draft for p in planned], seen_at=started)
-        for p, result in zip(planned, results, strict=False):
-            name = f"{p.draft.group_id}:{p.draft.asset_id}"
-            if isinstance(result, catalog.CatalogError):
-                out.problems.append(Problem(name, "not published", str(result)))
-                if isinstance(result, catalog.RemoteError) and result.status in _FATAL_STATUSES:
-                    out.failed = True
-                    return out
-            else:
-                out.results[name] = result
-        complete = (
-            not found.problems
-            and selector is None
-            and tuple(exclude_namespaces) == tuple(DEFAULT_EXCLUDED)
+        out.run = target.record_run(
+            group_id=group_id,
+            seen=[p.draft.asset_id for p in planned if p.draft.group_id == group_id],
+            started_at=started,
+            finished_at=datetime.now(UTC),
+            complete=complete,
+            deprecate_after=deprecate_after,
+            clusters=found.inventory.clusters,
+            namespaces=tuple(namespaces) or None,
         )
-        try:
-            out.run = target.record_run(
-                group_id=group_id,
-                seen=[p.draft.asset_id for p in planned if p.draft.group_id == group_id],
-                started_at=started,
-                finished_at=datetime.now(UTC),
-                complete=complete,
-                deprecate_after=deprecate_after,
-                clusters=found.inventory.clusters,
-                namespaces=tuple(namespaces) or None,
-            )
-        except catalog.CatalogError as exc:
-            out.problems.append(Problem(shown_url, "run not recorded", str(exc)))
-    finally:
-        target.close()
+    except catalog.CatalogError as exc:
+        out.problems.append(Problem(shown_url, "run not recorded", str(exc)))
     return out

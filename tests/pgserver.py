@@ -13,7 +13,6 @@ import itertools
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -21,6 +20,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
+
+from fixtures.ports import free_port
 
 _BIN_DIRS = ("/usr/lib/postgresql/15/bin",)
 _RUN_AS = "postgres"
@@ -35,13 +36,6 @@ def find_bin_dir() -> Path | None:
     return Path(found).parent if found and shutil.which("pg_ctl") else None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class PostgresServer:
     """A running server; ``url(db)`` gives a SQLAlchemy URL for a database on it."""
 
@@ -52,7 +46,7 @@ class PostgresServer:
         # must reach the directory.
         self.root = Path(tempfile.mkdtemp(prefix="meshatlas-pg-"))
         self.data = self.root / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self._user = _RUN_AS if os.geteuid() == 0 else None
         if self._user is not None:
             entry = pwd.getpwnam(self._user)

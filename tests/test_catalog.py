@@ -318,7 +318,7 @@ def test_different_content_in_two_clusters_is_two_versions(store: CatalogStore) 
 
 def test_instance_details_are_refreshed_not_duplicated(store: CatalogStore) -> None:
     store.publish(draft(), seen_at=T0)
-    moved = instance(endpoint_uri="http://10.0.0.7:8000", environment="prod")
+    moved = instance(endpoint_uri="http://orders.shop.svc.cluster.local:8001", environment="prod")
     store.publish(draft(instance=moved), seen_at=T1)
 
     assert store.get("acme", "shop-orders").latest.instances == (moved,)

@@ -14,8 +14,11 @@ import itertools
 import json
 import os
 import pathlib
+import shutil
 import socket
 import ssl
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
@@ -42,6 +45,7 @@ from fixtures.backends import (
     RunningBackends,
     start_backends,
 )
+from fixtures.ports import free_port
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 SPECS = REPO / "fixtures" / "specs"
@@ -56,19 +60,13 @@ def _next_address() -> str:
     return f"127.77.{n // 250 % 250}.{n % 250 + 1}"
 
 
-def _free_port(address: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((address, 0))
-        return int(sock.getsockname()[1])
-
-
 def make_backend(service: str, profile: str, spec: str | None = None) -> Backend:
     """A backend on a fresh address and a free port; ``spec`` is relative to fixtures/specs."""
     address = _next_address()
     return Backend(
         service=service,
         address=address,
-        port=_free_port(address),
+        port=free_port(address),
         profile=profile,
         spec=SPECS / spec if spec else None,
     )
@@ -582,26 +580,44 @@ def test_a_taken_port_stops_what_was_started(profile: str) -> None:
     run(test)
 
 
-def test_privileged_port_without_root_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+_BIND_LOW_PORT = """
+import asyncio, sys
+from fixtures.backends import Backend, BindError, start_backends
+frontend = Backend("shop/frontend", sys.argv[1], 80, "html-site")
+try:
+    asyncio.run(start_backends([frontend]))
+except BindError as exc:
+    print(exc.errno)
+    print(exc)
+"""
+
+
+def test_privileged_port_without_root_says_so() -> None:
+    command = [sys.executable, "-c", _BIND_LOW_PORT]
     if os.geteuid() == 0:
-        # Root may bind anything, so play the kernel's part for ports below 1024.
-        real_create_server = asyncio.base_events.BaseEventLoop.create_server
-
-        async def refuse_low_ports(self: Any, *args: Any, **kwargs: Any) -> Any:
-            port = kwargs.get("port", args[2] if len(args) > 2 else None)
-            if isinstance(port, int) and 0 < port < 1024:
-                raise PermissionError(errno.EACCES, "Permission denied")
-            return await real_create_server(self, *args, **kwargs)
-
-        monkeypatch.setattr(asyncio.base_events.BaseEventLoop, "create_server", refuse_low_ports)
+        # Root binds anything; without CAP_NET_BIND_SERVICE the kernel refuses as it
+        # would for any other user.
+        if shutil.which("setpriv") is None:
+            pytest.fail("setpriv (util-linux) is needed to drop CAP_NET_BIND_SERVICE")
+        command = [
+            "setpriv", "--bounding-set", "-net_bind_service",
+            "--inh-caps", "-net_bind_service", *command,
+        ]  # fmt: skip
     elif int(pathlib.Path("/proc/sys/net/ipv4/ip_unprivileged_port_start").read_text()) <= 80:
         pytest.skip("this host lets anyone bind port 80")
-    frontend = Backend("shop/frontend", _next_address(), 80, "html-site")
-    with pytest.raises(BindError) as caught:
-        run(lambda: start_backends([frontend]))
-    assert caught.value.errno == errno.EACCES
-    assert "EACCES" in str(caught.value) and "below 1024" in str(caught.value)
-    assert f"{frontend.address}:80" in str(caught.value)
+    address = _next_address()
+    done = subprocess.run(
+        [*command, address],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=pathlib.Path(__file__).resolve().parent.parent,
+    )
+    code, _, message = done.stdout.partition("\n")
+    assert code.strip() == str(errno.EACCES), done.stderr
+    assert "EACCES" in message and "below 1024" in message
+    assert f"{address}:80" in message
 
 
 # The demo's specs and profiles ---------------------------------------------------------------

@@ -72,10 +72,10 @@ def service(
         key=key(namespace, name, cluster),
         type=type,
         headless=False,
-        cluster_ips=("10.0.0.1",) if type == "ClusterIP" else (),
+        cluster_ips=("127.0.0.11",) if type == "ClusterIP" else (),
         external_name="pay.example" if type == "ExternalName" else None,
         ports=tuple(ports) or (http_port(),),
-        ready_addresses=("10.1.0.1",),
+        ready_addresses=("127.0.1.11",),
     )
 
 

@@ -23,10 +23,10 @@ def svc(namespace: str, name: str, cluster: str = "demo") -> Service:
         key=ServiceKey(cluster, namespace, name),
         type="ClusterIP",
         headless=False,
-        cluster_ips=("10.0.0.1",),
+        cluster_ips=("127.0.0.11",),
         external_name=None,
         ports=(PORT,),
-        ready_addresses=("10.1.0.1",),
+        ready_addresses=("127.0.1.11",),
     )
 
 

@@ -18,14 +18,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import hashlib
 import json
 import os
 import random
-import socket
 import statistics
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -35,7 +31,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.test_crash import ROOT, check_consistent, snapshot
+from tests import serving
+from tests.test_crash import check_consistent, snapshot
 
 TOKEN = "load-test-token"
 E = "/exchange/api/v2/assets"
@@ -47,54 +44,13 @@ ASSETS = 20
 CONTENTS = 3
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextlib.contextmanager
 def serve_process(catalogue: str, workdir: Path) -> Iterator[str]:
-    """``meshatlas serve`` on a free loopback port; its URL once /readyz answers."""
-    port = _free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env["MESHATLAS_TOKEN_SHA256"] = "sha256:" + hashlib.sha256(TOKEN.encode()).hexdigest()
-    log_path = workdir / "serve.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "meshatlas.cli",
-                "serve",
-                "--port",
-                str(port),
-                "--catalog",
-                catalogue,
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{url}/readyz", timeout=1, trust_env=False).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"meshatlas serve did not start: {log_path.read_text()}")
-                time.sleep(0.1)
-            yield url
-        finally:
-            process.terminate()
-            process.wait(timeout=20)
-    assert "Traceback" not in log_path.read_text(), log_path.read_text()[-3000:]
+    """``meshatlas serve`` with this module's token; fails on a traceback in its log."""
+    with serving.serve_process(catalogue, workdir, token=TOKEN) as url:
+        yield url
+    log = (workdir / "serve.log").read_text()
+    assert "Traceback" not in log, log[-3000:]
 
 
 def spec(asset: int, content: int) -> bytes:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 import catalog
 from discovery.model import Hint
 from meshatlas import memory
@@ -33,6 +37,13 @@ def test_unknown_types_are_ignored() -> None:
     assert memory.hints([_sighting("mystery-api", "probe", "http://x/y")]) == {}
 
 
-def test_remote_and_unopenable_catalogues_give_no_hints(tmp_path: object) -> None:
-    assert memory.load("https://catalog.example") == {}
-    assert memory.load("sqlite:////nonexistent-dir/x/y.db") == {}
+def test_remote_and_failing_catalogues_give_no_hints(tmp_path: Path) -> None:
+    remote = catalog.open_target("https://catalog.example")
+    assert memory.remembered(remote) == {}
+    store = catalog.open_store(f"sqlite:///{tmp_path / 'c.db'}")
+    store.engine.dispose()
+    (tmp_path / "c.db").unlink()
+    (tmp_path / "c.db").mkdir()  # the database file is gone, a directory in its place
+    with pytest.raises(catalog.CatalogError):
+        store.sightings()
+    assert memory.remembered(store) == {}

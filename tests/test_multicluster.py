@@ -8,13 +8,7 @@ them), and one discover run per fixture cluster, the first configured through
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,18 +20,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from fixtures.mesh import Mesh
 from meshatlas.cli import main
 from meshatlas.version import VERSION
+from tests import serving
 from tests.conftest import mesh_octet
 from tests.test_discover_demo import EXPECTED
 
 TOKEN = "fleet-token-for-two-clusters"
 ASSETS = "/exchange/api/v2/assets"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")
@@ -52,31 +40,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
 def catalogue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``meshatlas serve`` in its own process; its URL once /readyz answers."""
     workdir = tmp_path_factory.mktemp("serve")
-    port = _free_port()
-    env = dict(os.environ)
-    env["MESHATLAS_TOKEN_SHA256"] = "sha256:" + hashlib.sha256(TOKEN.encode()).hexdigest()
-    env.pop("MESHATLAS_TOKEN", None)
-    log = (workdir / "serve.log").open("w")
-    command = [sys.executable, "-m", "meshatlas.cli", "serve", "--port", str(port)]
-    command += ["--catalog", f"sqlite:///{workdir / 'catalog.db'}"]
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1, trust_env=False).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"meshatlas serve did not start: {(workdir / 'serve.log').read_text()}")
-            time.sleep(0.2)
+    with serving.serve_process(f"sqlite:///{workdir / 'catalog.db'}", workdir, token=TOKEN) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-        log.close()
 
 
 def _get(url: str, path: str, **params: Any) -> httpx.Response:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -14,16 +13,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from fixtures.mesh import Mesh
+from fixtures.ports import free_port
 from meshatlas import cli
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +26,7 @@ def pushgateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if binary is None:
         pytest.fail("prometheus-pushgateway not found: `make system-deps` installs it")
     workdir = tmp_path_factory.mktemp("pushgateway")
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = (workdir / "pushgateway.log").open("w")
     process = subprocess.Popen(
@@ -140,7 +133,7 @@ def test_pushgateway_down_is_a_warning_not_a_failure(
     demo_mesh: Mesh, capsys: pytest.CaptureFixture[str]
 ) -> None:
     argv = ["discover", "--kubeconfig", str(demo_mesh.kubeconfig), "--namespace", "billing"]
-    down = f"http://127.0.0.1:{_free_port()}"
+    down = f"http://127.0.0.1:{free_port()}"
     assert cli.main([*argv, "--dry-run", "--pushgateway", down]) in (0, 3)
     err = capsys.readouterr().err
     assert '"msg": "run metrics not pushed"' in err

@@ -24,6 +24,7 @@ import catalog
 import catalog.wire
 from catalog import server
 from catalog.server import Auth, RunningServer
+from fixtures.ports import free_port
 
 TOKEN = "s3cret-token-for-tests"
 E = "/exchange/api/v2"
@@ -535,9 +536,7 @@ def test_token_hashes_must_be_hashes() -> None:
 
 
 def test_meshatlas_serve_runs_until_interrupted(tmp_path: Path) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     hashes = tmp_path / "tokens"
     hashes.write_text(f"# ci publisher\n{server.hash_token(TOKEN)}\n")
     command = [sys.executable, "-m", "meshatlas.cli", "serve", "--port", str(port)]

@@ -40,7 +40,7 @@ def svc(namespace: str, name: str, *, cluster: str = "east", app: str | None = N
         key=ServiceKey(cluster, namespace, name),
         type="ClusterIP",
         headless=False,
-        cluster_ips=("10.0.0.1",),
+        cluster_ips=("127.0.0.11",),
         external_name=None,
         ports=(PORT,),
         ready_addresses=(),

@@ -96,7 +96,7 @@ def _inventory() -> Inventory:
             key=ServiceKey("demo", namespace, name),
             type="ClusterIP",
             headless=False,
-            cluster_ips=("10.0.0.1",),
+            cluster_ips=("127.0.0.11",),
             external_name=None,
             ports=(port,),
             ready_addresses=(),
