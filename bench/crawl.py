@@ -2,12 +2,15 @@
 
 The floor is a bare asyncio + httpx loop that fetches exactly the one known
 description URL of every HTTP Service at the same concurrency and deadline:
-no tool can do less. Then ``meshatlas discover`` runs cold (empty catalogue)
-and warm (nothing changed). Prints wall time, requests, requests per Service,
-Services per second, peak RSS, and the ratios cold/floor and warm/cold, as a
-table and as JSON.
+no tool can do less. The same loop on aiohttp (meshatlas's probing client) is
+shown beside it, for reference. Then ``meshatlas discover`` runs cold (empty
+catalogue), warm (nothing changed), and cold once more without the blackholed
+Services (selected out by label) to show what they cost. Prints wall time,
+requests, requests per Service, Services per second, peak RSS, and the ratios
+cold/floor and warm/cold, as a table and as JSON.
 
     python bench/crawl.py --services 5000
+    python bench/crawl.py --services 10000 --skip-floor   # memory growth
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import aiohttp  # noqa: E402
 import httpx  # noqa: E402
 
 from fixtures import synthetic  # noqa: E402
@@ -97,8 +101,36 @@ async def floor(urls: list[str], *, concurrency: int, timeout: float) -> dict[st
     return {"wall_s": wall, "requests": len(urls), "failures": failures}
 
 
+async def floor_aiohttp(urls: list[str], *, concurrency: int, timeout: float) -> dict[str, Any]:
+    """The same loop on aiohttp: what a cheaper client's floor is."""
+    gate = asyncio.Semaphore(concurrency)
+    failures = 0
+    connector = aiohttp.TCPConnector(limit=concurrency, keepalive_timeout=1.0)
+    async with aiohttp.ClientSession(connector=connector, trust_env=False) as session:
+
+        async def one(url: str) -> None:
+            nonlocal failures
+            async with gate:
+                try:
+                    async with asyncio.timeout(timeout), session.get(url) as response:
+                        await response.read()
+                except (aiohttp.ClientError, TimeoutError):
+                    failures += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(u) for u in urls))
+        wall = time.perf_counter() - started
+    return {"wall_s": wall, "requests": len(urls), "failures": failures}
+
+
 def discover(
-    kubeconfig: Path, db: Path, report: Path, *, concurrency: int, timeout: float
+    kubeconfig: Path,
+    db: Path,
+    report: Path,
+    *,
+    concurrency: int,
+    timeout: float,
+    selector: str | None = None,
 ) -> dict[str, Any]:
     rss = report.with_suffix(".rss")
     started = time.perf_counter()
@@ -119,6 +151,7 @@ def discover(
             str(concurrency),
             "--timeout",
             str(timeout),
+            *(["--selector", selector] if selector else []),
         ],
         cwd=ROOT,
         capture_output=True,
@@ -143,63 +176,83 @@ def discover(
 
 
 def run(
-    n: int, *, concurrency: int, timeout: float, blackholed: float, octet: int
+    n: int,
+    *,
+    concurrency: int,
+    timeout: float,
+    blackholed: float,
+    octet: int,
+    skip_floor: bool = False,
 ) -> dict[str, Any]:
+    rows: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="meshatlas-bench-") as tmp:
         work = Path(tmp)
         mesh, kubeconfig = start_mesh(n, octet, blackholed, work / "mesh")
+        bounds = {"concurrency": concurrency, "timeout": timeout}
         try:
-            urls = synthetic.truths(n, octet=octet, blackholed=blackholed)
-            base = asyncio.run(floor(urls, concurrency=concurrency, timeout=timeout))
-            cold = discover(
-                kubeconfig,
-                work / "c.db",
-                work / "cold.json",
-                concurrency=concurrency,
-                timeout=timeout,
-            )
-            warm = discover(
-                kubeconfig,
-                work / "c.db",
-                work / "warm.json",
-                concurrency=concurrency,
-                timeout=timeout,
-            )
+            if not skip_floor:
+                urls = synthetic.truths(n, octet=octet, blackholed=blackholed)
+                rows["floor"] = asyncio.run(floor(urls, **bounds))
+                rows["floor_aiohttp"] = asyncio.run(floor_aiohttp(urls, **bounds))
+            rows["cold"] = discover(kubeconfig, work / "c.db", work / "cold.json", **bounds)
+            rows["warm"] = discover(kubeconfig, work / "c.db", work / "warm.json", **bounds)
+            if blackholed > 0:
+                rows["cold_no_blackholed"] = discover(
+                    kubeconfig,
+                    work / "clean.db",
+                    work / "clean.json",
+                    selector=f"{synthetic.KIND_LABEL}!={synthetic.BLACKHOLE.name}",
+                    **bounds,
+                )
         finally:
             mesh.terminate()
             mesh.wait(timeout=30)
-    for row in (base, cold, warm):
+    for row in rows.values():
         row["requests_per_service"] = row["requests"] / n
         row["services_per_s"] = n / row["wall_s"]
-    return {
+    cold, warm = rows["cold"], rows["warm"]
+    result: dict[str, Any] = {
         "services": n,
         "concurrency": concurrency,
         "timeout_s": timeout,
         "blackholed": blackholed,
-        "floor": base,
-        "cold": cold,
-        "warm": warm,
-        "cold_over_floor": cold["wall_s"] / base["wall_s"],
+        **rows,
         "warm_over_cold": warm["wall_s"] / cold["wall_s"],
     }
+    if "floor" in rows:
+        result["cold_over_floor"] = cold["wall_s"] / rows["floor"]["wall_s"]
+        result["cold_over_floor_aiohttp"] = cold["wall_s"] / rows["floor_aiohttp"]["wall_s"]
+    if "cold_no_blackholed" in rows:
+        result["blackholed_cost_s"] = cold["wall_s"] - rows["cold_no_blackholed"]["wall_s"]
+    return result
 
 
 def table(result: dict[str, Any]) -> str:
     lines = [
         f"services={result['services']} concurrency={result['concurrency']} "
         f"timeout={result['timeout_s']}s blackholed={result['blackholed']:.0%}",
-        f"{'run':<6} {'wall s':>8} {'requests':>9} {'req/svc':>8} {'svc/s':>8} {'peak RSS MB':>12}",
+        f"{'run':<18} {'wall s':>8} {'requests':>9} {'req/svc':>8} {'svc/s':>8}"
+        f" {'peak RSS MB':>12}",
     ]
-    for name in ("floor", "cold", "warm"):
+    for name in ("floor", "floor_aiohttp", "cold", "warm", "cold_no_blackholed"):
+        if name not in result:
+            continue
         row = result[name]
         rss = f"{row['peak_rss_mb']:.0f}" if "peak_rss_mb" in row else "-"
         lines.append(
-            f"{name:<6} {row['wall_s']:>8.2f} {row['requests']:>9} "
+            f"{name:<18} {row['wall_s']:>8.2f} {row['requests']:>9} "
             f"{row['requests_per_service']:>8.2f} {row['services_per_s']:>8.0f} {rss:>12}"
         )
-    lines.append(
-        f"cold/floor = {result['cold_over_floor']:.2f}   warm/cold = {result['warm_over_cold']:.2f}"
-    )
+    ratios = [f"warm/cold = {result['warm_over_cold']:.2f}"]
+    if "cold_over_floor" in result:
+        ratios.insert(0, f"cold/floor = {result['cold_over_floor']:.2f}")
+        ratios.append(f"cold/aiohttp floor = {result['cold_over_floor_aiohttp']:.2f}")
+    if "blackholed_cost_s" in result:
+        ratios.append(
+            f"blackholed cost = {result['blackholed_cost_s']:.1f}s"
+            f" (deadline {result['timeout_s']:g}s)"
+        )
+    lines.append("   ".join(ratios))
     for name in ("cold", "warm"):
         phases = ", ".join(f"{k} {v:.1f}s" for k, v in result[name]["phases_s"].items())
         lines.append(f"{name} phases: {phases}")
@@ -213,6 +266,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=5.0)
     parser.add_argument("--blackholed", type=float, default=0.02)
     parser.add_argument("--octet", type=int, default=93)
+    parser.add_argument("--skip-floor", action="store_true", help="only the meshatlas runs")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     result = run(
@@ -221,6 +275,7 @@ def main() -> None:
         timeout=args.timeout,
         blackholed=args.blackholed,
         octet=args.octet,
+        skip_floor=args.skip_floor,
     )
     print(table(result))
     print(json.dumps(result, indent=2))

@@ -2,20 +2,20 @@
 
 The inventory is read with the (blocking) ``kubernetes`` client in a worker
 thread; probes run concurrently on the caller's event loop through one shared
-``httpx.AsyncClient``.
+``aiohttp.ClientSession``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
-import httpx
+import aiohttp
 
 from discovery import inventory as inventory_mod
 from discovery import kube
-from discovery.fetch import Fetcher, Limits
+from discovery.fetch import Fetcher, Lanes, Limits
 from discovery.model import Discovery, Edge, Hint, HintKey, Inventory, ServiceFindings
 from discovery.probe import Prober, ProbeSettings
 
@@ -26,23 +26,25 @@ Progress = Callable[[int, int, str], None]
 async def discover(
     *,
     connections: Sequence[kube.ClusterConnection],
-    client: httpx.AsyncClient,
+    client: aiohttp.ClientSession,
     scope: inventory_mod.Scope = inventory_mod.Scope(),
     limits: Limits = Limits(),
     concurrency: int = 64,
     settings: ProbeSettings = ProbeSettings(),
     progress: Progress | None = None,
     hints: Mapping[HintKey, Hint] | None = None,
+    quiet: Collection[HintKey] = (),
 ) -> Discovery:
     """Read the clusters, probe every Service, and derive config edges.
 
-    ``hints`` (what worked last time, per port) send probes straight there.
+    ``hints`` (what worked last time, per port) send probes straight there;
+    ``quiet`` ports (silent last time) get a short deadline until they answer.
     """
     started = time.perf_counter()
     inventory = await asyncio.to_thread(inventory_mod.read_inventory, connections, scope=scope)
     listed = time.perf_counter()
-    fetcher = Fetcher(client=client, limits=limits, concurrency=asyncio.Semaphore(concurrency))
-    prober = Prober(fetcher=fetcher, settings=settings, hints=hints)
+    fetcher = Fetcher(client=client, limits=limits, lanes=Lanes(concurrency))
+    prober = Prober(fetcher=fetcher, settings=settings, hints=hints, quiet=quiet)
     findings = await probe_all(inventory, prober=prober, progress=progress)
     problems = inventory.problems + tuple(p for f in findings for p in f.problems)
     return Discovery(
@@ -60,7 +62,12 @@ async def discover(
 async def probe_all(
     inventory: Inventory, *, prober: Prober, progress: Progress | None = None
 ) -> tuple[ServiceFindings, ...]:
-    """Probe every Service of the inventory; results keep inventory order."""
+    """Probe every Service of the inventory; results keep inventory order.
+
+    Services without an answer from last time start first: they are the new,
+    the changed and the ones that gave nothing (dead, or silent until their
+    deadline), so their waiting overlaps the quick, remembered ones.
+    """
     total = len(inventory.services)
     done = 0
 
@@ -73,7 +80,10 @@ async def probe_all(
             progress(done, total, str(service.key))
         return result
 
-    return tuple(await asyncio.gather(*(one(i) for i in range(total))))
+    order = sorted(range(total), key=lambda i: prober.remembers(inventory.services[i]))
+    tasks = {i: asyncio.ensure_future(one(i)) for i in order}
+    await asyncio.gather(*tasks.values())
+    return tuple(tasks[i].result() for i in range(total))
 
 
 def config_edges(inventory: Inventory) -> tuple[Edge, ...]:

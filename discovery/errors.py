@@ -5,13 +5,14 @@
     DiscoveryError
      ├── KubeError        a cluster's API could not be read (cluster, resource, status)
      ├── ProbeError       an HTTP probe failed (url)
+     │    └── ProbeTimeout  ... because no answer came in time (connect, read or deadline)
      ├── TelemetryError   a telemetry source (Prometheus, Jaeger, Zipkin) failed (source, url)
      └── SpecError        bytes that could not be used as an API description (url)
           ├── NotASpecError     ... because they are not an API description at all
           └── SpecRefusedError  ... because reading them would cost too much or be
                                 unsafe (too large, too deep, YAML aliases, XML DTDs)
 
-Library errors (``kubernetes.ApiException``, ``httpx.HTTPError``, zeep and
+Library errors (``kubernetes.ApiException``, ``aiohttp.ClientError``, zeep and
 YAML errors) are wrapped with ``raise ... from exc``.
 """
 
@@ -57,6 +58,10 @@ class ProbeError(DiscoveryError):
         super().__init__(message)
         self.message = message
         self.url = url
+
+
+class ProbeTimeout(ProbeError):
+    """No answer in time: the port did not accept, or accepted and stayed silent."""
 
 
 class SpecError(DiscoveryError):

@@ -1,39 +1,53 @@
-"""Bounded HTTP requests for probing, on one shared ``httpx.AsyncClient``.
+"""Bounded HTTP requests for probing, on one shared ``aiohttp.ClientSession``.
 
-Every request is bounded three ways: connect/read timeouts on the client, a
+Every request is bounded three ways: connect/read timeouts on the session, a
 total deadline for the whole exchange (a server trickling a byte a second is
 cut off), and a cap on *decompressed* body bytes (a gzip bomb stops at the
 cap; meshatlas decodes the body itself, chunk by chunk, with ``max_length``).
 Redirects are followed only when they stay on the same scheme, host and port.
 Nothing is sent but the request itself: no credentials, no cookies, no proxy.
+
+Concurrency has two lanes. A request holds one of ``concurrency`` fast slots
+while it waits for its answer; one still unanswered after ``slow_after``
+seconds moves to a slow lane of the same size and frees its fast slot, so a
+few Services that accept and never answer cannot stall everyone else: they
+cost their deadline, not the crawl's throughput.
+
+aiohttp rather than httpx: per request it costs about a quarter of the CPU
+(measured in ``bench/crawl.py``), which is what a crawl of thousands of
+Services spends its time on.
 """
 
 from __future__ import annotations
 
 import asyncio
-import http.cookiejar
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import urljoin, urlsplit
 
-import httpx
+import aiohttp
 
-from discovery.errors import ProbeError
+from discovery.errors import ProbeError, ProbeTimeout
 
 USER_AGENT: Final = "meshatlas-probe/0.1"
 _MAX_REDIRECTS: Final = 3
+_CHUNK: Final = 65_536
 
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """How much one probe request may cost."""
+    """How much one probe request may cost.
+
+    ``slow_after`` is when an unanswered request leaves the fast lane.
+    """
 
     connect_timeout: float = 2.0
     read_timeout: float = 5.0
     deadline: float = 8.0
     max_body_bytes: int = 5 * 1024 * 1024
+    slow_after: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,48 +70,89 @@ class Response:
         return self.headers.get("server", "")
 
 
-class _RefuseAll(http.cookiejar.DefaultCookiePolicy):
-    """Never store or send a cookie: probes carry no state between requests."""
+def make_client(*, limits: Limits = Limits(), max_connections: int = 64) -> aiohttp.ClientSession:
+    """The shared probing session: no env proxies, no redirects, no cookies.
 
-    def set_ok(self, cookie: http.cookiejar.Cookie, request: object) -> bool:
-        return False
-
-    def return_ok(self, cookie: http.cookiejar.Cookie, request: object) -> bool:
-        return False
-
-
-def make_client(*, limits: Limits = Limits(), max_connections: int = 64) -> httpx.AsyncClient:
-    """The shared probing client: no env proxies, no redirects, no cookies."""
-    return httpx.AsyncClient(
+    Room for both lanes' connections; idle ones close after a second, since
+    each Service is its own origin and its few probes come back to back.
+    Call it inside the event loop that will use it.
+    """
+    connector = aiohttp.TCPConnector(
+        limit=2 * max_connections,
+        limit_per_host=0,
+        keepalive_timeout=1.0,
+        ttl_dns_cache=None,
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        cookie_jar=aiohttp.DummyCookieJar(),
         trust_env=False,
-        follow_redirects=False,
-        cookies=http.cookiejar.CookieJar(policy=_RefuseAll()),
-        timeout=httpx.Timeout(
-            connect=limits.connect_timeout,
-            read=limits.read_timeout,
-            write=limits.read_timeout,
-            pool=limits.deadline,
-        ),
-        limits=httpx.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_connections
+        auto_decompress=False,
+        raise_for_status=False,
+        timeout=aiohttp.ClientTimeout(
+            total=None,
+            sock_connect=limits.connect_timeout,
+            sock_read=limits.read_timeout,
         ),
         headers={"User-Agent": USER_AGENT},
     )
 
 
+class Lanes:
+    """The fast and slow concurrency lanes that every probe request shares."""
+
+    def __init__(self, concurrency: int = 64) -> None:
+        self.fast = asyncio.Semaphore(concurrency)
+        self.slow_capacity = concurrency
+        self.slow_in_use = 0
+
+    def try_move(self) -> bool:
+        """Move one request from the fast lane to the slow one, if there is room."""
+        if self.slow_in_use >= self.slow_capacity:
+            return False
+        self.slow_in_use += 1
+        self.fast.release()
+        return True
+
+
+class _Ticket:
+    """One request's place in the lanes: fast, then slow once it has waited too long."""
+
+    __slots__ = ("lanes", "slow", "timer", "after")
+
+    def __init__(self, lanes: Lanes, after: float) -> None:
+        self.lanes = lanes
+        self.slow = False
+        self.after = after
+        self.timer = asyncio.get_running_loop().call_later(after, self.move)
+
+    def move(self) -> None:
+        """Into the slow lane; while that is full, try again a little later."""
+        self.slow = self.lanes.try_move()
+        if not self.slow:
+            self.timer = asyncio.get_running_loop().call_later(self.after / 4, self.move)
+
+    def release(self) -> None:
+        self.timer.cancel()
+        if self.slow:
+            self.lanes.slow_in_use -= 1
+        else:
+            self.lanes.fast.release()
+
+
 class Fetcher:
-    """Issues bounded requests; counts them; shares one concurrency bound."""
+    """Issues bounded requests; counts them; shares one set of lanes."""
 
     def __init__(
         self,
         *,
-        client: httpx.AsyncClient,
+        client: aiohttp.ClientSession,
         limits: Limits = Limits(),
-        concurrency: asyncio.Semaphore | None = None,
+        lanes: Lanes | None = None,
     ) -> None:
         self.client = client
         self.limits = limits
-        self._gate = concurrency or asyncio.Semaphore(64)
+        self.lanes = lanes or Lanes()
 
     async def request(
         self,
@@ -107,18 +162,23 @@ class Fetcher:
         headers: Mapping[str, str] | None = None,
         content: bytes | None = None,
         follow_redirects: bool = True,
+        deadline: float | None = None,
     ) -> tuple[Response, int]:
         """Send a request, following same-origin redirects unless told not to.
 
-        Returns the final response and the number of requests it took.
-        Raises :class:`ProbeError` on connection failure or deadline.
+        ``deadline`` shortens the limits' one for this request. Returns the
+        final response and the number of requests it took. Raises
+        :class:`ProbeTimeout` when no answer comes in time and
+        :class:`ProbeError` on any other failure.
         """
         origin = _origin(url)
         spent = 0
         current = url
         for _ in range(_MAX_REDIRECTS + 1):
             spent += 1
-            response = await self._once(method, current, headers=headers, content=content)
+            response = await self._once(
+                method, current, headers=headers, content=content, deadline=deadline
+            )
             location = response.headers.get("location")
             if (
                 not follow_redirects
@@ -126,8 +186,12 @@ class Fetcher:
                 or not location
             ):
                 return response, spent
-            target = urljoin(current, location)
-            if _origin(target) != origin:
+            try:
+                target = urljoin(current, location)
+                stays = _origin(target) == origin and not _has_userinfo(target)
+            except ValueError:  # "http://[::1": not a URL at all, so never followed
+                return _with_refusal(response, location), spent
+            if not stays:
                 return _with_refusal(response, target), spent
             if response.status == 303:
                 method, content = "GET", None
@@ -141,56 +205,64 @@ class Fetcher:
         *,
         headers: Mapping[str, str] | None,
         content: bytes | None,
+        deadline: float | None,
     ) -> Response:
+        limit = min(deadline or self.limits.deadline, self.limits.deadline)
         send = {"Accept-Encoding": "gzip, deflate", **(headers or {})}
-        async with self._gate:
-            try:
-                async with asyncio.timeout(self.limits.deadline):
-                    request = self.client.build_request(method, url, headers=send, content=content)
-                    response = await self.client.send(request, stream=True)
-                    try:
-                        body, truncated = await self._read(response)
-                    finally:
-                        await response.aclose()
-            except TimeoutError as exc:
-                raise ProbeError(
-                    f"no complete answer within {self.limits.deadline:g}s", url=url
-                ) from exc
-            except httpx.HTTPError as exc:
-                raise ProbeError(_describe(exc), url=url) from exc
-            except httpx.InvalidURL as exc:  # a redirect to a URL httpx cannot send
-                raise ProbeError(f"unusable URL: {exc}", url=url) from exc
-        return Response(
-            url=url,
-            status=response.status_code,
-            headers={k.lower(): v for k, v in response.headers.items()},
-            body=body,
-            truncated=truncated,
-        )
+        await self.lanes.fast.acquire()
+        ticket = _Ticket(self.lanes, self.limits.slow_after)
+        try:
+            async with asyncio.timeout(limit):
+                return await self._exchange(method, url, send, content)
+        except TimeoutError as exc:
+            if isinstance(exc, aiohttp.ConnectionTimeoutError):
+                raise ProbeTimeout("connect timed out", url=url) from exc
+            if isinstance(exc, aiohttp.SocketTimeoutError):
+                raise ProbeTimeout("read timed out", url=url) from exc
+            raise ProbeTimeout(f"no complete answer within {limit:g}s", url=url) from exc
+        except aiohttp.ClientError as exc:
+            raise ProbeError(_describe(exc), url=url) from exc
+        except ValueError as exc:  # a redirect to a URL that cannot be sent
+            raise ProbeError(f"unusable URL: {exc}", url=url) from exc
+        finally:
+            ticket.release()
 
-    async def _read(self, response: httpx.Response) -> tuple[bytes, bool]:
+    async def _exchange(
+        self, method: str, url: str, headers: Mapping[str, str], content: bytes | None
+    ) -> Response:
+        async with self.client.request(
+            method, url, headers=headers, data=content, allow_redirects=False
+        ) as response:
+            body, truncated = await self._read(response, url)
+            return Response(
+                url=url,
+                status=response.status,
+                headers={k.lower(): v for k, v in response.headers.items()},
+                body=body,
+                truncated=truncated,
+            )
+
+    async def _read(self, response: aiohttp.ClientResponse, url: str) -> tuple[bytes, bool]:
         cap = self.limits.max_body_bytes
         encoding = response.headers.get("content-encoding", "identity").strip().lower()
         decoder: zlib._Decompress | None
         if encoding in ("", "identity"):
             decoder = None
         elif encoding in ("gzip", "x-gzip", "deflate"):
-            # 47 = auto-detect gzip or zlib header; raw deflate handled below.
+            # 47 = auto-detect gzip or zlib header.
             decoder = zlib.decompressobj(47 if encoding != "deflate" else 15)
         else:
-            raise ProbeError(f"unsupported content-encoding {encoding!r}", url=str(response.url))
+            raise ProbeError(f"unsupported content-encoding {encoding!r}", url=url)
         chunks: list[bytes] = []
         size = 0
-        async for raw in response.aiter_raw():
+        async for raw in response.content.iter_chunked(_CHUNK):
             if decoder is None:
                 piece = raw[: cap + 1 - size]
             else:
                 try:
                     piece = decoder.decompress(raw, cap + 1 - size)
                 except zlib.error as exc:
-                    raise ProbeError(
-                        f"corrupt {encoding} body: {exc}", url=str(response.url)
-                    ) from exc
+                    raise ProbeError(f"corrupt {encoding} body: {exc}", url=url) from exc
             chunks.append(piece)
             size += len(piece)
             if size > cap:
@@ -207,6 +279,12 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return parts.scheme, (parts.hostname or "").lower(), port
 
 
+def _has_userinfo(url: str) -> bool:
+    """A redirect carrying a user or password would make the session send credentials."""
+    parts = urlsplit(url)
+    return parts.username is not None or parts.password is not None
+
+
 def _with_refusal(response: Response, target: str) -> Response:
     return Response(
         url=response.url,
@@ -218,13 +296,13 @@ def _with_refusal(response: Response, target: str) -> Response:
     )
 
 
-def _describe(exc: httpx.HTTPError) -> str:
-    if isinstance(exc, httpx.ConnectTimeout):
-        return "connect timed out"
-    if isinstance(exc, httpx.ConnectError):
-        return f"connection failed: {exc or 'refused'}"
-    if isinstance(exc, httpx.ReadTimeout):
-        return "read timed out"
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return f"not an HTTP answer: {exc}"
+def _describe(exc: aiohttp.ClientError) -> str:
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"connection failed: {exc.os_error.strerror or exc.os_error or 'refused'}"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "not an HTTP answer: the server closed the connection"
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return f"not an HTTP answer: {exc.message}"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return f"broken body: {exc}"
     return f"{type(exc).__name__}: {exc}"

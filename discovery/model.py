@@ -243,6 +243,8 @@ class ServiceFindings:
     skipped: tuple[ProbeSkip, ...]
     requests: int
     problems: tuple[Problem, ...] = ()
+    #: Ports (by number) that gave no answer in time: remembered as quiet.
+    silent: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,12 +14,12 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
 from discovery import candidates, classify, grpcprobe, specs
-from discovery.errors import NotASpecError, ProbeError, SpecError
+from discovery.errors import NotASpecError, ProbeError, ProbeTimeout, SpecError
 from discovery.fetch import Fetcher, Response
 from discovery.model import (
     Api,
@@ -71,6 +71,9 @@ class ProbeSettings:
 
     ``exhaustive`` tries every OpenAPI path on every port instead of only the
     ones the fingerprint makes likely: thorough, and several times the requests.
+    ``quiet_deadline`` bounds the first request to a port that gave no answer
+    in time last run: a silent port costs that, not the full deadline, again;
+    once it answers, it is probed as any other.
     """
 
     openapi_paths: tuple[str, ...] = candidates.OPENAPI_PATHS
@@ -79,6 +82,17 @@ class ProbeSettings:
     max_requests_per_port: int = 24
     per_service: int = 2
     graphql_path: str = "/graphql"
+    quiet_deadline: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """What probing one port came to."""
+
+    api: Api | None
+    requests: int
+    problem: Problem | None = None
+    silent: bool = False  # no answer in time
 
 
 @dataclass
@@ -86,6 +100,7 @@ class _Port:
     """Mutable state while probing one port."""
 
     base: str
+    deadline: float | None = None  # shorter than the limits' while a quiet port is silent
     requests: int = 0
     evidence: list[Evidence] = field(default_factory=list)
     json_seen: bool = False
@@ -103,10 +118,20 @@ class Prober:
         fetcher: Fetcher,
         settings: ProbeSettings = ProbeSettings(),
         hints: Mapping[HintKey, Hint] | None = None,
+        quiet: Collection[HintKey] = (),
     ) -> None:
         self.fetcher = fetcher
         self.settings = settings
         self.hints: Mapping[HintKey, Hint] = hints or {}
+        self.quiet = frozenset(quiet)
+
+    def remembers(self, service: Service) -> bool:
+        """Whether every port of ``service`` has an answer from last time."""
+        key = service.key
+        return bool(service.ports) and all(
+            (key.cluster, key.namespace, key.name, port.port) in self.hints
+            for port in service.ports
+        )
 
     async def probe(self, service: Service) -> ServiceFindings:
         """Probe every port worth probing; never raises for network trouble."""
@@ -132,27 +157,26 @@ class Prober:
                 skipped.append(ProbeSkip(service.key, port, reason))
         gate = asyncio.Semaphore(self.settings.per_service)
 
-        async def one(port: ServicePort) -> tuple[Api | None, int, Problem | None]:
+        async def one(port: ServicePort) -> _Outcome:
             async with gate:
                 if port.mesh_protocol == "grpc":
                     return await self._probe_grpc(service, port, address)
                 return await self._probe_http(service, port, address)
 
         results = await asyncio.gather(*(one(p) for p in ports))
-        for port, (api, _, problem) in zip(ports, results, strict=True):
-            if api is None and problem is None:
+        for port, outcome in zip(ports, results, strict=True):
+            if outcome.api is None and outcome.problem is None:
                 skipped.append(ProbeSkip(service.key, port, "no HTTP answer"))
         return ServiceFindings(
             service=service,
-            apis=tuple(api for api, _, _ in results if api is not None),
+            apis=tuple(o.api for o in results if o.api is not None),
             skipped=tuple(skipped),
-            requests=sum(n for _, n, _ in results),
-            problems=tuple(p for _, _, p in results if p is not None),
+            requests=sum(o.requests for o in results),
+            problems=tuple(o.problem for o in results if o.problem is not None),
+            silent=tuple(p.port for p, o in zip(ports, results, strict=True) if o.silent),
         )
 
-    async def _probe_grpc(
-        self, service: Service, port: ServicePort, address: str
-    ) -> tuple[Api | None, int, Problem | None]:
+    async def _probe_grpc(self, service: Service, port: ServicePort, address: str) -> _Outcome:
         target = _target_port(service, port)
         limits = self.fetcher.limits
         answer = await grpcprobe.list_services(
@@ -180,19 +204,21 @@ class Prober:
             confidence=confidence,
             grpc_services=answer.services if answer else (),
         )
-        return api, 1, None
+        return _Outcome(api, 1)
 
-    async def _probe_http(
-        self, service: Service, port: ServicePort, address: str
-    ) -> tuple[Api | None, int, Problem | None]:
+    async def _probe_http(self, service: Service, port: ServicePort, address: str) -> _Outcome:
         host = f"[{address}]" if ":" in address else address
         state = _Port(base=f"http://{host}:{_target_port(service, port)}")
         key = service.key
-        hint = self.hints.get((key.cluster, key.namespace, key.name, port.port))
+        where = (key.cluster, key.namespace, key.name, port.port)
+        hint = self.hints.get(where)
+        quiet = where in self.quiet
+        if quiet:
+            state.deadline = self.settings.quiet_deadline
         try:
             remembered = await self._remembered(state, hint) if hint else None
             if remembered is not None:
-                return self._api(service, port, state, *remembered), state.requests, None
+                return _Outcome(self._api(service, port, state, *remembered), state.requests)
             spec = await self._find_spec(service, state)
             kind, confidence = (
                 (classify.kind_of_spec(spec), CONFIDENCE["spec" if spec.valid else "invalid-spec"])
@@ -200,16 +226,16 @@ class Prober:
                 else await self._classify_without_spec(state)
             )
         except ProbeError as exc:
+            silent = isinstance(exc, ProbeTimeout)
             if state.requests <= 1 and port.mesh_protocol == "unknown":
                 # Istio would sniff this port; it does not speak HTTP.
-                return None, state.requests, None
-            problem = Problem(
-                where=f"{service.key}:{port.port}",
-                what="probe failed",
-                why=f"{exc.message} ({exc.url})",
-            )
-            return None, state.requests, problem
-        return self._api(service, port, state, spec, kind, confidence), state.requests, None
+                return _Outcome(None, state.requests, silent=silent)
+            why = f"{exc.message} ({exc.url})"
+            if silent and quiet:
+                why += "; silent last run too, so re-checked with a short deadline (--cold: full)"
+            problem = Problem(where=f"{service.key}:{port.port}", what="probe failed", why=why)
+            return _Outcome(None, state.requests, problem, silent)
+        return _Outcome(self._api(service, port, state, spec, kind, confidence), state.requests)
 
     def _api(
         self,
@@ -261,12 +287,13 @@ class Prober:
             return None
         try:
             response, spent = await self.fetcher.request(
-                "GET", state.base + path, follow_redirects=follow
+                "GET", state.base + path, follow_redirects=follow, deadline=state.deadline
             )
         except ProbeError:
             state.requests += 1
             raise
         state.requests += spent
+        state.deadline = None  # it answers: the full deadline from now on
         if response.content_type.endswith("json"):
             state.json_seen = True
         return response
@@ -463,12 +490,13 @@ class Prober:
             return None
         try:
             response, spent = await self.fetcher.request(
-                "POST", state.base + path, headers=headers, content=body
+                "POST", state.base + path, headers=headers, content=body, deadline=state.deadline
             )
         except ProbeError:
             state.requests += 1
             return None
         state.requests += spent
+        state.deadline = None
         return response
 
 

@@ -17,6 +17,7 @@ Outcomes of :func:`parse_spec`:
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import datetime
 import hashlib
 import json
@@ -144,6 +145,44 @@ def parse_spec(
         SpecRefusedError: the bytes were refused (too large, too deep, YAML
             alias expansion, an XML DTD).
     """
+    key = (hashlib.sha256(content).digest(), "json" in (content_type or "").lower(), limits)
+    outcome = _PARSED.get(key)
+    if outcome is None:
+        try:
+            outcome = _parse(content, url=url, content_type=content_type, limits=limits)
+        except SpecError as exc:
+            outcome = exc
+        _remember(key, outcome)
+    if isinstance(outcome, SpecError):
+        raise type(outcome)(outcome.message, url=url)
+    return outcome if outcome.url == url else dataclasses.replace(outcome, url=url)
+
+
+#: Outcomes by content hash: the same bytes always parse and validate the same
+#: way, and the same description is often served by many Services (replicas,
+#: tenants, clusters, and every warm re-run). Validation is by far the costliest
+#: step of a crawl. Bounded, oldest out first; documents share their bytes.
+_PARSED: dict[tuple[bytes, bool, SpecLimits], SpecDocument | SpecError] = {}
+_PARSED_MAX = 4096
+_PARSED_MAX_BYTES = 64 * 1024 * 1024
+_parsed_bytes = 0
+
+
+def _remember(key: tuple[bytes, bool, SpecLimits], outcome: SpecDocument | SpecError) -> None:
+    global _parsed_bytes
+    _PARSED[key] = outcome
+    _parsed_bytes += _size(outcome)
+    while len(_PARSED) > _PARSED_MAX or _parsed_bytes > _PARSED_MAX_BYTES:
+        _parsed_bytes -= _size(_PARSED.pop(next(iter(_PARSED))))
+
+
+def _size(outcome: SpecDocument | SpecError) -> int:
+    return len(outcome.content) if isinstance(outcome, SpecDocument) else 0
+
+
+def _parse(
+    content: bytes, *, url: str, content_type: str | None, limits: SpecLimits
+) -> SpecDocument:
     try:
         if len(content) > limits.max_bytes:
             raise SpecRefusedError(f"{len(content)} bytes is over the {limits.max_bytes} limit")
@@ -279,13 +318,6 @@ def _key(key: object) -> str:
     return key if isinstance(key, str) else str(key)
 
 
-#: Validation outcomes by content hash: the same bytes always validate the same way,
-#: and the same spec is often served by many Services (replicas, tenants, clusters).
-#: Validation is by far the costliest step of a crawl. Bounded, oldest out first.
-_VALIDATED: dict[tuple[str, str, int], tuple[str, ...]] = {}
-_VALIDATED_MAX = 4096
-
-
 def _openapi_document(
     tree: Json, content: bytes, *, url: str, packaging: Packaging, limits: SpecLimits
 ) -> SpecDocument:
@@ -297,13 +329,7 @@ def _openapi_document(
         name = "OpenAPI" if spec_format == "openapi" else "Swagger"
         errors = [f"unsupported {name} version {version!r}"]
     else:
-        key = (hashlib.sha256(content).hexdigest(), validator.__name__, limits.max_errors)
-        cached = _VALIDATED.get(key)
-        if cached is None:
-            cached = _VALIDATED[key] = tuple(_validate(document, validator, limits=limits))
-            while len(_VALIDATED) > _VALIDATED_MAX:
-                _VALIDATED.pop(next(iter(_VALIDATED)))
-        errors = list(cached)
+        errors = _validate(document, validator, limits=limits)
     info = _dict(document.get("info"))
     api_version = info.get("version")
     operations = list(_operations(document))

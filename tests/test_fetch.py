@@ -11,8 +11,8 @@ import pytest
 from aiohttp import web
 
 from discovery.errors import ProbeError
-from discovery.fetch import Fetcher, Limits, make_client
-from fixtures.mesh import free_port
+from discovery.fetch import Fetcher, Lanes, Limits, make_client
+from fixtures.ports import free_port
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -121,6 +121,34 @@ def test_redirects_stay_on_the_same_origin() -> None:
     assert hits["other"] == 0
 
 
+def test_a_redirect_carrying_credentials_is_not_followed() -> None:
+    seen: list[dict[str, str]] = []
+    where: dict[str, int] = {}
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        seen.append(dict(request.headers))
+        if request.path == "/login":
+            raise web.HTTPFound(f"http://probe:secret@127.0.0.1:{where['port']}/v3/api-docs")
+        return web.json_response({"openapi": "3.0.0"})
+
+    async def main() -> None:
+        runner, where["port"] = await _serve("127.0.0.1", handler)
+        try:
+            async with make_client() as client:
+                response, spent = await Fetcher(client=client).request(
+                    "GET", f"http://127.0.0.1:{where['port']}/login"
+                )
+        finally:
+            await runner.cleanup()
+        assert (response.status, spent) == (302, 1)
+        assert response.refused_redirect is not None
+        assert "probe:secret@" in response.refused_redirect
+
+    asyncio.run(main())
+    assert len(seen) == 1
+    assert "Authorization" not in seen[0]
+
+
 def test_no_cookies_and_no_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[dict[str, str]] = []
     proxied: list[str] = []
@@ -164,3 +192,74 @@ def test_connection_refused_is_a_probe_error() -> None:
         assert info.value.url == f"http://127.0.0.1:{port}/"
 
     asyncio.run(main())
+
+
+async def _hanging_server(open_now: list[int], most: list[int]) -> tuple[asyncio.Server, int]:
+    """Accepts, reads, never answers; counts connections open at once."""
+
+    async def hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        open_now[0] += 1
+        most[0] = max(most[0], open_now[0])
+        try:
+            await reader.read()
+        finally:
+            open_now[0] -= 1
+            writer.close()
+
+    server = await asyncio.start_server(hang, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+async def _fast(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})
+
+
+def _race(hung: int, lanes: int) -> tuple[list[str], int]:
+    """``hung`` requests to a silent server, then one to a fast one: who finishes when."""
+    open_now, most = [0], [0]
+
+    async def main() -> list[str]:
+        server, hung_port = await _hanging_server(open_now, most)
+        runner, fast_port = await _serve("127.0.0.1", _fast)
+        finished: list[str] = []
+        limits = Limits(deadline=2.0, slow_after=0.1)
+        try:
+            async with make_client(limits=limits, max_connections=lanes) as client:
+                fetcher = Fetcher(client=client, limits=limits, lanes=Lanes(lanes))
+
+                async def one(name: str, url: str) -> None:
+                    try:
+                        await fetcher.request("GET", url)
+                    except ProbeError:
+                        pass
+                    finished.append(name)
+
+                hanging = [
+                    asyncio.create_task(one(f"hung{i}", f"http://127.0.0.1:{hung_port}/{i}"))
+                    for i in range(hung)
+                ]
+                await asyncio.sleep(0.5)
+                await one("fast", f"http://127.0.0.1:{fast_port}/")
+                await asyncio.gather(*hanging)
+        finally:
+            server.close()
+            await runner.cleanup()
+        return finished
+
+    return asyncio.run(main()), most[0]
+
+
+def test_unanswered_requests_leave_the_fast_lane() -> None:
+    # Both lanes' slots would be taken by hung requests without the slow lane.
+    finished, most = _race(hung=2, lanes=2)
+    assert finished[0] == "fast"
+    assert most == 2
+
+
+def test_in_flight_requests_stay_within_both_lanes() -> None:
+    finished, most = _race(hung=6, lanes=2)
+    # Two hung requests fill the slow lane and two more the fast one: the fast
+    # request waits until the first hung ones give up, and never more than
+    # 2 + 2 are in flight at once.
+    assert most == 4
+    assert finished.index("fast") > finished.index("hung0")

@@ -9,7 +9,7 @@ not cover:
   into the parser (a WSDL path of its own);
 - a whole port whose every answer (status, headers, ``Location``, body) is
   generated, probed by the real :class:`discovery.probe.Prober` through a generated
-  transport: probing ends with findings, never an exception, and
+  loopback server: probing ends with findings, never an exception, and
   every API it reports has a known kind and a description only when that
   description parsed;
 - :func:`discovery.classify.is_graphql` on arbitrary responses.
@@ -20,16 +20,16 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from discovery import classify
-from discovery.fetch import Fetcher, Limits, Response
+from discovery.fetch import Fetcher, Limits, Response, make_client
 from discovery.model import Service, ServiceFindings, ServiceKey, ServicePort
 from discovery.probe import Prober
 from tests.test_specs import PROPERTY, json_values, parses_or_spec_error
@@ -193,63 +193,74 @@ _responses = st.fixed_dictionaries(
     }
 )
 
-PORT = ServicePort("http", 8080, 8080, "TCP", None, "http")
-SERVICE = Service(
-    key=ServiceKey("fuzz", "fuzz", "svc"),
-    type="ClusterIP",
-    headless=False,
-    cluster_ips=("127.0.0.1",),
-    external_name=None,
-    ports=(PORT,),
-    ready_addresses=("127.0.0.1",),
-)
 
+class GeneratedServer:
+    """A real loopback server answering each request with the next generated answer.
 
-class GeneratedServer(httpx.AsyncBaseTransport):
-    """Answers each request with the next generated answer, in turn.
-
-    Not ``httpx.MockTransport``: that one reads the body before handing the
-    response over, and the prober reads it raw, as a stream, under its cap.
+    The answer is written as raw bytes, so headers and status lines that no
+    well-behaved server library would send reach the prober as they are.
+    Each connection is closed after its answer.
     """
 
     def __init__(self, answers: list[dict[str, Any]]) -> None:
         self.answers = answers
         self.count = 0
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        answer = self.answers[self.count % len(self.answers)]
-        self.count += 1
-        return _response(answer)
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
+            if length:
+                await reader.readexactly(int(length.group(1)))
+            answer = self.answers[self.count % len(self.answers)]
+            self.count += 1
+            writer.write(_raw(answer))
+            await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            writer.close()
 
 
-def _response(answer: dict[str, Any]) -> httpx.Response:
-    headers = {"content-type": answer["content_type"]}
+def _raw(answer: dict[str, Any]) -> bytes:
+    def text(value: str) -> bytes:
+        return value.encode("utf-8", "surrogatepass")
+
+    lines = [
+        b"HTTP/1.1 %d Generated" % answer["status"],
+        b"content-type: " + text(answer["content_type"]),
+    ]
     if answer["server"]:
-        headers["server"] = answer["server"]
+        lines.append(b"server: " + text(answer["server"]))
     if answer["location"] is not None:
-        headers["location"] = answer["location"]
-    try:
-        return httpx.Response(answer["status"], headers=headers, stream=_body(answer))
-    except (UnicodeEncodeError, ValueError):  # a header httpx itself refuses to carry
-        return httpx.Response(answer["status"], stream=_body(answer))
-
-
-def _body(answer: dict[str, Any]) -> httpx.ByteStream:
-    # Passed as ``stream=``, not ``content=``: httpx reads ``content`` at once.
-    return httpx.ByteStream(answer["body"])
+        lines.append(b"location: " + text(answer["location"]))
+    lines += [b"content-length: %d" % len(answer["body"]), b"connection: close"]
+    return b"\r\n".join(lines) + b"\r\n\r\n" + answer["body"]
 
 
 def probe_with(answers: list[dict[str, Any]]) -> ServiceFindings:
     async def run() -> ServiceFindings:
-        # The probing client's settings (no redirects, no proxies), a generated server.
-        client = httpx.AsyncClient(
-            transport=GeneratedServer(answers),
-            follow_redirects=False,
-            trust_env=False,
+        server = GeneratedServer(answers)
+        listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+        port = listener.sockets[0].getsockname()[1]
+        service = Service(
+            key=ServiceKey("fuzz", "fuzz", "svc"),
+            type="ClusterIP",
+            headless=False,
+            cluster_ips=("127.0.0.1",),
+            external_name=None,
+            ports=(ServicePort("http", port, port, "TCP", None, "http"),),
+            ready_addresses=("127.0.0.1",),
         )
-        async with client:
-            prober = Prober(fetcher=Fetcher(client=client, limits=Limits()))
-            return await prober.probe(SERVICE)
+        # Short bounds: a generated answer that never completes costs little.
+        limits = Limits(connect_timeout=1.0, read_timeout=1.0, deadline=1.0)
+        try:
+            async with make_client(limits=limits) as client:
+                prober = Prober(fetcher=Fetcher(client=client, limits=limits))
+                return await prober.probe(service)
+        finally:
+            listener.close()
+            await listener.wait_closed()
 
     return asyncio.run(run())
 
@@ -299,7 +310,7 @@ def test_graphql_classification_never_raises(
 @pytest.mark.parametrize(
     ("location", "why"),
     [
-        # Same origin after urljoin, but httpx refuses to send it.
+        # Same origin after urljoin, but not a URL an HTTP client can send.
         ("/\x00", "InvalidURL escaped the fetcher"),
         # A port that is not a number: urllib raises ValueError on .port.
         ("http://127.0.0.1:8080\\x", "ValueError escaped the origin check"),
