@@ -35,19 +35,22 @@ import httpx  # noqa: E402
 from fixtures import synthetic  # noqa: E402
 
 _CHILD = """
-import sys
+import os, sys
 from meshatlas.cli import main
 code = main(sys.argv[2:])
 with open(sys.argv[1], "w") as fh:
     # VmHWM is this process's own peak; ru_maxrss would carry the parent's over.
     peak = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")][0]
     fh.write(peak.split()[1])
-sys.exit(code)
+# As the meshatlas console script leaves (meshatlas.cli.entry).
+sys.stdout.flush()
+sys.stderr.flush()
+os._exit(code)
 """
 
 
 def start_mesh(
-    n: int, octet: int, blackholed: float, workdir: Path
+    n: int, octet: int, blackholed: float, workdir: Path, *, unique_specs: bool = False
 ) -> tuple[subprocess.Popen[str], Path]:
     """The synthetic cluster in its own process, so it does not share our GIL."""
     proc = subprocess.Popen(
@@ -64,6 +67,7 @@ def start_mesh(
             str(blackholed),
             "--dir",
             str(workdir),
+            *(["--unique-specs"] if unique_specs else []),
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -183,11 +187,14 @@ def run(
     blackholed: float,
     octet: int,
     skip_floor: bool = False,
+    unique_specs: bool = False,
 ) -> dict[str, Any]:
     rows: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="meshatlas-bench-") as tmp:
         work = Path(tmp)
-        mesh, kubeconfig = start_mesh(n, octet, blackholed, work / "mesh")
+        mesh, kubeconfig = start_mesh(
+            n, octet, blackholed, work / "mesh", unique_specs=unique_specs
+        )
         bounds = {"concurrency": concurrency, "timeout": timeout}
         try:
             if not skip_floor:
@@ -216,6 +223,7 @@ def run(
         "concurrency": concurrency,
         "timeout_s": timeout,
         "blackholed": blackholed,
+        "unique_specs": unique_specs,
         **rows,
         "warm_over_cold": warm["wall_s"] / cold["wall_s"],
     }
@@ -230,7 +238,8 @@ def run(
 def table(result: dict[str, Any]) -> str:
     lines = [
         f"services={result['services']} concurrency={result['concurrency']} "
-        f"timeout={result['timeout_s']}s blackholed={result['blackholed']:.0%}",
+        f"timeout={result['timeout_s']}s blackholed={result['blackholed']:.0%}"
+        + (" unique specs" if result["unique_specs"] else " specs shared per framework"),
         f"{'run':<18} {'wall s':>8} {'requests':>9} {'req/svc':>8} {'svc/s':>8}"
         f" {'peak RSS MB':>12}",
     ]
@@ -267,6 +276,11 @@ def main() -> None:
     parser.add_argument("--blackholed", type=float, default=0.02)
     parser.add_argument("--octet", type=int, default=93)
     parser.add_argument("--skip-floor", action="store_true", help="only the meshatlas runs")
+    parser.add_argument(
+        "--unique-specs",
+        action="store_true",
+        help="every Service serves different bytes: nothing is reused across Services",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     result = run(
@@ -276,6 +290,7 @@ def main() -> None:
         blackholed=args.blackholed,
         octet=args.octet,
         skip_floor=args.skip_floor,
+        unique_specs=args.unique_specs,
     )
     print(table(result))
     print(json.dumps(result, indent=2))

@@ -18,6 +18,8 @@ on unique-constraint races.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from typing import Any, Final
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -101,13 +103,31 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     try:
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _switch_to_wal(cursor)
         # In WAL mode NORMAL still survives a killed process (commits are in the
         # WAL before they return); only an OS crash may lose the last commits.
         # FULL would fsync every publish, the dominant cost of a warm crawl.
         cursor.execute("PRAGMA synchronous = NORMAL")
     finally:
         cursor.close()
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """``journal_mode = WAL`` on a new file, waiting out another connection doing the same.
+
+    Switching needs an exclusive lock and SQLite's busy timeout does not wait
+    for it, so two crawls opening a brand-new catalogue at once would see
+    "database is locked".
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _on_sqlite_begin(connection: Connection) -> None:

@@ -25,9 +25,11 @@ __all__ = [
     "AssetDraft",
     "AssetFile",
     "AssetPage",
+    "AssetSummary",
     "AssetType",
     "AssetVersion",
     "Classifier",
+    "FileSummary",
     "Instance",
     "Lifecycle",
     "Packaging",
@@ -35,6 +37,8 @@ __all__ = [
     "PublishOutcome",
     "PublishResult",
     "RunSummary",
+    "VersionHeader",
+    "VersionSummary",
 ]
 
 AssetType = Literal["rest-api", "soap-api", "http-api", "grpc-api", "graphql-api"]
@@ -83,6 +87,32 @@ class AssetFile:
     def sha256(self) -> str:
         """Hex SHA-256 of ``content``; the file's identity."""
         return hashlib.sha256(self.content).hexdigest()
+
+    def summary(self) -> FileSummary:
+        """The file without its bytes."""
+        return FileSummary(
+            classifier=self.classifier,
+            packaging=self.packaging,
+            sha256=self.sha256,
+            size=len(self.content),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FileSummary:
+    """A file of a version without its bytes, as listings show it.
+
+    Attributes:
+        classifier: What the file describes.
+        packaging: How it is encoded.
+        sha256: Hex SHA-256 of the content.
+        size: Length of the content in bytes.
+    """
+
+    classifier: Classifier
+    packaging: Packaging
+    sha256: str
+    size: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +229,46 @@ class AssetVersion:
     reason: str
     provenance: Provenance
 
+    def summary(self) -> VersionSummary:
+        """The version with its files' bytes left out."""
+        return VersionSummary(
+            version=self.version,
+            created_at=self.created_at,
+            files=tuple(file.summary() for file in self.files),
+            operations=self.operations,
+            instances=self.instances,
+            dependencies=self.dependencies,
+            reason=self.reason,
+            provenance=self.provenance,
+        )
+
+    def header(self) -> VersionHeader:
+        """The version's number, date and reason."""
+        return VersionHeader(version=self.version, created_at=self.created_at, reason=self.reason)
+
+
+@dataclass(frozen=True, slots=True)
+class VersionSummary:
+    """An :class:`AssetVersion` whose files are :class:`FileSummary` (no bytes)."""
+
+    version: str
+    created_at: datetime
+    files: tuple[FileSummary, ...]
+    operations: tuple[str, ...]
+    instances: tuple[Instance, ...]
+    dependencies: tuple[str, ...]
+    reason: str
+    provenance: Provenance
+
+
+@dataclass(frozen=True, slots=True)
+class VersionHeader:
+    """A version's number, when it was published and why: a line of an asset's history."""
+
+    version: str
+    created_at: datetime
+    reason: str
+
 
 @dataclass(frozen=True, slots=True)
 class Asset:
@@ -234,6 +304,59 @@ class Asset:
     def latest(self) -> AssetVersion:
         """The version with the highest semver precedence."""
         return self.versions[-1]
+
+    def summary(self) -> AssetSummary:
+        """The asset as a search lists it (see :class:`AssetSummary`)."""
+        return AssetSummary(
+            group_id=self.group_id,
+            asset_id=self.asset_id,
+            name=self.name,
+            type=self.type,
+            description=self.description,
+            owner=self.owner,
+            lifecycle=self.lifecycle,
+            tags=self.tags,
+            first_seen=self.first_seen,
+            last_seen=self.last_seen,
+            versions=tuple(version.header() for version in self.versions),
+            latest=self.latest.summary(),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AssetSummary:
+    """An asset as a search lists it: no file bytes, and only the latest version in full.
+
+    Loading every version's files made a search page cost as much as an
+    export; a listing needs far less.
+
+    Attributes:
+        group_id: Group.
+        asset_id: Asset within the group.
+        name: Display name (from the latest publish).
+        type: Asset type (from the latest publish).
+        description: Description (from the latest publish).
+        owner: Owner (from the latest publish).
+        lifecycle: Current lifecycle status.
+        tags: Tags, sorted.
+        first_seen: Earliest publish time (UTC).
+        last_seen: Latest publish time (UTC).
+        versions: Every version's header, in ascending semver precedence.
+        latest: The version with the highest precedence, without file bytes.
+    """
+
+    group_id: str
+    asset_id: str
+    name: str
+    type: AssetType
+    description: str | None
+    owner: str | None
+    lifecycle: Lifecycle
+    tags: tuple[str, ...]
+    first_seen: datetime
+    last_seen: datetime
+    versions: tuple[VersionHeader, ...]
+    latest: VersionSummary
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,7 +398,7 @@ class AssetPage:
     total: int
     offset: int
     limit: int
-    assets: tuple[Asset, ...]
+    assets: tuple[AssetSummary, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,3 +416,19 @@ class Sighting:
     asset_type: str
     method: str
     detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class QuietPort:
+    """A port that gave no answer in time when last probed, and since when.
+
+    ``short_checks`` counts the crawls since then that re-checked it with the
+    short deadline only (see :mod:`catalog.probes`).
+    """
+
+    cluster: str
+    namespace: str
+    service: str
+    port: int
+    since: datetime
+    short_checks: int = 0

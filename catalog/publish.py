@@ -1,69 +1,81 @@
 """The body of a publish: everything that happens inside its one transaction.
 
-:meth:`catalog.CatalogStore.publish` validates the draft, opens a write
-transaction, calls :func:`record`, and retries the whole transaction when a
-concurrent writer wins a unique constraint. Nothing here commits or catches.
+:meth:`catalog.CatalogStore.publish` and :meth:`~catalog.CatalogStore.publish_many`
+validate the drafts, open a write transaction, call :func:`record`, and retry
+when a concurrent writer wins a unique constraint. Nothing here commits or
+catches.
+
+:func:`record` reads the rows its drafts can touch in a few queries
+(:func:`catalog.batch.load`), applies the drafts to them one after the
+other, in memory, and writes back what changed
+(:func:`catalog.writeback.write`). A later draft sees what an earlier one
+did, so publishing a batch leaves exactly what publishing its drafts one by
+one would.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from catalog import changes, rows, validation, versioning
+from catalog import batch, changes, validation, versioning, writeback
+from catalog.batch import AssetState, Batch, InstanceState, NewVersion, VersionState
 from catalog.errors import VersionExists
 from catalog.model import DEFAULT_LIFECYCLE, AssetDraft, Instance, PublishOutcome, PublishResult
-from catalog.schema import (
-    AssetRow,
-    DependencyRow,
-    FileRow,
-    InstanceRow,
-    OperationRow,
-    TagRow,
-    VersionRow,
-)
 
-__all__ = ["record"]
+__all__ = ["Submission", "record"]
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """A validated draft to publish.
+
+    Attributes:
+        draft: The draft.
+        key: Its content key (:func:`catalog.versioning.content_key`).
+        version: A version the publisher names (an explicit GAV); None lets
+            the catalogue number it.
+    """
+
+    draft: AssetDraft
+    key: str
+    version: str | None = None
 
 
 def record(
-    session: Session,
-    draft: AssetDraft,
-    *,
-    key: str,
-    seen_at: datetime,
-    version: str | None = None,
-) -> PublishResult:
-    """Apply ``draft`` in the session's transaction and say what happened.
+    session: Session, submissions: Sequence[Submission], *, seen_at: datetime
+) -> list[PublishResult]:
+    """Apply the drafts in order in the session's transaction; say what happened to each.
 
-    The asset row is locked first (``FOR UPDATE``; SQLite already holds the
-    write lock), so publishers of one asset queue behind each other.
-
-    Args:
-        version: A version the publisher names (an explicit GAV); None lets
-            the catalogue number it.
+    The drafts' asset rows are locked first (``FOR UPDATE``; SQLite already
+    holds the write lock), so publishers of one asset queue behind each other.
 
     Raises:
-        VersionExists: ``version`` is taken, or the content already has one.
+        VersionExists: A named version is taken, or its content already has one.
     """
+    wanted: dict[batch.Pair, set[str]] = {}
+    for submission in submissions:
+        draft = submission.draft
+        wanted.setdefault((draft.group_id, draft.asset_id), set()).add(submission.key)
+    connection = session.connection()
+    work = batch.load(connection, wanted)
+    results = [_apply(work, submission, seen_at=seen_at) for submission in submissions]
+    writeback.write(connection, work)
+    return results
+
+
+def _apply(work: Batch, submission: Submission, *, seen_at: datetime) -> PublishResult:
+    draft, key, version = submission.draft, submission.key, submission.version
     notes: list[str] = []
-    asset = session.scalars(
-        select(AssetRow).where(rows.is_asset(draft.group_id, draft.asset_id)).with_for_update()
-    ).first()
+    asset = work.assets.get((draft.group_id, draft.asset_id))
     created_asset = asset is None
     if asset is None:
-        asset = AssetRow(
-            group_id=draft.group_id,
-            asset_id=draft.asset_id,
-            lifecycle=draft.lifecycle or DEFAULT_LIFECYCLE,
-            lifecycle_requested=draft.lifecycle,
-            first_seen=seen_at,
-            last_seen=seen_at,
-        )
-        session.add(asset)
+        asset = _new_asset(draft, seen_at=seen_at)
+        work.assets[(draft.group_id, draft.asset_id)] = asset
+        work.new_assets.append(asset)
     else:
         notes.extend(_apply_lifecycle_request(asset, draft.lifecycle))
         asset.first_seen = min(asset.first_seen, seen_at)
@@ -73,13 +85,11 @@ def record(
     asset.type = draft.type
     asset.description = draft.description
     asset.owner = draft.owner
-    session.flush()
-    _replace_tags(session, asset, draft.tags)
+    asset.tags = dict.fromkeys(tag.strip() for tag in draft.tags)
 
-    versions = session.scalars(select(VersionRow).where(VersionRow.asset_pk == asset.id)).all()
-    served = next((v for v in versions if v.content_key == key), None)
+    served = next((v for v in asset.versions if v.content_key == key), None)
     if version is not None:
-        _check_explicit(draft, version, versions, served)
+        _check_explicit(draft, version, asset.versions, served)
     outcome: PublishOutcome
     if served is not None:
         outcome = "unchanged"
@@ -90,17 +100,17 @@ def record(
         else:
             choice = versioning.choose_version(
                 hint=draft.spec_version_hint,
-                published=[v.version for v in versions],
-                change=_change_from_latest(versions, draft),
+                published=[v.version for v in asset.versions],
+                change=_change_from_latest(asset.versions, draft),
             )
-        served = _new_version(draft, asset_pk=asset.id, key=key, seen_at=seen_at, choice=choice)
-        session.add(served)
-        session.flush()
+        served = _new_version(draft, key=key, seen_at=seen_at, choice=choice)
+        asset.versions.append(served)
+        work.new_versions.append((asset, served))
         outcome = "created" if created_asset else "new-version"
         reason = choice.reason
 
-    _add_dependencies(served, draft.dependencies)
-    moved_from = _place_instance(session, served, draft.instance, seen_at=seen_at)
+    _add_dependencies(work, served, draft.dependencies)
+    moved_from = _place_instance(work, asset, served, draft.instance, seen_at=seen_at)
     if moved_from is not None:
         notes.append(f"instance moved from {moved_from}")
     return PublishResult(
@@ -112,8 +122,23 @@ def record(
     )
 
 
+def _new_asset(draft: AssetDraft, *, seen_at: datetime) -> AssetState:
+    return AssetState(
+        group_id=draft.group_id,
+        asset_id=draft.asset_id,
+        name=draft.name,
+        type=draft.type,
+        description=draft.description,
+        owner=draft.owner,
+        lifecycle=draft.lifecycle or DEFAULT_LIFECYCLE,
+        lifecycle_requested=draft.lifecycle,
+        first_seen=seen_at,
+        last_seen=seen_at,
+    )
+
+
 def _check_explicit(
-    draft: AssetDraft, version: str, versions: Sequence[VersionRow], served: VersionRow | None
+    draft: AssetDraft, version: str, versions: Sequence[VersionState], served: VersionState | None
 ) -> None:
     ids = {"group_id": draft.group_id, "asset_id": draft.asset_id, "version": version}
     if any(v.version == version for v in versions):
@@ -122,14 +147,18 @@ def _check_explicit(
         raise VersionExists(**ids, existing=served.version)
 
 
-def _change_from_latest(versions: Sequence[VersionRow], draft: AssetDraft) -> changes.Change | None:
+def _change_from_latest(
+    versions: Sequence[VersionState], draft: AssetDraft
+) -> changes.Change | None:
     """How the draft differs from the highest published version, or None for none."""
     if not versions:
         return None
-    top = max(versions, key=lambda v: versioning.parse(v.version).precedence())
+    top = batch.top(versions)
+    # batch.load reads the files and operations of exactly this version.
+    assert top.files is not None and top.operations is not None
     old = changes.contract(
         asset_type=top.type,
-        operations=(op.operation for op in top.operations),
+        operations=top.operations,
         files=((f.classifier, f.packaging, f.content) for f in top.files),
     )
     new = changes.contract(
@@ -140,7 +169,7 @@ def _change_from_latest(versions: Sequence[VersionRow], draft: AssetDraft) -> ch
     return changes.compare(old, new)
 
 
-def _apply_lifecycle_request(asset: AssetRow, requested: str | None) -> list[str]:
+def _apply_lifecycle_request(asset: AssetState, requested: str | None) -> list[str]:
     # Only a changed request is applied: re-applying the same annotation on
     # every scan would undo a person's set_lifecycle (deprecated→stable is legal).
     previous = asset.lifecycle_requested
@@ -153,96 +182,56 @@ def _apply_lifecycle_request(asset: AssetRow, requested: str | None) -> list[str
     return [f"lifecycle stays {asset.lifecycle} ({asset.lifecycle} to {requested} is not allowed)"]
 
 
-def _replace_tags(session: Session, asset: AssetRow, tags: Sequence[str]) -> None:
-    wanted = dict.fromkeys(tag.strip() for tag in tags)
-    current = {row.tag: row for row in asset.tags}
-    for tag, row in current.items():
-        if tag not in wanted:
-            session.delete(row)
-    for tag in wanted:
-        if tag not in current:
-            session.add(TagRow(asset_pk=asset.id, tag=tag))
-
-
 def _new_version(
-    draft: AssetDraft,
-    *,
-    asset_pk: int,
-    key: str,
-    seen_at: datetime,
-    choice: versioning.VersionChoice,
-) -> VersionRow:
-    row = VersionRow(
-        asset_pk=asset_pk,
+    draft: AssetDraft, *, key: str, seen_at: datetime, choice: versioning.VersionChoice
+) -> VersionState:
+    return VersionState(
         version=choice.version,
         content_key=key,
         type=draft.type,
-        created_at=seen_at,
-        reason=choice.reason,
-        provenance_method=draft.provenance.method,
-        provenance_detail=draft.provenance.detail,
+        new=NewVersion(created_at=seen_at, reason=choice.reason, provenance=draft.provenance),
+        files=draft.files,
+        operations=tuple(sorted(set(draft.operations))),
     )
-    row.files = [
-        FileRow(
-            position=position,
-            classifier=file.classifier,
-            packaging=file.packaging,
-            sha256=file.sha256,
-            content=file.content,
-        )
-        for position, file in enumerate(draft.files)
-    ]
-    row.operations = [OperationRow(operation=op) for op in sorted(set(draft.operations))]
-    return row
 
 
-def _add_dependencies(version: VersionRow, dependencies: Sequence[str]) -> None:
+def _add_dependencies(work: Batch, version: VersionState, dependencies: Sequence[str]) -> None:
     # Dependencies are observations (telemetry may miss a call in one window),
     # so a republish adds what it saw and never removes; files stay untouched.
-    known = {(row.group_id, row.asset_id) for row in version.dependencies}
     for index, text in enumerate(dependencies):
         pair = validation.parse_dependency(f"dependencies[{index}]", text)
-        if pair not in known:
-            known.add(pair)
-            version.dependencies.append(DependencyRow(group_id=pair[0], asset_id=pair[1]))
+        if pair not in version.dependencies:
+            version.dependencies.add(pair)
+            work.new_dependencies.append((version, pair))
 
 
 def _place_instance(
-    session: Session, version: VersionRow, instance: Instance, *, seen_at: datetime
+    work: Batch,
+    asset: AssetState,
+    version: VersionState,
+    instance: Instance,
+    *,
+    seen_at: datetime,
 ) -> str | None:
     """Attach the instance to ``version``; return the version it moved from, if any."""
-    row = session.scalars(
-        select(InstanceRow).where(
-            InstanceRow.asset_pk == version.asset_pk,
-            InstanceRow.cluster == instance.cluster,
-            InstanceRow.namespace == instance.namespace,
-            InstanceRow.service == instance.service,
-            InstanceRow.port == instance.port,
+    key = (instance.cluster, instance.namespace, instance.service, instance.port)
+    found = asset.instances.get(key)
+    if found is None:
+        placed = InstanceState(
+            version=version,
+            endpoint_uri=instance.endpoint_uri,
+            environment=instance.environment,
+            first_seen=seen_at,
+            last_seen=seen_at,
         )
-    ).first()
-    if row is None:
-        session.add(
-            InstanceRow(
-                asset_pk=version.asset_pk,
-                version_pk=version.id,
-                cluster=instance.cluster,
-                namespace=instance.namespace,
-                service=instance.service,
-                port=instance.port,
-                endpoint_uri=instance.endpoint_uri,
-                environment=instance.environment,
-                first_seen=seen_at,
-                last_seen=seen_at,
-            )
-        )
+        asset.instances[key] = placed
+        work.new_instances.append((asset, key, placed))
         return None
     moved_from = None
-    if row.version_pk != version.id:
-        moved_from = session.scalars(
-            select(VersionRow.version).where(VersionRow.id == row.version_pk)
-        ).one()
-        row.version_pk = version.id
-    row.endpoint_uri = instance.endpoint_uri
-    row.environment = instance.environment
-    row.last_seen = max(row.last_seen, seen_at)
+    if found.version is not version:
+        moved_from = found.version.version
+        found.version = version
+    found.endpoint_uri = instance.endpoint_uri
+    found.environment = instance.environment
+    found.last_seen = max(found.last_seen, seen_at)
     return moved_from

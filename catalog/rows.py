@@ -6,10 +6,10 @@ the package.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Final, cast
 
-from sqlalchemy import ColumnElement, and_, select, tuple_
+from sqlalchemy import ColumnElement, Connection, and_, select
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.sql.base import ExecutableOption
 
@@ -31,8 +31,11 @@ from catalog.schema import AssetRow, FileRow, VersionRow
 __all__ = [
     "FULL_ASSET",
     "VERSION_DETAIL",
+    "instance_order",
     "is_asset",
+    "latest_of",
     "latest_versions",
+    "resolve_dependencies",
     "to_asset",
     "to_file",
     "to_version",
@@ -83,21 +86,56 @@ def version_row(
 
 def latest_versions(session: Session, versions: Iterable[VersionRow]) -> dict[tuple[str, str], str]:
     """Latest version of every asset that the given versions depend on."""
-    wanted = sorted(
-        {(dep.group_id, dep.asset_id) for version in versions for dep in version.dependencies}
+    return latest_of(
+        session.connection(),
+        {(dep.group_id, dep.asset_id) for version in versions for dep in version.dependencies},
     )
+
+
+def latest_of(
+    connection: Connection, pairs: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], str]:
+    """Latest version of each catalogued asset among ``(group_id, asset_id)`` pairs."""
+    # One IN list per group: SQLite uses no index for a (group_id, asset_id) IN list.
+    by_group: dict[str, list[str]] = {}
+    for group_id, asset_id in sorted(set(pairs)):
+        by_group.setdefault(group_id, []).append(asset_id)
     found: dict[tuple[str, str], list[str]] = {}
-    for start in range(0, len(wanted), _IN_CHUNK):
-        rows = session.execute(
-            select(AssetRow.group_id, AssetRow.asset_id, VersionRow.version)
-            .join(VersionRow)
-            .where(
-                tuple_(AssetRow.group_id, AssetRow.asset_id).in_(wanted[start : start + _IN_CHUNK])
+    for group_id, asset_ids in by_group.items():
+        for start in range(0, len(asset_ids), _IN_CHUNK):
+            rows = connection.execute(
+                select(AssetRow.asset_id, VersionRow.version)
+                .join(VersionRow)
+                .where(
+                    AssetRow.group_id == group_id,
+                    AssetRow.asset_id.in_(asset_ids[start : start + _IN_CHUNK]),
+                )
             )
-        )
-        for group_id, asset_id, version in rows:
-            found.setdefault((group_id, asset_id), []).append(version)
+            for asset_id, version in rows:
+                found.setdefault((group_id, asset_id), []).append(version)
     return {pair: cast(str, versioning.latest(numbers)) for pair, numbers in found.items()}
+
+
+def resolve_dependencies(
+    pairs: Iterable[tuple[str, str]], latest: Mapping[tuple[str, str], str]
+) -> tuple[str, ...]:
+    """Dependencies as ``group:asset:version``, sorted; ``group:asset`` where not catalogued.
+
+    Args:
+        pairs: ``(group_id, asset_id)`` of the called assets.
+        latest: From :func:`latest_of`.
+    """
+    resolved = []
+    for pair in sorted(pairs):
+        base = f"{pair[0]}:{pair[1]}"
+        version = latest.get(pair)
+        resolved.append(base if version is None else f"{base}:{version}")
+    return tuple(resolved)
+
+
+def instance_order(instance: Instance) -> tuple[str, str, str, int]:
+    """Sort key of a version's instances."""
+    return (instance.cluster, instance.namespace, instance.service, instance.port)
 
 
 def to_asset(row: AssetRow, latest: dict[tuple[str, str], str]) -> Asset:
@@ -129,29 +167,26 @@ def to_version(row: VersionRow, latest: dict[tuple[str, str], str]) -> AssetVers
     Dependencies become ``group:asset:version`` where ``latest`` knows the
     called asset, and stay ``group:asset`` where it is not catalogued yet.
     """
-    instances = sorted(row.instances, key=lambda i: (i.cluster, i.namespace, i.service, i.port))
-    dependencies = []
-    for dep in sorted(row.dependencies, key=lambda d: (d.group_id, d.asset_id)):
-        resolved = latest.get((dep.group_id, dep.asset_id))
-        base = f"{dep.group_id}:{dep.asset_id}"
-        dependencies.append(base if resolved is None else f"{base}:{resolved}")
+    instances = (
+        Instance(
+            cluster=i.cluster,
+            namespace=i.namespace,
+            service=i.service,
+            port=i.port,
+            endpoint_uri=i.endpoint_uri,
+            environment=i.environment,
+        )
+        for i in row.instances
+    )
     return AssetVersion(
         version=row.version,
         created_at=row.created_at,
         files=tuple(to_file(f) for f in row.files),
         operations=tuple(op.operation for op in row.operations),
-        instances=tuple(
-            Instance(
-                cluster=i.cluster,
-                namespace=i.namespace,
-                service=i.service,
-                port=i.port,
-                endpoint_uri=i.endpoint_uri,
-                environment=i.environment,
-            )
-            for i in instances
+        instances=tuple(sorted(instances, key=instance_order)),
+        dependencies=resolve_dependencies(
+            ((d.group_id, d.asset_id) for d in row.dependencies), latest
         ),
-        dependencies=tuple(dependencies),
         reason=row.reason,
         provenance=Provenance(method=row.provenance_method, detail=row.provenance_detail),
     )

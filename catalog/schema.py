@@ -46,7 +46,9 @@ __all__ = [
     "FileRow",
     "InstanceRow",
     "OperationRow",
+    "QuietPortRow",
     "RunRow",
+    "SpecCheckRow",
     "TagRow",
     "UtcDateTime",
     "VersionRow",
@@ -124,11 +126,13 @@ class AssetRow(Base):
     # Set when a crawl deprecated the asset for being missing: the status to
     # restore if it comes back. A person's deprecation leaves it None.
     lifecycle_before_missing: Mapped[str | None] = mapped_column(String(16))
+    # What a free-text search looks in: name, asset id, description, tags and
+    # every version's operations, joined by catalog.listing.SEPARATOR and
+    # lowercased by the database. Publish keeps it (catalog.writeback).
+    search_text: Mapped[str] = mapped_column(Text, server_default="")
 
     versions: Mapped[list[VersionRow]] = relationship(back_populates="asset")
     tags: Mapped[list[TagRow]] = relationship(order_by="TagRow.tag")
-    # For filters (EXISTS subqueries) only; publish writes instances by column.
-    instances: Mapped[list[InstanceRow]] = relationship(viewonly=True)
 
 
 class TagRow(Base):
@@ -246,3 +250,29 @@ class RunRow(Base):
     seen: Mapped[int] = mapped_column(Integer)
     missed: Mapped[int] = mapped_column(Integer)
     deprecated: Mapped[int] = mapped_column(Integer)
+
+
+class QuietPortRow(Base):
+    """A port that gave no answer in time when last probed (see :mod:`catalog.probes`)."""
+
+    __tablename__ = "catalog_quiet_ports"
+
+    cluster: Mapped[str] = mapped_column(Text, primary_key=True)
+    namespace: Mapped[str] = mapped_column(Text, primary_key=True)
+    service: Mapped[str] = mapped_column(Text, primary_key=True)
+    port: Mapped[int] = mapped_column(Integer, primary_key=True)
+    since: Mapped[datetime]
+    last_at: Mapped[datetime]
+    # Re-checks with the short deadline since the last one with the full deadline.
+    short_checks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class SpecCheckRow(Base):
+    """A description's validation outcome by check key (see :mod:`catalog.probes`)."""
+
+    __tablename__ = "catalog_spec_checks"
+
+    check_key: Mapped[str] = mapped_column(String(256), primary_key=True)
+    # The validator's messages as a JSON list; empty for a valid description.
+    errors: Mapped[str] = mapped_column(Text)
+    checked_at: Mapped[datetime] = mapped_column(index=True)

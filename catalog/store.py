@@ -9,18 +9,18 @@ constraints catch a lost race, and the whole transaction is retried.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from types import TracebackType
 from typing import Final
 
-from sqlalchemy import ColumnElement, Engine, func, or_, select
+from sqlalchemy import ColumnElement, Engine, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from catalog import engine as engine_setup
-from catalog import migrate, publish, rows, runs, validation, versioning
+from catalog import listing, migrate, probes, publish, rows, runs, validation, versioning
 from catalog.errors import CatalogError, InvalidAsset, NotFound, StoreError, VersionConflict
 from catalog.model import (
     DEFAULT_DEPRECATE_AFTER,
@@ -30,10 +30,11 @@ from catalog.model import (
     AssetPage,
     AssetVersion,
     PublishResult,
+    QuietPort,
     RunSummary,
     Sighting,
 )
-from catalog.schema import AssetRow, InstanceRow, OperationRow, TagRow, VersionRow
+from catalog.schema import AssetRow, InstanceRow, VersionRow
 
 __all__ = ["MAX_PAGE", "CatalogStore", "open_store"]
 
@@ -155,12 +156,12 @@ class CatalogStore:
         when = validation.check_seen_at(seen_at)
         if version is not None:
             validation.check_version("version", version)
-        key = _content_key(draft)
+        submission = publish.Submission(draft, _content_key(draft), version)
         last_error: DBAPIError | None = None
         for _ in range(PUBLISH_ATTEMPTS):
             try:
                 with Session(self._writer) as session, session.begin():
-                    return publish.record(session, draft, key=key, seen_at=when, version=version)
+                    return publish.record(session, [submission], seen_at=when)[0]
             except DBAPIError as exc:
                 if not _is_retryable(exc):
                     raise StoreError(f"publishing {_name(draft)} failed: {exc}") from exc
@@ -191,15 +192,12 @@ class CatalogStore:
         for start in range(0, len(drafts), max(1, batch)):
             chunk = drafts[start : start + max(1, batch)]
             try:
-                keyed = []
+                submissions = []
                 for draft in chunk:
                     validation.check_draft(draft)
-                    keyed.append((draft, _content_key(draft)))
+                    submissions.append(publish.Submission(draft, _content_key(draft)))
                 with Session(self._writer) as session, session.begin():
-                    done = [
-                        publish.record(session, draft, key=key, seen_at=when)
-                        for draft, key in keyed
-                    ]
+                    done = publish.record(session, submissions, seen_at=when)
                 results.extend(done)
             except (CatalogError, SQLAlchemyError):
                 for draft in chunk:
@@ -328,6 +326,61 @@ class CatalogStore:
         with self._session() as session:
             return [Sighting(*row) for row in session.execute(query)]
 
+    def quiet_ports(self) -> list[QuietPort]:
+        """Ports that were silent when last probed (see :mod:`catalog.probes`).
+
+        Raises:
+            StoreError: The database failed.
+        """
+        with self._session() as session:
+            return probes.quiet_ports(session)
+
+    def spec_checks(self) -> dict[str, tuple[str, ...]]:
+        """Validation outcomes by check key (see :mod:`catalog.probes`).
+
+        Raises:
+            StoreError: The database failed.
+        """
+        with self._session() as session:
+            return probes.spec_checks(session)
+
+    def record_probes(
+        self,
+        *,
+        probed: Collection[tuple[str, str, str]],
+        silent: Collection[tuple[str, str, str, int]],
+        short: Collection[tuple[str, str, str, int]],
+        checks: Mapping[str, Sequence[str]],
+        at: datetime,
+    ) -> None:
+        """Keep one crawl's probing lessons, in one transaction (see :mod:`catalog.probes`).
+
+        Args:
+            probed: (cluster, namespace, service) of every Service the crawl probed.
+            silent: (cluster, namespace, service, port) of the ports that stayed silent.
+            short: Those of ``silent`` that had only the short deadline.
+            checks: Validation outcomes (error messages) by check key.
+            at: When; timezone-aware.
+
+        Raises:
+            InvalidAsset: ``at`` is not timezone-aware; nothing was written.
+            StoreError: The database failed; nothing was written.
+        """
+        when = validation.check_seen_at(at)
+        for attempt in range(1, PUBLISH_ATTEMPTS + 1):
+            try:
+                with Session(self._writer) as session, session.begin():
+                    probes.record(
+                        session, probed=probed, silent=silent, short=short, checks=checks, at=when
+                    )
+                return
+            except DBAPIError as exc:
+                # Concurrent crawls' upserts can collide (a PostgreSQL deadlock): again.
+                if not _is_retryable(exc) or attempt == PUBLISH_ATTEMPTS:
+                    raise StoreError(f"recording probe lessons failed: {exc}") from exc
+            except SQLAlchemyError as exc:
+                raise StoreError(f"recording probe lessons failed: {exc}") from exc
+
     def get(self, group_id: str, asset_id: str) -> Asset:
         """Read one asset with all its versions.
 
@@ -370,7 +423,7 @@ class CatalogStore:
             InvalidAsset: ``type`` or ``lifecycle`` is not a known value.
             StoreError: The database failed.
         """
-        where = _filters(
+        where = listing.filters(
             type=type,
             query=query,
             lifecycle=lifecycle,
@@ -378,7 +431,7 @@ class CatalogStore:
             namespace=namespace,
             cluster=cluster,
         )
-        return self._load(where, offset=0, limit=None)
+        return self._load(where)
 
     def search(
         self,
@@ -392,7 +445,10 @@ class CatalogStore:
         offset: int = 0,
         limit: int = 20,
     ) -> AssetPage:
-        """One page of :meth:`list_assets`' results, with the total count.
+        """One page of :meth:`list_assets`' results, as summaries, with the total count.
+
+        A page holds :class:`~catalog.model.AssetSummary` values: what a listing
+        shows, without any file's bytes (:meth:`get` reads an asset in full).
 
         Args:
             offset: Assets to skip; at least 0.
@@ -411,7 +467,7 @@ class CatalogStore:
             if value < low or (high is not None and value > high):
                 bounds = f"from {low} to {high}" if high is not None else f"at least {low}"
                 raise InvalidAsset(name, f"{value} must be {bounds}")
-        where = _filters(
+        where = listing.filters(
             type=type,
             query=query,
             lifecycle=lifecycle,
@@ -420,20 +476,14 @@ class CatalogStore:
             cluster=cluster,
         )
         with self._session() as session:
-            total = session.scalar(select(func.count()).select_from(AssetRow).where(*where)) or 0
-        assets = self._load(where, offset=offset, limit=limit)
-        return AssetPage(total=total, offset=offset, limit=limit, assets=tuple(assets))
+            return listing.page(session.connection(), where, offset=offset, limit=limit)
 
-    def _load(
-        self, where: Sequence[ColumnElement[bool]], *, offset: int, limit: int | None
-    ) -> list[Asset]:
+    def _load(self, where: Sequence[ColumnElement[bool]]) -> list[Asset]:
         stmt = (
             select(AssetRow)
             .options(*rows.FULL_ASSET)
             .where(*where)
             .order_by(AssetRow.group_id, AssetRow.asset_id)
-            .offset(offset)
-            .limit(limit)
         )
         with self._session() as session:
             found = session.scalars(stmt).all()
@@ -475,44 +525,6 @@ class CatalogStore:
                 yield session
         except SQLAlchemyError as exc:
             raise StoreError(f"catalogue database failed: {exc}") from exc
-
-
-def _filters(
-    *,
-    type: str | None,
-    query: str | None,
-    lifecycle: str | None,
-    group_id: str | None,
-    namespace: str | None,
-    cluster: str | None,
-) -> list[ColumnElement[bool]]:
-    where: list[ColumnElement[bool]] = []
-    if type is not None:
-        where.append(AssetRow.type == validation.check_asset_type("type", type))
-    if lifecycle is not None:
-        where.append(AssetRow.lifecycle == validation.check_lifecycle("lifecycle", lifecycle))
-    if group_id is not None:
-        where.append(AssetRow.group_id == group_id)
-    if namespace is not None:
-        where.append(AssetRow.instances.any(InstanceRow.namespace == namespace))
-    if cluster is not None:
-        where.append(AssetRow.instances.any(InstanceRow.cluster == cluster))
-    if query is not None and query.strip():
-        needle = query.strip()
-        where.append(
-            or_(
-                AssetRow.name.icontains(needle, autoescape=True),
-                AssetRow.asset_id.icontains(needle, autoescape=True),
-                AssetRow.description.icontains(needle, autoescape=True),
-                AssetRow.tags.any(TagRow.tag.icontains(needle, autoescape=True)),
-                AssetRow.versions.any(
-                    VersionRow.operations.any(
-                        OperationRow.operation.icontains(needle, autoescape=True)
-                    )
-                ),
-            )
-        )
-    return where
 
 
 def _is_retryable(exc: DBAPIError) -> bool:

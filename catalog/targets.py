@@ -8,7 +8,7 @@ store itself, :class:`~catalog.CatalogStore`) or ``http(s)://…`` (a
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Final, Protocol
@@ -22,6 +22,7 @@ from catalog.model import (
     DEFAULT_DEPRECATE_AFTER,
     AssetDraft,
     PublishResult,
+    QuietPort,
     RunSummary,
     Sighting,
 )
@@ -63,6 +64,26 @@ class PublishTarget(Protocol):
 
     def sightings(self) -> Sequence[Sighting]:
         """Where each known instance's API was found last time (may be empty)."""
+        ...
+
+    def quiet_ports(self) -> Sequence[QuietPort]:
+        """Ports silent when last probed (may be empty; see :mod:`catalog.probes`)."""
+        ...
+
+    def spec_checks(self) -> Mapping[str, tuple[str, ...]]:
+        """Validation outcomes by check key (may be empty; see :mod:`catalog.probes`)."""
+        ...
+
+    def record_probes(
+        self,
+        *,
+        probed: Collection[tuple[str, str, str]],
+        silent: Collection[tuple[str, str, str, int]],
+        short: Collection[tuple[str, str, str, int]],
+        checks: Mapping[str, Sequence[str]],
+        at: datetime,
+    ) -> None:
+        """Keep one crawl's probing lessons (see :func:`catalog.probes.record`)."""
         ...
 
     def close(self) -> None:
@@ -166,6 +187,25 @@ class HttpTarget:
     def sightings(self) -> Sequence[Sighting]:
         """None yet: the server has no endpoint for them, so remote crawls start cold."""
         return ()
+
+    def quiet_ports(self) -> Sequence[QuietPort]:
+        """None yet, as for sightings."""
+        return ()
+
+    def spec_checks(self) -> Mapping[str, tuple[str, ...]]:
+        """None yet, as for sightings."""
+        return {}
+
+    def record_probes(
+        self,
+        *,
+        probed: Collection[tuple[str, str, str]],
+        silent: Collection[tuple[str, str, str, int]],
+        short: Collection[tuple[str, str, str, int]],
+        checks: Mapping[str, Sequence[str]],
+        at: datetime,
+    ) -> None:
+        """Nothing to keep them in: the server has no endpoint for them yet."""
 
     def close(self) -> None:
         """Close the client if this target made it."""

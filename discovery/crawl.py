@@ -34,17 +34,19 @@ async def discover(
     progress: Progress | None = None,
     hints: Mapping[HintKey, Hint] | None = None,
     quiet: Collection[HintKey] = (),
+    checks: Mapping[str, Sequence[str]] | None = None,
 ) -> Discovery:
     """Read the clusters, probe every Service, and derive config edges.
 
     ``hints`` (what worked last time, per port) send probes straight there;
-    ``quiet`` ports (silent last time) get a short deadline until they answer.
+    ``quiet`` ports (silent last time) get a short deadline until they answer;
+    descriptions whose ``checks`` are known are not validated again.
     """
     started = time.perf_counter()
     inventory = await asyncio.to_thread(inventory_mod.read_inventory, connections, scope=scope)
     listed = time.perf_counter()
     fetcher = Fetcher(client=client, limits=limits, lanes=Lanes(concurrency))
-    prober = Prober(fetcher=fetcher, settings=settings, hints=hints, quiet=quiet)
+    prober = Prober(fetcher=fetcher, settings=settings, hints=hints, quiet=quiet, checks=checks)
     findings = await probe_all(inventory, prober=prober, progress=progress)
     problems = inventory.problems + tuple(p for f in findings for p in f.problems)
     return Discovery(

@@ -47,7 +47,7 @@ class Limits:
     read_timeout: float = 5.0
     deadline: float = 8.0
     max_body_bytes: int = 5 * 1024 * 1024
-    slow_after: float = 1.0
+    slow_after: float = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +210,7 @@ class Fetcher:
         limit = min(deadline or self.limits.deadline, self.limits.deadline)
         send = {"Accept-Encoding": "gzip, deflate", **(headers or {})}
         await self.lanes.fast.acquire()
-        ticket = _Ticket(self.lanes, self.limits.slow_after)
+        ticket = _Ticket(self.lanes, min(self.limits.slow_after, limit / 2))
         try:
             async with asyncio.timeout(limit):
                 return await self._exchange(method, url, send, content)

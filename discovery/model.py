@@ -165,6 +165,9 @@ class SpecDocument:
     base_path: str | None = None
     tags: tuple[str, ...] = ()
     soap_versions: tuple[str, ...] = ()
+    #: What the validation outcome is known by (content digest, validator and its
+    #: version), so a later run can reuse it; ``None`` when nothing was validated.
+    check_key: str | None = field(default=None, compare=False)
 
     @property
     def operation_count(self) -> int:
@@ -293,9 +296,14 @@ class Edge:
     sources: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Discovery:
-    """The full output of one discovery run."""
+    """The full output of one discovery run.
+
+    Its repr is a summary: asyncio formats the result of a finished run's
+    task more than once while restoring signal handlers, and a field-by-field
+    repr of thousands of Services costs a second each time.
+    """
 
     inventory: Inventory
     findings: tuple[ServiceFindings, ...]
@@ -307,3 +315,9 @@ class Discovery:
     @property
     def apis(self) -> tuple[Api, ...]:
         return tuple(api for f in self.findings for api in f.apis)
+
+    def __repr__(self) -> str:
+        return (
+            f"Discovery(services={len(self.findings)}, edges={len(self.edges)},"
+            f" problems={len(self.problems)})"
+        )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -119,11 +119,14 @@ class Prober:
         settings: ProbeSettings = ProbeSettings(),
         hints: Mapping[HintKey, Hint] | None = None,
         quiet: Collection[HintKey] = (),
+        checks: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self.fetcher = fetcher
         self.settings = settings
         self.hints: Mapping[HintKey, Hint] = hints or {}
         self.quiet = frozenset(quiet)
+        #: Validation outcomes from earlier runs, by check key (see ``specs.parse_spec``).
+        self.checks: Mapping[str, Sequence[str]] = checks or {}
 
     def remembers(self, service: Service) -> bool:
         """Whether every port of ``service`` has an answer from last time."""
@@ -227,8 +230,10 @@ class Prober:
             )
         except ProbeError as exc:
             silent = isinstance(exc, ProbeTimeout)
-            if state.requests <= 1 and port.mesh_protocol == "unknown":
-                # Istio would sniff this port; it does not speak HTTP.
+            if state.requests <= 1 and port.mesh_protocol == "unknown" and not quiet:
+                # Istio would sniff this port; it does not speak HTTP. (A quiet
+                # port had only the short deadline: that proves nothing, so it
+                # stays a problem and the run does not count its APIs as gone.)
                 return _Outcome(None, state.requests, silent=silent)
             why = f"{exc.message} ({exc.url})"
             if silent and quiet:
@@ -328,7 +333,10 @@ class Prober:
     def _accept(self, state: _Port, response: Response, how: str) -> SpecDocument | None:
         try:
             doc = specs.parse_spec(
-                response.body, url=response.url, content_type=response.content_type
+                response.body,
+                url=response.url,
+                content_type=response.content_type,
+                known=self.checks,
             )
         except SpecError as exc:
             claimed = response.content_type.endswith(("json", "yaml", "xml"))

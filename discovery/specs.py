@@ -23,8 +23,10 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _installed
 from typing import TYPE_CHECKING, NoReturn, TypeAlias
 
 import yaml
@@ -98,7 +100,23 @@ _VALIDATORS: Mapping[str, type[SpecValidator]] = {
 # Values that are data, not schema: a "$ref" key inside them is never resolved.
 _DATA_KEYS = frozenset({"example", "default", "enum", "const"})
 _REF_KEYS = ("$ref", "$dynamicRef", "$recursiveRef")
+
+
+def _versions(*packages: str) -> str:
+    """The validator's identity: its backend and the versions of what judges."""
+    found = []
+    for name in packages:
+        try:
+            found.append(f"{name} {_installed(name)}")
+        except PackageNotFoundError:  # a frozen build without metadata
+            found.append(f"{name} ?")
+    backend = os.environ.get("OPENAPI_SPEC_VALIDATOR_SCHEMA_VALIDATOR_BACKEND", "")
+    return ", ".join([*found, f"backend {backend}"])
+
+
 _MAX_MESSAGE = 200
+#: Part of every check key: another validator release may judge differently.
+_VALIDATOR_VERSION = _versions("openapi-spec-validator", "jsonschema", "jsonschema-path")
 _PLAIN_KEY = re.compile(r"^[A-Za-z_$][\w$-]*$")
 
 if TYPE_CHECKING:
@@ -123,6 +141,7 @@ def parse_spec(
     url: str,
     content_type: str | None,
     limits: SpecLimits = DEFAULT_LIMITS,
+    known: Mapping[str, Sequence[str]] | None = None,
 ) -> SpecDocument:
     """Recognise and parse an OpenAPI 3.x / Swagger 2.0 document or a WSDL 1.1 document.
 
@@ -135,6 +154,8 @@ def parse_spec(
         url: where it came from; kept on the result and on errors, never fetched.
         content_type: the response's ``Content-Type``, if any.
         limits: bounds on the work done.
+        known: validation outcomes (error messages) by ``check_key``, from an
+            earlier run: a document already validated is not validated again.
 
     Returns:
         The parsed description; ``valid`` is False and ``errors`` holds the first
@@ -149,9 +170,12 @@ def parse_spec(
     outcome = _PARSED.get(key)
     if outcome is None:
         try:
-            outcome = _parse(content, url=url, content_type=content_type, limits=limits)
+            outcome = _parse(
+                content, url=url, content_type=content_type, limits=limits, known=known or {}
+            )
         except SpecError as exc:
-            outcome = exc
+            # Kept bare: a traceback or cause would hold the body and its tree alive.
+            outcome = type(exc)(exc.message)
         _remember(key, outcome)
     if isinstance(outcome, SpecError):
         raise type(outcome)(outcome.message, url=url)
@@ -181,7 +205,12 @@ def _size(outcome: SpecDocument | SpecError) -> int:
 
 
 def _parse(
-    content: bytes, *, url: str, content_type: str | None, limits: SpecLimits
+    content: bytes,
+    *,
+    url: str,
+    content_type: str | None,
+    limits: SpecLimits,
+    known: Mapping[str, Sequence[str]],
 ) -> SpecDocument:
     try:
         if len(content) > limits.max_bytes:
@@ -191,7 +220,9 @@ def _parse(
                 content, url=url, max_depth=limits.max_depth, max_errors=limits.max_errors
             )
         tree, packaging = _load_tree(_decode(content), content_type=content_type, limits=limits)
-        return _openapi_document(tree, content, url=url, packaging=packaging, limits=limits)
+        return _openapi_document(
+            tree, content, url=url, packaging=packaging, limits=limits, known=known
+        )
     except RecursionError as exc:
         raise SpecRefusedError("document nests too deeply to read", url=url) from exc
     except SpecError as exc:
@@ -319,17 +350,37 @@ def _key(key: object) -> str:
 
 
 def _openapi_document(
-    tree: Json, content: bytes, *, url: str, packaging: Packaging, limits: SpecLimits
+    tree: Json,
+    content: bytes,
+    *,
+    url: str,
+    packaging: Packaging,
+    limits: SpecLimits,
+    known: Mapping[str, Sequence[str]],
 ) -> SpecDocument:
     document, spec_format, version = _recognise(tree, packaging=packaging)
     family = re.match(r"\d+\.\d+", version)
     validator = _VALIDATORS.get(family.group(0)) if family else None
+    check_key: str | None = None
     # "swagger" names only 2.0 and "openapi" only 3.x: anything else is unknown.
     if validator is None or (spec_format == "swagger") != (validator is OpenAPIV2SpecValidator):
         name = "OpenAPI" if spec_format == "openapi" else "Swagger"
         errors = [f"unsupported {name} version {version!r}"]
     else:
-        errors = _validate(document, validator, limits=limits)
+        check_key = "/".join(
+            (
+                hashlib.sha256(content).hexdigest(),
+                validator.__name__,
+                _VALIDATOR_VERSION,
+                str(limits.max_errors),
+            )
+        )
+        remembered = known.get(check_key)
+        errors = (
+            list(remembered)
+            if remembered is not None
+            else _validate(document, validator, limits=limits)
+        )
     info = _dict(document.get("info"))
     api_version = info.get("version")
     operations = list(_operations(document))
@@ -347,6 +398,7 @@ def _openapi_document(
         content=content,
         base_path=_base_path(document, spec_format),
         tags=_tags(document, (tags for _, tags in operations)),
+        check_key=check_key,
     )
 
 

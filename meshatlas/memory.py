@@ -1,14 +1,17 @@
-"""What the catalogue remembers of the last crawl, turned into probe hints.
+"""What the catalogue remembers of the last crawls, turned into probe guidance.
 
 A warm run goes straight to the location that worked last time: the
 description's path for APIs that have one, and the kind for those that do
-not. A ``--dry-run`` never opens the catalogue, and a remote server has no
-such endpoint yet (its target answers no sightings).
+not. Ports that stayed silent last time get a short re-check instead of the
+full deadline, and descriptions whose bytes were validated before are not
+validated again. A ``--dry-run`` never opens the catalogue, and a remote
+server has no such endpoints yet (its target answers with nothing).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -41,9 +44,27 @@ def hints(sightings: Iterable[catalog.Sighting]) -> dict[HintKey, Hint]:
     return out
 
 
-def remembered(target: catalog.PublishTarget) -> dict[HintKey, Hint]:
-    """Hints from the opened catalogue; none when it cannot tell (remote, or failing)."""
+@dataclass(frozen=True, slots=True)
+class Memory:
+    """Everything a crawl takes from the catalogue before it probes."""
+
+    hints: dict[HintKey, Hint] = field(default_factory=dict)
+    #: Ports silent last time and not yet due for a check with the full deadline.
+    quiet: frozenset[HintKey] = frozenset()
+    checks: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def recall(target: catalog.PublishTarget) -> Memory:
+    """What the opened catalogue remembers; nothing when it cannot tell."""
     try:
-        return hints(target.sightings())
+        return Memory(
+            hints=hints(target.sightings()),
+            quiet=frozenset(
+                (q.cluster, q.namespace, q.service, q.port)
+                for q in target.quiet_ports()
+                if q.short_checks < catalog.FULL_CHECK_EVERY
+            ),
+            checks=dict(target.spec_checks()),
+        )
     except catalog.CatalogError:
-        return {}  # the publish step will report the catalogue's trouble
+        return Memory()  # the publish step will report the catalogue's trouble

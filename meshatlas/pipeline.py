@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import networkx as nx
+import orjson
 
 import catalog
 import graph
@@ -21,7 +21,7 @@ from discovery import crawl, fetch, kube
 from discovery.candidates import OPENAPI_PATHS
 from discovery.errors import KubeError
 from discovery.inventory import DEFAULT_EXCLUDED, Scope
-from discovery.model import Discovery, Hint, HintKey, Problem
+from discovery.model import Discovery, HintKey, Problem
 from discovery.probe import ProbeSettings
 from meshatlas import assets, memory, publishing, report, telemetry
 from meshatlas.errors import UsageError
@@ -142,9 +142,9 @@ def run_discover(options: DiscoverOptions, *, progress: crawl.Progress | None = 
             catalog_failed = True
             extra.append(Problem(redact(options.catalog), "catalogue not opened", str(exc)))
     try:
-        remembered = memory.remembered(target) if target and not options.cold else {}
-        found = asyncio.run(_discover(connections, scope, limits, options, progress, remembered))
-        return _finish(options, started, found, target, extra, catalog_failed)
+        recalled = memory.recall(target) if target and not options.cold else memory.Memory()
+        found = asyncio.run(_discover(connections, scope, limits, options, progress, recalled))
+        return _finish(options, started, found, target, extra, catalog_failed, recalled.quiet)
     finally:
         if target is not None:
             target.close()
@@ -157,6 +157,7 @@ def _finish(
     target: catalog.PublishTarget | None,
     extra: list[Problem],
     catalog_failed: bool,
+    quiet: frozenset[HintKey] = frozenset(),
 ) -> RunResult:
     """Graph, publish, exports and report for what discovery found."""
     clock = _Clock(dict(found.timings))
@@ -192,6 +193,7 @@ def _finish(
             exclude_namespaces=options.exclude_namespaces,
             selector=options.selector,
             deprecate_after=options.deprecate_after,
+            quiet=quiet,
         )
         catalog_failed = catalog_failed or publication.failed
         extra.extend(publication.problems)
@@ -234,7 +236,7 @@ def _finish(
         kube_requests=found.inventory.requests,
         timings=clock.laps,
     )
-    text = json.dumps(doc, indent=2) + "\n"
+    text = orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE).decode()
     if options.report and options.report != "-":
         Path(options.report).parent.mkdir(parents=True, exist_ok=True)
         Path(options.report).write_text(text)
@@ -251,7 +253,7 @@ async def _discover(
     limits: fetch.Limits,
     options: DiscoverOptions,
     progress: crawl.Progress | None,
-    hints: Mapping[HintKey, Hint],
+    recalled: memory.Memory,
 ) -> Discovery:
     async with fetch.make_client(limits=limits, max_connections=options.concurrency) as client:
         found = await crawl.discover(
@@ -264,8 +266,11 @@ async def _discover(
                 openapi_paths=tuple(dict.fromkeys(options.probe_paths + OPENAPI_PATHS)),
                 extra_paths=options.probe_paths,
                 exhaustive=options.exhaustive,
+                quiet_deadline=min(1.0, options.timeout),
             ),
             progress=progress,
-            hints=hints,
+            hints=recalled.hints,
+            quiet=recalled.quiet,
+            checks=recalled.checks,
         )
     return await telemetry.observe(options, found)

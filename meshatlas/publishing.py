@@ -8,14 +8,14 @@ with the token in ``MESHATLAS_TOKEN``.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any, Final
 
 import catalog
 from discovery.inventory import DEFAULT_EXCLUDED
-from discovery.model import Discovery, Problem
+from discovery.model import Discovery, HintKey, Problem
 from meshatlas.assets import PlannedAsset
 
 __all__ = ["TOKEN_ENV", "Publication", "open_catalogue", "publish_all"]
@@ -57,6 +57,7 @@ def publish_all(
     exclude_namespaces: Sequence[str],
     selector: str | None,
     deprecate_after: int,
+    quiet: Collection[HintKey] = (),
 ) -> Publication:
     """Publish every planned draft, then record the run.
 
@@ -75,6 +76,7 @@ def publish_all(
         exclude_namespaces: ``--exclude-namespace`` values.
         selector: ``--selector``, or None.
         deprecate_after: Complete runs in a row that must miss an API.
+        quiet: Ports the crawl gave only the short deadline (silent last time).
     """
     out = Publication()
     results = target.publish_many([p.draft for p in planned], seen_at=started)
@@ -105,4 +107,27 @@ def publish_all(
         )
     except catalog.CatalogError as exc:
         out.problems.append(Problem(shown_url, "run not recorded", str(exc)))
+    try:
+        target.record_probes(**probe_lessons(found, quiet), at=datetime.now(UTC))
+    except catalog.CatalogError as exc:
+        out.problems.append(Problem(shown_url, "probe lessons not recorded", str(exc)))
     return out
+
+
+def probe_lessons(found: Discovery, quiet: Collection[HintKey]) -> dict[str, Any]:
+    """Which Services were probed, which ports stayed silent, what validated how.
+
+    ``quiet`` are the ports the crawl gave only the short deadline.
+    """
+    probed: list[tuple[str, str, str]] = []
+    silent: list[tuple[str, str, str, int]] = []
+    checks: dict[str, tuple[str, ...]] = {}
+    for findings in found.findings:
+        key = findings.service.key
+        probed.append((key.cluster, key.namespace, key.name))
+        silent.extend((key.cluster, key.namespace, key.name, port) for port in findings.silent)
+        for api in findings.apis:
+            if api.spec is not None and api.spec.check_key is not None:
+                checks[api.spec.check_key] = api.spec.errors
+    short = [port for port in silent if port in quiet]
+    return {"probed": probed, "silent": silent, "short": short, "checks": checks}

@@ -91,6 +91,39 @@ def run(test: Callable[[], Coroutine[Any, Any, Any]]) -> None:
     asyncio.run(test())
 
 
+# Unique specs (bench/crawl.py --unique-specs) ------------------------------------------
+
+
+def test_unique_specs_stamp_every_service_and_stay_valid() -> None:
+    from discovery.specs import parse_spec
+
+    plan = [
+        ("a/one", "springdoc", "openapi/3.0/catalog-springdoc.json", "/v3/api-docs"),
+        ("a/two", "springdoc", "openapi/3.0/catalog-springdoc.json", "/v3/api-docs"),
+        ("b/q", "quarkus", "openapi/3.0/inventory-quarkus.yaml", "/q/openapi"),
+        ("c/cxf", "cxf", "wsdl/1.1/invoice-soap11.wsdl", "/services/InvoiceService?wsdl"),
+    ]
+    backends = [make_backend(service, profile, spec) for service, profile, spec, _ in plan]
+
+    async def test() -> None:
+        running = await start_backends(backends, unique_specs=True)
+        try:
+            async with httpx.AsyncClient(timeout=10) as client:
+                bodies = [
+                    (await client.get(url(b, path))).content
+                    for b, (_, _, _, path) in zip(backends, plan, strict=True)
+                ]
+        finally:
+            await running.stop()
+        assert len(set(bodies)) == len(bodies)
+        for backend, body, (service, _, _, path) in zip(backends, bodies, plan, strict=True):
+            assert service.encode() in body
+            doc = parse_spec(body, url=url(backend, path), content_type=None)
+            assert doc.valid, doc.errors
+
+    run(test)
+
+
 # Spring ------------------------------------------------------------------------------
 
 

@@ -37,13 +37,13 @@ def test_unknown_types_are_ignored() -> None:
     assert memory.hints([_sighting("mystery-api", "probe", "http://x/y")]) == {}
 
 
-def test_remote_and_failing_catalogues_give_no_hints(tmp_path: Path) -> None:
+def test_remote_and_failing_catalogues_give_no_memory(tmp_path: Path) -> None:
     remote = catalog.open_target("https://catalog.example")
-    assert memory.remembered(remote) == {}
+    assert memory.recall(remote) == memory.Memory()
     store = catalog.open_store(f"sqlite:///{tmp_path / 'c.db'}")
     store.engine.dispose()
     (tmp_path / "c.db").unlink()
     (tmp_path / "c.db").mkdir()  # the database file is gone, a directory in its place
     with pytest.raises(catalog.CatalogError):
         store.sightings()
-    assert memory.remembered(store) == {}
+    assert memory.recall(store) == memory.Memory()

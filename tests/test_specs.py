@@ -8,11 +8,13 @@ documents that are specs but fail validation under ``invalid/``.
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 import sys
 import threading
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -729,3 +731,47 @@ def test_xml_ish_text_raises_only_spec_errors(text: str) -> None:
     parses_or_spec_error(("<" + text).encode(), None)
     assert looks_like_wsdl(content) in (True, False)
     assert looks_like_soap_fault(content) in (None, "1.1", "1.2")
+
+
+def test_a_validation_outcome_known_from_an_earlier_run_is_not_recomputed() -> None:
+    template = (
+        '{"openapi": "3.0.3", "info": {"title": "t", "version": "1"},'
+        ' "paths": {"/a": {"get": {"responses": "not an object"}}}, "x-run": "%s"}'
+    )
+    first_bytes = (template % uuid.uuid4()).encode()
+    first = parse_spec(first_bytes, url="http://127.0.0.1/a", content_type=None)
+    assert not first.valid and first.check_key is not None
+    assert first.check_key.startswith(hashlib.sha256(first_bytes).hexdigest() + "/")
+    # Other bytes, whose outcome an earlier run recorded: trusted as recorded.
+    later_bytes = (template % uuid.uuid4()).encode()
+    later_key = hashlib.sha256(later_bytes).hexdigest() + first.check_key[64:]
+    remembered = parse_spec(
+        later_bytes,
+        url="http://127.0.0.1/a",
+        content_type=None,
+        known={later_key: ("recorded by an earlier run",)},
+    )
+    assert remembered.check_key == later_key
+    assert remembered.errors == ("recorded by an earlier run",)
+    # Unknown keys change nothing: the document is validated.
+    fresh = parse_spec(
+        (template % uuid.uuid4()).encode(),
+        url="http://127.0.0.1/a",
+        content_type=None,
+        known={later_key: ()},
+    )
+    assert fresh.errors == first.errors
+
+
+def test_remembered_refusals_hold_no_body_alive() -> None:
+    body = b"<html>" + uuid.uuid4().hex.encode() + b"x" * 100_000 + b"</html>"
+    for _ in range(2):  # the second answer comes from what was remembered
+        with pytest.raises(NotASpecError) as info:
+            parse_spec(body, url="http://127.0.0.1/", content_type="text/html")
+        assert info.value.url == "http://127.0.0.1/"
+    [kept] = [
+        outcome for key, outcome in specs._PARSED.items() if key[0] == hashlib.sha256(body).digest()
+    ]
+    assert isinstance(kept, NotASpecError)
+    # No traceback or cause: neither could keep the 100 kB body or its frames alive.
+    assert kept.__traceback__ is None and kept.__cause__ is None

@@ -29,7 +29,7 @@ from catalog.errors import (
     VersionExists,
 )
 from catalog.exports import backstage
-from catalog.model import Asset
+from catalog.model import Asset, AssetVersion
 from catalog.server import openapi, views
 from catalog.server.auth import Auth
 from catalog.store import CatalogStore
@@ -206,7 +206,7 @@ def _int_param(request: web.Request, name: str, default: int) -> int:
         raise InvalidAsset(name, f"{text!r} must be an integer") from exc
 
 
-def _find_version(asset: Asset, version: str) -> Any:
+def _find_version(asset: Asset, version: str) -> AssetVersion:
     for candidate in asset.versions:
         if candidate.version == version:
             return candidate
@@ -261,7 +261,9 @@ async def _search(request: web.Request) -> web.Response:
 async def _get_asset(request: web.Request) -> web.Response:
     group_id, asset_id = _ids(request)
     asset = await _call(_store(request).get, group_id=group_id, asset_id=asset_id)
-    return web.json_response(views.asset_json(asset, base=_asset_base(group_id, asset_id)))
+    return web.json_response(
+        views.asset_json(asset.summary(), base=_asset_base(group_id, asset_id))
+    )
 
 
 async def _patch_asset(request: web.Request) -> web.Response:
@@ -271,15 +273,18 @@ async def _patch_asset(request: web.Request) -> web.Response:
     asset = await _call(
         _store(request).set_lifecycle, group_id=group_id, asset_id=asset_id, status=status
     )
-    return web.json_response(views.asset_json(asset, base=_asset_base(group_id, asset_id)))
+    return web.json_response(
+        views.asset_json(asset.summary(), base=_asset_base(group_id, asset_id))
+    )
 
 
 async def _list_versions(request: web.Request) -> web.Response:
     group_id, asset_id = _ids(request)
     asset = await _call(_store(request).get, group_id=group_id, asset_id=asset_id)
     base = _asset_base(group_id, asset_id)
+    summary = asset.summary()
     return web.json_response(
-        [views.version_json(asset, v, base=base) for v in reversed(asset.versions)]
+        [views.version_json(summary, v.summary(), base=base) for v in reversed(asset.versions)]
     )
 
 
@@ -297,7 +302,7 @@ async def _get_version(request: web.Request) -> web.Response:
     asset = await _call(_store(request).get, group_id=group_id, asset_id=asset_id)
     found = _find_version(asset, version)
     base = _asset_base(group_id, asset_id)
-    return web.json_response(views.version_json(asset, found, base=base))
+    return web.json_response(views.version_json(asset.summary(), found.summary(), base=base))
 
 
 async def _version_instances(request: web.Request) -> web.Response:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Final
 
-from catalog.model import Asset, AssetFile, AssetPage, AssetVersion
+from catalog.model import Asset, AssetPage, AssetSummary, FileSummary, VersionSummary
 from catalog.wire import instance_json
 
 __all__ = ["asset_json", "file_json", "graph_json", "page_json", "version_json"]
@@ -18,24 +18,24 @@ __all__ = ["asset_json", "file_json", "graph_json", "page_json", "version_json"]
 JsonObject = dict[str, Any]
 
 
-def file_json(file: AssetFile, *, download_url: str, main: bool) -> JsonObject:
+def file_json(file: FileSummary, *, download_url: str, main: bool) -> JsonObject:
     """A file's metadata, Exchange style; the content is at ``downloadURL``."""
     return {
         "classifier": file.classifier,
         "packaging": file.packaging,
         "sha256": file.sha256,
-        "size": len(file.content),
+        "size": file.size,
         "downloadURL": download_url,
         "mainFile": main,
     }
 
 
-def version_json(asset: Asset, version: AssetVersion, *, base: str) -> JsonObject:
+def version_json(asset: AssetSummary, version: VersionSummary, *, base: str) -> JsonObject:
     """One version of an asset, with the asset's fields (Exchange's asset-version view).
 
     Args:
-        asset: The asset.
-        version: One of its versions.
+        asset: The asset (:meth:`Asset.summary() <catalog.Asset.summary>` of a full one).
+        version: One of its versions, summarised.
         base: URL prefix of the asset's routes, for ``downloadURL``.
     """
     main = _main_index(asset.type, version.files)
@@ -66,8 +66,13 @@ def version_json(asset: Asset, version: AssetVersion, *, base: str) -> JsonObjec
     }
 
 
-def asset_json(asset: Asset, *, base: str) -> JsonObject:
-    """An asset: its latest version's view plus every version, newest first."""
+def asset_json(asset: AssetSummary, *, base: str) -> JsonObject:
+    """An asset: its latest version's view plus every version, newest first.
+
+    Args:
+        asset: A search result, or :meth:`Asset.summary() <catalog.Asset.summary>`.
+        base: URL prefix of the asset's routes, for ``downloadURL``.
+    """
     out = version_json(asset, asset.latest, base=base)
     out["firstSeen"] = asset.first_seen.isoformat()
     out["lastSeen"] = asset.last_seen.isoformat()
@@ -135,7 +140,7 @@ _SPEC_CLASSIFIER: Final = {
 }
 
 
-def _main_index(asset_type: str, files: tuple[AssetFile, ...]) -> int:
+def _main_index(asset_type: str, files: tuple[FileSummary, ...]) -> int:
     wanted = _SPEC_CLASSIFIER.get(asset_type)
     return next((i for i, f in enumerate(files) if f.classifier == wanted), 0)
 
