@@ -9,9 +9,11 @@ Nothing is sent but the request itself: no credentials, no cookies, no proxy.
 
 Concurrency has two lanes. A request holds one of ``concurrency`` fast slots
 while it waits for its answer; one still unanswered after ``slow_after``
-seconds moves to a slow lane of the same size and frees its fast slot, so a
-few Services that accept and never answer cannot stall everyone else: they
-cost their deadline, not the crawl's throughput.
+seconds moves to a slow lane (:data:`SLOW_LANE` times as large) and frees its
+fast slot, so Services that accept and never answer cannot stall everyone
+else: they cost their deadline, not the crawl's throughput. A request waiting
+in the slow lane costs an open socket and a timer, nothing more, on either
+side.
 
 aiohttp rather than httpx: per request it costs about a quarter of the CPU
 (measured in ``bench/crawl.py``), which is what a crawl of thousands of
@@ -32,6 +34,8 @@ import aiohttp
 from discovery.errors import ProbeError, ProbeTimeout
 
 USER_AGENT: Final = "meshatlas-probe/0.1"
+#: The slow lane's size, in fast lanes.
+SLOW_LANE: Final = 4
 _MAX_REDIRECTS: Final = 3
 _CHUNK: Final = 65_536
 
@@ -78,7 +82,7 @@ def make_client(*, limits: Limits = Limits(), max_connections: int = 64) -> aioh
     Call it inside the event loop that will use it.
     """
     connector = aiohttp.TCPConnector(
-        limit=2 * max_connections,
+        limit=(1 + SLOW_LANE) * max_connections,
         limit_per_host=0,
         keepalive_timeout=1.0,
         ttl_dns_cache=None,
@@ -101,9 +105,9 @@ def make_client(*, limits: Limits = Limits(), max_connections: int = 64) -> aioh
 class Lanes:
     """The fast and slow concurrency lanes that every probe request shares."""
 
-    def __init__(self, concurrency: int = 64) -> None:
+    def __init__(self, concurrency: int = 64, *, slow: int | None = None) -> None:
         self.fast = asyncio.Semaphore(concurrency)
-        self.slow_capacity = concurrency
+        self.slow_capacity = SLOW_LANE * concurrency if slow is None else slow
         self.slow_in_use = 0
 
     def try_move(self) -> bool:

@@ -214,7 +214,7 @@ async def _fast(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
-def _race(hung: int, lanes: int) -> tuple[list[str], int]:
+def _race(hung: int, lanes: int, slow: int | None) -> tuple[list[str], int]:
     """``hung`` requests to a silent server, then one to a fast one: who finishes when."""
     open_now, most = [0], [0]
 
@@ -225,7 +225,7 @@ def _race(hung: int, lanes: int) -> tuple[list[str], int]:
         limits = Limits(deadline=2.0, slow_after=0.1)
         try:
             async with make_client(limits=limits, max_connections=lanes) as client:
-                fetcher = Fetcher(client=client, limits=limits, lanes=Lanes(lanes))
+                fetcher = Fetcher(client=client, limits=limits, lanes=Lanes(lanes, slow=slow))
 
                 async def one(name: str, url: str) -> None:
                     try:
@@ -251,15 +251,22 @@ def _race(hung: int, lanes: int) -> tuple[list[str], int]:
 
 def test_unanswered_requests_leave_the_fast_lane() -> None:
     # Both lanes' slots would be taken by hung requests without the slow lane.
-    finished, most = _race(hung=2, lanes=2)
+    finished, most = _race(hung=2, lanes=2, slow=2)
     assert finished[0] == "fast"
     assert most == 2
 
 
 def test_in_flight_requests_stay_within_both_lanes() -> None:
-    finished, most = _race(hung=6, lanes=2)
+    finished, most = _race(hung=6, lanes=2, slow=2)
     # Two hung requests fill the slow lane and two more the fast one: the fast
     # request waits until the first hung ones give up, and never more than
     # 2 + 2 are in flight at once.
     assert most == 4
     assert finished.index("fast") > finished.index("hung0")
+
+
+def test_the_slow_lane_is_several_fast_lanes_wide_by_default() -> None:
+    # Six hung requests fit the default slow lane of 2 fast lanes: nobody waits.
+    finished, most = _race(hung=6, lanes=2, slow=None)
+    assert finished[0] == "fast"
+    assert most == 6
