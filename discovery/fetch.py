@@ -1,8 +1,9 @@
 """Bounded HTTP requests for probing, on one shared ``aiohttp.ClientSession``.
 
 Every request is bounded three ways: connect/read timeouts on the session, a
-total deadline for the whole exchange (a server trickling a byte a second is
-cut off), and a cap on *decompressed* body bytes (a gzip bomb stops at the
+total deadline for the whole exchange, redirects included, counted from when
+it leaves the queue (a server trickling a byte a second is cut off), and a
+cap on *decompressed* body bytes (a gzip bomb stops at the
 cap; meshatlas decodes the body itself, chunk by chunk, with ``max_length``).
 Redirects are followed only when they stay on the same scheme, host and port.
 Nothing is sent but the request itself: no credentials, no cookies, no proxy.
@@ -176,13 +177,18 @@ class Fetcher:
         :class:`ProbeError` on any other failure.
         """
         origin = _origin(url)
+        total = min(deadline or self.limits.deadline, self.limits.deadline)
+        left = total
         spent = 0
         current = url
         for _ in range(_MAX_REDIRECTS + 1):
+            if left <= 0:
+                raise ProbeTimeout(f"no complete answer within {total:g}s", url=current)
             spent += 1
-            response = await self._once(
-                method, current, headers=headers, content=content, deadline=deadline
+            response, took = await self._once(
+                method, current, headers=headers, content=content, left=left, total=total
             )
+            left -= took
             location = response.headers.get("location")
             if (
                 not follow_redirects
@@ -209,21 +215,25 @@ class Fetcher:
         *,
         headers: Mapping[str, str] | None,
         content: bytes | None,
-        deadline: float | None,
-    ) -> Response:
-        limit = min(deadline or self.limits.deadline, self.limits.deadline)
+        left: float,
+        total: float,
+    ) -> tuple[Response, float]:
+        """One exchange within ``left`` seconds of the ``total`` deadline; and its time."""
         send = {"Accept-Encoding": "gzip, deflate", **(headers or {})}
         await self.lanes.fast.acquire()
-        ticket = _Ticket(self.lanes, min(self.limits.slow_after, limit / 2))
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        ticket = _Ticket(self.lanes, min(self.limits.slow_after, total / 2))
         try:
-            async with asyncio.timeout(limit):
-                return await self._exchange(method, url, send, content)
+            async with asyncio.timeout(left):
+                response = await self._exchange(method, url, send, content)
+            return response, loop.time() - started
         except TimeoutError as exc:
             if isinstance(exc, aiohttp.ConnectionTimeoutError):
                 raise ProbeTimeout("connect timed out", url=url) from exc
             if isinstance(exc, aiohttp.SocketTimeoutError):
                 raise ProbeTimeout("read timed out", url=url) from exc
-            raise ProbeTimeout(f"no complete answer within {limit:g}s", url=url) from exc
+            raise ProbeTimeout(f"no complete answer within {total:g}s", url=url) from exc
         except aiohttp.ClientError as exc:
             raise ProbeError(_describe(exc), url=url) from exc
         except ValueError as exc:  # a redirect to a URL that cannot be sent

@@ -270,3 +270,28 @@ def test_the_slow_lane_is_several_fast_lanes_wide_by_default() -> None:
     finished, most = _race(hung=6, lanes=2, slow=None)
     assert finished[0] == "fast"
     assert most == 6
+
+
+def test_the_deadline_covers_every_redirect_of_an_exchange() -> None:
+    async def slow_hops(request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(0.4)
+        hop = int(request.query.get("hop", "0"))
+        if hop < 3:
+            raise web.HTTPFound(f"/spec?hop={hop + 1}")
+        return web.json_response({"openapi": "3.0.0"})
+
+    async def main() -> None:
+        runner, port = await _serve("127.0.0.1", slow_hops)
+        try:
+            async with make_client() as client:
+                fetcher = Fetcher(client=client, limits=Limits(deadline=1.0, read_timeout=1.0))
+                # Each hop answers well inside the deadline; all four together do not.
+                with pytest.raises(ProbeError, match="within 1s"):
+                    await fetcher.request("GET", f"http://127.0.0.1:{port}/spec")
+                roomy = Fetcher(client=client, limits=Limits(deadline=5.0))
+                response, spent = await roomy.request("GET", f"http://127.0.0.1:{port}/spec")
+        finally:
+            await runner.cleanup()
+        assert (response.status, spent) == (200, 4)
+
+    asyncio.run(main())
