@@ -34,6 +34,7 @@ from catalog.model import (
     RunSummary,
     Sighting,
 )
+from catalog.probes import PortKey, ServiceRef
 from catalog.schema import AssetRow, InstanceRow, VersionRow
 
 __all__ = ["MAX_PAGE", "CatalogStore", "open_store"]
@@ -347,9 +348,9 @@ class CatalogStore:
     def record_probes(
         self,
         *,
-        probed: Collection[tuple[str, str, str]],
-        silent: Collection[tuple[str, str, str, int]],
-        short: Collection[tuple[str, str, str, int]],
+        probed: Collection[ServiceRef],
+        silent: Collection[PortKey],
+        short: Collection[PortKey],
         checks: Mapping[str, Sequence[str]],
         at: datetime,
     ) -> None:

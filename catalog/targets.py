@@ -26,6 +26,7 @@ from catalog.model import (
     RunSummary,
     Sighting,
 )
+from catalog.probes import PortKey, ServiceRef
 from catalog.store import open_store
 
 __all__ = ["HttpTarget", "PublishTarget", "open_target"]
@@ -77,9 +78,9 @@ class PublishTarget(Protocol):
     def record_probes(
         self,
         *,
-        probed: Collection[tuple[str, str, str]],
-        silent: Collection[tuple[str, str, str, int]],
-        short: Collection[tuple[str, str, str, int]],
+        probed: Collection[ServiceRef],
+        silent: Collection[PortKey],
+        short: Collection[PortKey],
         checks: Mapping[str, Sequence[str]],
         at: datetime,
     ) -> None:
@@ -199,9 +200,9 @@ class HttpTarget:
     def record_probes(
         self,
         *,
-        probed: Collection[tuple[str, str, str]],
-        silent: Collection[tuple[str, str, str, int]],
-        short: Collection[tuple[str, str, str, int]],
+        probed: Collection[ServiceRef],
+        silent: Collection[PortKey],
+        short: Collection[PortKey],
         checks: Mapping[str, Sequence[str]],
         at: datetime,
     ) -> None:

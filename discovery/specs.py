@@ -171,7 +171,12 @@ def parse_spec(
     if outcome is None:
         try:
             outcome = _parse(
-                content, url=url, content_type=content_type, limits=limits, known=known or {}
+                content,
+                url=url,
+                content_type=content_type,
+                limits=limits,
+                known=known or {},
+                digest=key[0].hex(),
             )
         except SpecError as exc:
             # Kept bare: a traceback or cause would hold the body and its tree alive.
@@ -211,6 +216,7 @@ def _parse(
     content_type: str | None,
     limits: SpecLimits,
     known: Mapping[str, Sequence[str]],
+    digest: str,
 ) -> SpecDocument:
     try:
         if len(content) > limits.max_bytes:
@@ -221,7 +227,7 @@ def _parse(
             )
         tree, packaging = _load_tree(_decode(content), content_type=content_type, limits=limits)
         return _openapi_document(
-            tree, content, url=url, packaging=packaging, limits=limits, known=known
+            tree, content, url=url, packaging=packaging, limits=limits, known=known, digest=digest
         )
     except RecursionError as exc:
         raise SpecRefusedError("document nests too deeply to read", url=url) from exc
@@ -357,6 +363,7 @@ def _openapi_document(
     packaging: Packaging,
     limits: SpecLimits,
     known: Mapping[str, Sequence[str]],
+    digest: str,
 ) -> SpecDocument:
     document, spec_format, version = _recognise(tree, packaging=packaging)
     family = re.match(r"\d+\.\d+", version)
@@ -369,7 +376,7 @@ def _openapi_document(
     else:
         check_key = "/".join(
             (
-                hashlib.sha256(content).hexdigest(),
+                digest,
                 validator.__name__,
                 _VALIDATOR_VERSION,
                 str(limits.max_errors),

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from datetime import timedelta
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,14 @@ def stores(two_urls: tuple[str, str]) -> Iterator[tuple[CatalogStore, CatalogSto
         single.close()
 
 
+@pytest.fixture
+def strict_stores(two_urls: tuple[str, str]) -> Iterator[tuple[CatalogStore, CatalogStore]]:
+    """As ``stores``, the batched one never falling back to one-by-one publishing."""
+    batched_url, single_url = two_urls
+    with no_fallback_store(batched_url) as batched, catalog.open_store(single_url) as single:
+        yield batched, single
+
+
 def orders(cluster: str, spec: bytes, **changes: Any) -> AssetDraft:
     base = draft(files=(oas(spec),), spec_version_hint="1.0.0", instance=instance(cluster))
     return dataclasses.replace(base, **changes)
@@ -169,21 +178,34 @@ ROUNDS: list[Round] = [
 ]
 
 
-def forbid_fallback(store: CatalogStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fail if publish_many gives up on a batch: its fallback would hide a bug in it."""
+class NoFallbackStore(CatalogStore):
+    """A store on which publish_many may not give up on a batch.
 
-    def refuse(*_: Any, **__: Any) -> None:
+    Its fallback, publishing the drafts one by one, would hide a bug in the batch.
+    """
+
+    def publish(
+        self, draft: AssetDraft, *, seen_at: datetime, version: str | None = None
+    ) -> catalog.PublishResult:
         raise AssertionError("a batch was rolled back and published one by one")
 
-    monkeypatch.setattr(store, "publish", refuse)
+
+@contextmanager
+def no_fallback_store(url: str) -> Iterator[CatalogStore]:
+    engine = catalog.create_catalog_engine(url)
+    store = NoFallbackStore(engine)
+    try:
+        store.create_schema()
+        yield store
+    finally:
+        engine.dispose()
 
 
 @pytest.mark.parametrize("batch", [2, 250])
 def test_a_batch_leaves_what_publishing_one_by_one_leaves(
-    stores: tuple[CatalogStore, CatalogStore], batch: int, monkeypatch: pytest.MonkeyPatch
+    strict_stores: tuple[CatalogStore, CatalogStore], batch: int
 ) -> None:
-    batched, single = stores
-    forbid_fallback(batched, monkeypatch)
+    batched, single = strict_stores
     for seen_at, drafts in ROUNDS:
         together = batched.publish_many(drafts, seen_at=seen_at, batch=batch)
         one_by_one = [single.publish(d, seen_at=seen_at) for d in drafts]
@@ -236,11 +258,10 @@ def count_writes(engine: Engine) -> list[str]:
 
 
 def test_an_unchanged_republish_only_moves_last_seen(
-    catalog_url: str, monkeypatch: pytest.MonkeyPatch
+    catalog_url: str,
 ) -> None:
     drafts = [api(f"svc-{i:02d}", dependencies=("acme:svc-00",)) for i in range(30)]
-    with catalog.open_store(catalog_url) as store:
-        forbid_fallback(store, monkeypatch)
+    with no_fallback_store(catalog_url) as store:
         store.publish_many(drafts, seen_at=T0)
         before = state(store)
         writes = count_writes(store.engine)
@@ -283,10 +304,9 @@ def test_a_failed_batch_is_rolled_back_and_published_one_by_one(
 
 
 def test_a_republish_at_an_earlier_time_moves_nothing_forward(
-    catalog_url: str, monkeypatch: pytest.MonkeyPatch
+    catalog_url: str,
 ) -> None:
-    with catalog.open_store(catalog_url) as store:
-        forbid_fallback(store, monkeypatch)
+    with no_fallback_store(catalog_url) as store:
         store.publish_many([api("late")], seen_at=T1)
         writes = count_writes(store.engine)
 
