@@ -5,20 +5,25 @@ description URL of every HTTP Service at the same concurrency and deadline:
 no tool can do less. The same loop on aiohttp (meshatlas's probing client) is
 shown beside it, for reference. Then ``meshatlas discover`` runs cold (empty
 catalogue), warm (nothing changed), and cold once more without the blackholed
-Services (selected out by label) to show what they cost. Prints wall time,
+Services (selected out by label) to show what they cost; with ``--served``,
+cold and warm once more through a ``meshatlas serve`` on loopback, as a
+CronJob publishing to a central catalogue does. Prints wall time,
 requests, requests per Service, Services per second, peak RSS, and the ratios
 cold/floor and warm/cold, as a table and as JSON.
 
     python bench/crawl.py --services 5000
     python bench/crawl.py --services 10000 --skip-floor   # memory growth
+    python bench/crawl.py --services 5000 --skip-floor --served   # through a server
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -127,15 +132,48 @@ async def floor_aiohttp(urls: list[str], *, concurrency: int, timeout: float) ->
     return {"wall_s": wall, "requests": len(urls), "failures": failures}
 
 
+_TOKEN = "bench-publishes-with-this-token"
+
+
+def start_server(db: Path, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """``meshatlas serve`` on a free loopback port, SQLite behind it."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env["MESHATLAS_TOKEN_SHA256"] = "sha256:" + hashlib.sha256(_TOKEN.encode()).hexdigest()
+    log = (workdir / "serve.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "meshatlas.cli", "serve", "--port", str(port)]
+        + ["--catalog", f"sqlite:///{db}"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1, trust_env=False).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit(f"meshatlas serve did not start; see {workdir / 'serve.log'}")
+
+
 def discover(
     kubeconfig: Path,
-    db: Path,
+    db: Path | str,
     report: Path,
     *,
     concurrency: int,
     timeout: float,
     selector: str | None = None,
 ) -> dict[str, Any]:
+    """One ``meshatlas discover`` in its own process; ``db`` is a file or a server URL."""
+    url = db if isinstance(db, str) else f"sqlite:///{db}"
     rss = report.with_suffix(".rss")
     started = time.perf_counter()
     proc = subprocess.run(
@@ -148,7 +186,7 @@ def discover(
             "--kubeconfig",
             str(kubeconfig),
             "--catalog",
-            f"sqlite:///{db}",
+            url,
             "--report",
             str(report),
             "--concurrency",
@@ -160,7 +198,7 @@ def discover(
         cwd=ROOT,
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(ROOT), "MESHATLAS_TOKEN": _TOKEN},
         check=False,
     )
     wall = time.perf_counter() - started
@@ -188,6 +226,7 @@ def run(
     octet: int,
     skip_floor: bool = False,
     unique_specs: bool = False,
+    served: bool = False,
 ) -> dict[str, Any]:
     rows: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="meshatlas-bench-") as tmp:
@@ -211,6 +250,14 @@ def run(
                     selector=f"{synthetic.KIND_LABEL}!={synthetic.BLACKHOLE.name}",
                     **bounds,
                 )
+            if served:
+                server, url = start_server(work / "served.db", work)
+                try:
+                    rows["cold_served"] = discover(kubeconfig, url, work / "cs.json", **bounds)
+                    rows["warm_served"] = discover(kubeconfig, url, work / "ws.json", **bounds)
+                finally:
+                    server.terminate()
+                    server.wait(timeout=30)
         finally:
             mesh.terminate()
             mesh.wait(timeout=30)
@@ -230,6 +277,10 @@ def run(
     if "floor" in rows:
         result["cold_over_floor"] = cold["wall_s"] / rows["floor"]["wall_s"]
         result["cold_over_floor_aiohttp"] = cold["wall_s"] / rows["floor_aiohttp"]["wall_s"]
+    if served:
+        result["warm_over_cold_served"] = (
+            rows["warm_served"]["wall_s"] / rows["cold_served"]["wall_s"]
+        )
     if "cold_no_blackholed" in rows:
         result["blackholed_cost_s"] = cold["wall_s"] - rows["cold_no_blackholed"]["wall_s"]
     return result
@@ -243,7 +294,8 @@ def table(result: dict[str, Any]) -> str:
         f"{'run':<18} {'wall s':>8} {'requests':>9} {'req/svc':>8} {'svc/s':>8}"
         f" {'peak RSS MB':>12}",
     ]
-    for name in ("floor", "floor_aiohttp", "cold", "warm", "cold_no_blackholed"):
+    names = ("floor", "floor_aiohttp", "cold", "warm", "cold_no_blackholed")
+    for name in (*names, "cold_served", "warm_served"):
         if name not in result:
             continue
         row = result[name]
@@ -261,8 +313,12 @@ def table(result: dict[str, Any]) -> str:
             f"blackholed cost = {result['blackholed_cost_s']:.1f}s"
             f" (deadline {result['timeout_s']:g}s)"
         )
+    if "warm_over_cold_served" in result:
+        ratios.append(f"through a server: warm/cold = {result['warm_over_cold_served']:.2f}")
     lines.append("   ".join(ratios))
-    for name in ("cold", "warm"):
+    for name in ("cold", "warm", "cold_served", "warm_served"):
+        if name not in result:
+            continue
         phases = ", ".join(f"{k} {v:.1f}s" for k, v in result[name]["phases_s"].items())
         lines.append(f"{name} phases: {phases}")
     return "\n".join(lines)
@@ -281,6 +337,11 @@ def main() -> None:
         action="store_true",
         help="every Service serves different bytes: nothing is reused across Services",
     )
+    parser.add_argument(
+        "--served",
+        action="store_true",
+        help="also crawl cold and warm through a `meshatlas serve` on loopback",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     result = run(
@@ -291,6 +352,7 @@ def main() -> None:
         octet=args.octet,
         skip_floor=args.skip_floor,
         unique_specs=args.unique_specs,
+        served=args.served,
     )
     print(table(result))
     print(json.dumps(result, indent=2))

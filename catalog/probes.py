@@ -54,11 +54,14 @@ ServiceRef = tuple[str, str, str]
 PortKey = tuple[str, str, str, int]
 
 
-def quiet_ports(session: Session) -> list[QuietPort]:
-    """Every port known to have been silent when last probed."""
+def quiet_ports(session: Session, *, clusters: Collection[str] | None = None) -> list[QuietPort]:
+    """Every port known to have been silent when last probed (in ``clusters``, if given)."""
+    query = select(QuietPortRow)
+    if clusters is not None:
+        query = query.where(QuietPortRow.cluster.in_(sorted(clusters)))
     return [
         QuietPort(row.cluster, row.namespace, row.service, row.port, row.since, row.short_checks)
-        for row in session.scalars(select(QuietPortRow))
+        for row in session.scalars(query)
     ]
 
 

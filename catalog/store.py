@@ -305,8 +305,11 @@ class CatalogStore:
         with self._session() as session:
             session.execute(select(1))
 
-    def sightings(self) -> list[Sighting]:
+    def sightings(self, *, clusters: Collection[str] | None = None) -> list[Sighting]:
         """Where every known instance's API was found, without loading any file.
+
+        Args:
+            clusters: Only instances in these clusters (all when None).
 
         Raises:
             StoreError: The database failed.
@@ -324,17 +327,22 @@ class CatalogStore:
             .join(VersionRow, VersionRow.id == InstanceRow.version_pk)
             .join(AssetRow, AssetRow.id == VersionRow.asset_pk)
         )
+        if clusters is not None:
+            query = query.where(InstanceRow.cluster.in_(sorted(clusters)))
         with self._session() as session:
             return [Sighting(*row) for row in session.execute(query)]
 
-    def quiet_ports(self) -> list[QuietPort]:
+    def quiet_ports(self, *, clusters: Collection[str] | None = None) -> list[QuietPort]:
         """Ports that were silent when last probed (see :mod:`catalog.probes`).
+
+        Args:
+            clusters: Only ports in these clusters (all when None).
 
         Raises:
             StoreError: The database failed.
         """
         with self._session() as session:
-            return probes.quiet_ports(session)
+            return probes.quiet_ports(session, clusters=clusters)
 
     def spec_checks(self) -> dict[str, tuple[str, ...]]:
         """Validation outcomes by check key (see :mod:`catalog.probes`).
@@ -364,10 +372,12 @@ class CatalogStore:
             at: When; timezone-aware.
 
         Raises:
-            InvalidAsset: ``at`` is not timezone-aware; nothing was written.
+            InvalidAsset: ``at`` is not timezone-aware, or a name, port or check
+                key is malformed; nothing was written.
             StoreError: The database failed; nothing was written.
         """
         when = validation.check_seen_at(at)
+        validation.check_lessons(probed=probed, silent=[*silent, *short], checks=checks)
         for attempt in range(1, PUBLISH_ATTEMPTS + 1):
             try:
                 with Session(self._writer) as session, session.begin():

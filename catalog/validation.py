@@ -8,6 +8,7 @@ field, before the store opens a transaction.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Final, cast
 
@@ -160,6 +161,48 @@ def check_draft(draft: AssetDraft) -> None:
         raise InvalidAsset("provenance.detail", "must be a string")
 
 
+#: Longest check key kept (the column's width).
+CHECK_KEY_MAX: Final = 256
+
+
+def check_lessons(
+    *,
+    probed: Collection[Sequence[object]],
+    silent: Collection[Sequence[object]],
+    checks: Mapping[str, Sequence[object]],
+) -> None:
+    """Check a crawl's probing lessons before any is kept.
+
+    Raises:
+        InvalidAsset: The first value found invalid, named in ``field``.
+    """
+    for index, ref in enumerate(probed):
+        for name, value in zip(("cluster", "namespace", "service"), ref, strict=True):
+            _check_name(f"probed[{index}].{name}", value)
+    for index, port_key in enumerate(silent):
+        *names, port = port_key
+        for name, value in zip(("cluster", "namespace", "service"), names, strict=True):
+            _check_name(f"silent[{index}].{name}", value)
+        _check_port(f"silent[{index}].port", port)
+    for key, errors in checks.items():
+        if not isinstance(key, str) or not 0 < len(key) <= CHECK_KEY_MAX or "\x00" in key:
+            raise InvalidAsset("checks", f"a check key must be 1 to {CHECK_KEY_MAX} characters")
+        for index, error in enumerate(errors):
+            if not isinstance(error, str) or "\x00" in error:
+                raise InvalidAsset(f"checks.{key}[{index}]", "must be a string without NUL")
+
+
+def _check_name(field: str, value: object) -> None:
+    if not isinstance(value, str) or not value.strip() or "\x00" in value or len(value) > 1024:
+        raise InvalidAsset(field, f"{value!r:.80} must be a non-empty name without NUL")
+
+
+def _check_port(field: str, port: object) -> None:
+    # bool is an int subclass; True is not port 1.
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise InvalidAsset(field, f"{port!r:.80} must be an integer from 1 to 65535")
+
+
 def _check_files(files: object) -> None:
     seen: dict[str, int] = {}
     for index, file in enumerate(_as_tuple("files", files)):
@@ -189,10 +232,7 @@ def _check_instance(instance: object) -> None:
         raise InvalidAsset("instance", f"must be an Instance, not {type(instance).__name__}")
     for name in ("cluster", "namespace", "service", "endpoint_uri"):
         _check_text(f"instance.{name}", getattr(instance, name))
-    port = instance.port
-    # bool is an int subclass; True is not port 1.
-    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-        raise InvalidAsset("instance.port", f"{port!r} must be an integer from 1 to 65535")
+    _check_port("instance.port", instance.port)
     _check_optional_text("instance.environment", instance.environment)
 
 

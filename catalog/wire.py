@@ -34,7 +34,11 @@ __all__ = [
     "instance_json",
     "publication_from_json",
     "publication_json",
+    "read_int",
     "read_object",
+    "read_str",
+    "read_strs",
+    "read_time",
     "result_from_json",
     "result_json",
     "run_from_json",
@@ -149,8 +153,8 @@ def draft_from_json(body: Any, *, where: str = "") -> AssetDraft:
         item = read_object(at, raw, _FILE_FIELDS)
         files.append(
             AssetFile(
-                classifier=cast(Classifier, _str(f"{at}.classifier", item["classifier"])),
-                packaging=cast(Packaging, _str(f"{at}.packaging", item["packaging"])),
+                classifier=cast(Classifier, read_str(f"{at}.classifier", item["classifier"])),
+                packaging=cast(Packaging, read_str(f"{at}.packaging", item["packaging"])),
                 content=_base64(f"{at}.content", item["content"]),
             )
         )
@@ -158,29 +162,29 @@ def draft_from_json(body: Any, *, where: str = "") -> AssetDraft:
     inst = read_object(at, data["instance"], _INSTANCE_FIELDS)
     prov = read_object(_at(where, "provenance"), data["provenance"], _PROVENANCE_FIELDS)
     return AssetDraft(
-        group_id=_str(_at(where, "groupId"), data["groupId"]),
-        asset_id=_str(_at(where, "assetId"), data["assetId"]),
-        name=_str(_at(where, "name"), data["name"]),
-        type=cast(AssetType, _str(_at(where, "type"), data["type"])),
+        group_id=read_str(_at(where, "groupId"), data["groupId"]),
+        asset_id=read_str(_at(where, "assetId"), data["assetId"]),
+        name=read_str(_at(where, "name"), data["name"]),
+        type=cast(AssetType, read_str(_at(where, "type"), data["type"])),
         description=_opt_str(_at(where, "description"), data.get("description")),
         spec_version_hint=_opt_str(_at(where, "specVersion"), data.get("specVersion")),
         files=tuple(files),
-        operations=_strs(_at(where, "operations"), data.get("operations", [])),
-        tags=_strs(_at(where, "tags"), data.get("tags", [])),
+        operations=read_strs(_at(where, "operations"), data.get("operations", [])),
+        tags=read_strs(_at(where, "tags"), data.get("tags", [])),
         owner=_opt_str(_at(where, "owner"), data.get("owner")),
         lifecycle=_opt_str(_at(where, "lifecycle"), data.get("lifecycle")),
         instance=Instance(
-            cluster=_str(f"{at}.cluster", inst["cluster"]),
-            namespace=_str(f"{at}.namespace", inst["namespace"]),
-            service=_str(f"{at}.service", inst["service"]),
-            port=_int(f"{at}.port", inst["port"]),
-            endpoint_uri=_str(f"{at}.endpointUri", inst["endpointUri"]),
+            cluster=read_str(f"{at}.cluster", inst["cluster"]),
+            namespace=read_str(f"{at}.namespace", inst["namespace"]),
+            service=read_str(f"{at}.service", inst["service"]),
+            port=read_int(f"{at}.port", inst["port"]),
+            endpoint_uri=read_str(f"{at}.endpointUri", inst["endpointUri"]),
             environment=_opt_str(f"{at}.environment", inst.get("environment")),
         ),
-        dependencies=_strs(_at(where, "dependencies"), data.get("dependencies", [])),
+        dependencies=read_strs(_at(where, "dependencies"), data.get("dependencies", [])),
         provenance=Provenance(
-            method=_str(_at(where, "provenance.method"), prov["method"]),
-            detail=_str(_at(where, "provenance.detail"), prov["detail"]),
+            method=read_str(_at(where, "provenance.method"), prov["method"]),
+            detail=read_str(_at(where, "provenance.detail"), prov["detail"]),
         ),
     )
 
@@ -211,7 +215,7 @@ def publication_from_json(
         given = data.setdefault(name, value)
         if given != value:
             raise InvalidAsset(name, f"{given!r} does not match the path's {value!r}")
-    seen_at = _time("seenAt", data.pop("seenAt")) if "seenAt" in data else None
+    seen_at = read_time("seenAt", data.pop("seenAt")) if "seenAt" in data else None
     return draft_from_json(data), seen_at
 
 
@@ -234,15 +238,15 @@ def result_from_json(body: Any) -> PublishResult:
     """
     fields = {"groupId": True, "assetId": True, "version": True, "outcome": True, "reason": True}
     data = read_object("", body, fields)
-    outcome = _str("outcome", data["outcome"])
+    outcome = read_str("outcome", data["outcome"])
     if outcome not in ("created", "new-version", "unchanged"):
         raise InvalidAsset("outcome", f"{outcome!r} is not a publish outcome")
     return PublishResult(
-        group_id=_str("groupId", data["groupId"]),
-        asset_id=_str("assetId", data["assetId"]),
-        version=_str("version", data["version"]),
+        group_id=read_str("groupId", data["groupId"]),
+        asset_id=read_str("assetId", data["assetId"]),
+        version=read_str("version", data["version"]),
         outcome=cast(Any, outcome),
-        reason=_str("reason", data["reason"]),
+        reason=read_str("reason", data["reason"]),
     )
 
 
@@ -278,20 +282,20 @@ def run_from_json(body: Any) -> dict[str, Any]:
     """
     data = read_object("", body, _RUN_FIELDS)
     arguments: dict[str, Any] = {
-        "group_id": _str("groupId", data["groupId"]),
-        "seen": list(_strs("seen", data["seen"])),
-        "started_at": _time("startedAt", data["startedAt"]),
-        "finished_at": _time("finishedAt", data["finishedAt"]),
+        "group_id": read_str("groupId", data["groupId"]),
+        "seen": list(read_strs("seen", data["seen"])),
+        "started_at": read_time("startedAt", data["startedAt"]),
+        "finished_at": read_time("finishedAt", data["finishedAt"]),
     }
     if "complete" in data:
         if not isinstance(data["complete"], bool):
             raise InvalidAsset("complete", f"must be true or false, not {_kind(data['complete'])}")
         arguments["complete"] = data["complete"]
     if "deprecateAfter" in data:
-        arguments["deprecate_after"] = _int("deprecateAfter", data["deprecateAfter"])
+        arguments["deprecate_after"] = read_int("deprecateAfter", data["deprecateAfter"])
     for key, name in (("clusters", "clusters"), ("namespaces", "namespaces")):
         if data.get(key) is not None:
-            arguments[name] = list(_strs(key, data[key]))
+            arguments[name] = list(read_strs(key, data[key]))
     return arguments
 
 
@@ -317,13 +321,13 @@ def summary_from_json(body: Any) -> RunSummary:
     names = ("runId", "groupId", "counted", "seen", "missed", "deprecated", "restored")
     data = read_object("", body, dict.fromkeys(names, True))
     return RunSummary(
-        run_id=_int("runId", data["runId"]),
-        group_id=_str("groupId", data["groupId"]),
+        run_id=read_int("runId", data["runId"]),
+        group_id=read_str("groupId", data["groupId"]),
         counted=bool(data["counted"]),
-        seen=_strs("seen", data["seen"]),
-        missed=_strs("missed", data["missed"]),
-        deprecated=_strs("deprecated", data["deprecated"]),
-        restored=_strs("restored", data["restored"]),
+        seen=read_strs("seen", data["seen"]),
+        missed=read_strs("missed", data["missed"]),
+        deprecated=read_strs("deprecated", data["deprecated"]),
+        restored=read_strs("restored", data["restored"]),
     )
 
 
@@ -354,17 +358,17 @@ def _kind(value: Any) -> str:
     )
 
 
-def _str(field: str, value: Any) -> str:
+def read_str(field: str, value: Any) -> str:
     if not isinstance(value, str):
         raise InvalidAsset(field, f"must be a string, not {_kind(value)}")
     return value
 
 
 def _opt_str(field: str, value: Any) -> str | None:
-    return None if value is None else _str(field, value)
+    return None if value is None else read_str(field, value)
 
 
-def _int(field: str, value: Any) -> int:
+def read_int(field: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidAsset(field, f"must be an integer, not {_kind(value)}")
     return value
@@ -376,20 +380,20 @@ def _list(field: str, value: Any) -> list[Any]:
     return value
 
 
-def _strs(field: str, value: Any) -> tuple[str, ...]:
-    return tuple(_str(f"{field}[{i}]", item) for i, item in enumerate(_list(field, value)))
+def read_strs(field: str, value: Any) -> tuple[str, ...]:
+    return tuple(read_str(f"{field}[{i}]", item) for i, item in enumerate(_list(field, value)))
 
 
 def _base64(field: str, value: Any) -> bytes:
     try:
-        return base64.b64decode(_str(field, value), validate=True)
+        return base64.b64decode(read_str(field, value), validate=True)
     except (binascii.Error, ValueError) as exc:
         raise InvalidAsset(field, "must be base64") from exc
 
 
-def _time(field: str, value: Any) -> datetime:
+def read_time(field: str, value: Any) -> datetime:
     try:
-        parsed = datetime.fromisoformat(_str(field, value))
+        parsed = datetime.fromisoformat(read_str(field, value))
     except ValueError as exc:
         raise InvalidAsset(field, f"{value!r} is not an ISO 8601 timestamp") from exc
     if parsed.utcoffset() is None:

@@ -4,13 +4,14 @@ A warm run goes straight to the location that worked last time: the
 description's path for APIs that have one, and the kind for those that do
 not. Ports that stayed silent last time get a short re-check instead of the
 full deadline, and descriptions whose bytes were validated before are not
-validated again. A ``--dry-run`` never opens the catalogue, and a remote
-server has no such endpoints yet (its target answers with nothing).
+validated again. A ``--dry-run`` never opens the catalogue; a catalogue
+server keeps the same memory behind its ``probe-memory`` route (an older
+server has none, and crawls through it start cold).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import urlsplit
@@ -54,14 +55,14 @@ class Memory:
     checks: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
-def recall(target: catalog.PublishTarget) -> Memory:
-    """What the opened catalogue remembers; nothing when it cannot tell."""
+def recall(target: catalog.PublishTarget, *, clusters: Collection[str] | None = None) -> Memory:
+    """What the opened catalogue remembers of ``clusters``; nothing when it cannot tell."""
     try:
         return Memory(
-            hints=hints(target.sightings()),
+            hints=hints(target.sightings(clusters=clusters)),
             quiet=frozenset(
                 (q.cluster, q.namespace, q.service, q.port)
-                for q in target.quiet_ports()
+                for q in target.quiet_ports(clusters=clusters)
                 if q.short_checks < catalog.FULL_CHECK_EVERY
             ),
             checks=dict(target.spec_checks()),

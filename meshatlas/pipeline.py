@@ -142,7 +142,9 @@ def run_discover(options: DiscoverOptions, *, progress: crawl.Progress | None = 
             catalog_failed = True
             extra.append(Problem(redact(options.catalog), "catalogue not opened", str(exc)))
     try:
-        recalled = memory.recall(target) if target and not options.cold else memory.Memory()
+        recalled = memory.Memory()
+        if target is not None and not options.cold:
+            recalled = memory.recall(target, clusters=[c.name for c in connections])
         found = asyncio.run(_discover(connections, scope, limits, options, progress, recalled))
         return _finish(options, started, found, target, extra, catalog_failed, recalled.quiet)
     finally:

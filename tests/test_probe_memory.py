@@ -8,6 +8,7 @@ in memory between runs: what the second run knows, it read from the catalogue).
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import pytest
 from fixtures import synthetic
 from fixtures.mesh import Mesh
 from tests.conftest import mesh_octet
+from tests.serving import serve_process
 
 N = 40
 BLACKHOLED = 0.1  # every tenth Service hangs
@@ -39,12 +41,19 @@ def small_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
         yield mesh
 
 
-def _discover(mesh: Mesh, db: Path, report: Path, *extra: str) -> dict[str, Any]:
+def _discover(
+    mesh: Mesh, db: Path | str, report: Path, *extra: str, token: str | None = None
+) -> dict[str, Any]:
     code = "import sys; from meshatlas.cli import main; sys.exit(main(sys.argv[1:]))"
-    argv = ["discover", "--kubeconfig", str(mesh.kubeconfig), "--catalog", f"sqlite:///{db}"]
+    url = db if isinstance(db, str) else f"sqlite:///{db}"
+    argv = ["discover", "--kubeconfig", str(mesh.kubeconfig), "--catalog", url]
+    env = {k: v for k, v in os.environ.items() if k != "MESHATLAS_TOKEN"}
+    if token is not None:
+        env["MESHATLAS_TOKEN"] = token
     subprocess.run(
         [sys.executable, "-c", code, *argv, "--timeout", "2", "--report", str(report), *extra],
         cwd=ROOT,
+        env=env,
         capture_output=True,
         check=False,
         timeout=120,
@@ -96,3 +105,39 @@ def test_silent_ports_are_rechecked_briefly_and_validation_is_reused(
     assert all("within 2s" in why for why in _silent(cold).values())
     cold_specs = [a["spec"] for s in cold["services"] for a in s["apis"] if a["spec"] is not None]
     assert all(s["valid"] for s in cold_specs)
+
+
+def _how(report: dict[str, Any]) -> list[str]:
+    """How each API's description was found: its first evidence's check."""
+    return [
+        api["evidence"][0]["check"] if api["evidence"] else ""
+        for service in report["services"]
+        for api in service["apis"]
+        if api["spec"] is not None
+    ]
+
+
+def test_a_crawl_through_a_catalogue_server_learns_as_one_into_the_database(
+    small_mesh: Mesh, tmp_path: Path
+) -> None:
+    token = "crawls-through-the-server"
+    local = tmp_path / "local.db"
+    with serve_process(f"sqlite:///{tmp_path / 'served.db'}", tmp_path, token=token) as url:
+        first = _discover(small_mesh, url, tmp_path / "first.json", token=token)
+        second = _discover(small_mesh, url, tmp_path / "second.json", token=token)
+    _discover(small_mesh, local, tmp_path / "local-first.json")
+    local_second = _discover(small_mesh, local, tmp_path / "local-second.json")
+
+    apis = first["stats"]["apis"]
+    assert (first["stats"]["published"], second["stats"]["published"]) == (
+        {"created": apis},
+        {"unchanged": apis},
+    )
+    # The second crawl through the server went straight to what worked, as locally...
+    assert second["stats"]["requests"] == local_second["stats"]["requests"]
+    assert second["stats"]["requests"] < first["stats"]["requests"]
+    assert set(_how(second)) == {"remembered"}
+    # ...and gave the silent ports only the short re-check.
+    silent = _silent(second)
+    assert silent and set(silent) == set(_silent(first))
+    assert all("within 1s" in why and "silent last run too" in why for why in silent.values())

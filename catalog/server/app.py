@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from catalog import portal, validation, wire
+from catalog import crawlwire, portal, validation, wire
 from catalog.errors import (
     CatalogError,
     InvalidAsset,
@@ -29,7 +29,7 @@ from catalog.errors import (
     VersionExists,
 )
 from catalog.exports import backstage
-from catalog.model import Asset, AssetVersion
+from catalog.model import Asset, AssetDraft, AssetVersion, PublishResult
 from catalog.server import openapi, views
 from catalog.server.auth import Auth
 from catalog.store import CatalogStore
@@ -52,6 +52,8 @@ _CONTENT_TYPES: Final = {
     "xml": "application/xml",
 }
 _OPEN_PATHS: Final = frozenset({"/healthz", "/readyz"})
+_PROBE_MEMORY: Final = f"{MESHATLAS}/probe-memory"
+_CRAWLER_PATHS: Final = frozenset({_PROBE_MEMORY})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -86,7 +88,10 @@ def make_app(
     add("GET", f"{asset}/{{version}}/instances", _version_instances)
     add("GET", f"{asset}/{{version}}/files/{{classifier}}/{{packaging}}", _download)
     add("POST", f"{MESHATLAS}/publications", _publish)
+    add("POST", f"{MESHATLAS}/publication-batches", _publish_batch)
     add("POST", f"{MESHATLAS}/runs", _record_run)
+    add("GET", _PROBE_MEMORY, _probe_memory)
+    add("POST", _PROBE_MEMORY, _record_probes)
     add("GET", f"{MESHATLAS}/graph", _graph)
     add("GET", f"{MESHATLAS}/backstage/catalog-info.yaml", _backstage)
     add("GET", "/portal", _portal_root)
@@ -116,21 +121,27 @@ _REASONS: Final = {
 }
 
 
+def _refusal(exc: CatalogError) -> tuple[int, str, str | None]:
+    """The status, message and field a catalogue error is answered with."""
+    if isinstance(exc, InvalidAsset):
+        return 400, str(exc), exc.field
+    if isinstance(exc, NotFound):
+        return 404, str(exc), None
+    if isinstance(exc, VersionExists | VersionConflict):
+        return 409, str(exc), None
+    if isinstance(exc, StoreError):
+        # The cause (SQL, connection details) stays in the server's log.
+        return 503, "the catalogue database is unavailable", None
+    return 400, str(exc), None
+
+
 @web.middleware
 async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except InvalidAsset as exc:
-        return _problem(400, str(exc), field=exc.field)
-    except NotFound as exc:
-        return _problem(404, str(exc))
-    except (VersionExists, VersionConflict) as exc:
-        return _problem(409, str(exc))
-    except StoreError:
-        # The cause (SQL, connection details) stays in the server's log.
-        return _problem(503, "the catalogue database is unavailable")
     except CatalogError as exc:
-        return _problem(400, str(exc))
+        status, message, field = _refusal(exc)
+        return _problem(status, message, field=field)
     except web.HTTPRequestEntityTooLarge as exc:
         return _problem(413, f"request body too large: {exc.text}")
     except web.HTTPException as exc:
@@ -143,7 +154,8 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 async def _authorize(request: web.Request, handler: Handler) -> web.StreamResponse:
     auth = request.app[_AUTH]
     writing = request.method not in ("GET", "HEAD", "OPTIONS")
-    if request.path in _OPEN_PATHS or not (writing or auth.private):
+    crawler = request.path in _CRAWLER_PATHS  # crawlers' working state: never public
+    if request.path in _OPEN_PATHS or not (writing or crawler or auth.private):
         return await handler(request)
     if auth.accepts(request.headers.get("Authorization")):
         return await handler(request)
@@ -358,6 +370,49 @@ async def _publish(request: web.Request) -> web.Response:
     result = await _call(_store(request).publish, draft=draft, seen_at=seen_at or datetime.now(UTC))
     status = 200 if result.outcome == "unchanged" else 201
     return web.json_response(wire.result_json(result), status=status)
+
+
+async def _publish_batch(request: web.Request) -> web.Response:
+    # One transaction per few hundred drafts instead of one request each; a
+    # refused publication is answered in its slot and the others go on.
+    seen_at, entries = crawlwire.batch_from_json(await _json_body(request))
+    drafts = [e for e in entries if isinstance(e, AssetDraft)]
+    published = iter(await _call(_store(request).publish_many, drafts=drafts, seen_at=seen_at))
+    answers: list[PublishResult | tuple[int, str, str | None]] = []
+    for entry in entries:
+        outcome = entry if isinstance(entry, InvalidAsset) else next(published)
+        answers.append(_refusal(outcome) if isinstance(outcome, CatalogError) else outcome)
+    return web.json_response(crawlwire.batch_results_json(answers))
+
+
+async def _probe_memory(request: web.Request) -> web.Response:
+    unknown = sorted(set(request.query) - {"cluster"})
+    if unknown:
+        raise InvalidAsset(unknown[0], "is not a known query parameter")
+    clusters = request.query.getall("cluster", []) or None
+    store = _store(request)
+
+    def recall() -> dict[str, Any]:
+        return crawlwire.memory_json(
+            store.sightings(clusters=clusters),
+            store.quiet_ports(clusters=clusters),
+            store.spec_checks(),
+        )
+
+    return web.json_response(await asyncio.to_thread(recall))
+
+
+async def _record_probes(request: web.Request) -> web.Response:
+    lessons = crawlwire.lessons_from_json(await _json_body(request))
+    await _call(
+        _store(request).record_probes,
+        probed=lessons.probed,
+        silent=lessons.silent,
+        short=lessons.short,
+        checks=lessons.checks,
+        at=lessons.at,
+    )
+    return web.Response(status=204)
 
 
 async def _record_run(request: web.Request) -> web.Response:

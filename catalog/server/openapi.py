@@ -74,6 +74,17 @@ _SECURED: Final[list[Json]] = [{"bearer": []}]
 _IDS: Final = [_param("groupId"), _param("assetId")]
 _VERSION: Final = _param("version")
 _ID_SCHEMA: Final = {"type": "string", "pattern": "^[a-z0-9][a-z0-9.-]{0,127}$"}
+_SERVICE: Final[Json] = {
+    "cluster": {"type": "string"},
+    "namespace": {"type": "string"},
+    "service": {"type": "string"},
+}
+_PORT: Final[Json] = {**_SERVICE, "port": {"type": "integer"}}
+_CHECKS: Final[Json] = {
+    "type": "object",
+    "description": "Validation outcomes (error messages; none when valid) by check key.",
+    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+}
 _PROVENANCE: Final = {
     "type": "object",
     "required": ["method", "detail"],
@@ -228,6 +239,45 @@ def _paths() -> Json:
                 security=_SECURED,
                 requestBody=_body("Publication"),
             )
+        },
+        f"{_M}/publication-batches": {
+            "post": _operation(
+                "Publish many drafts in one request; each is answered in its own slot",
+                "publishBatch",
+                {
+                    "200": _json(
+                        _ref("BatchResults"),
+                        "One entry per publication, in order: its result, or why it was"
+                        " refused (with the status it would have got alone).",
+                    ),
+                    **_errors(400, 401, 413, 415, 503),
+                },
+                security=_SECURED,
+                requestBody=_body("PublicationBatch"),
+            )
+        },
+        f"{_M}/probe-memory": {
+            "get": _operation(
+                "What earlier crawls learnt about probing, for the next crawl to start warm",
+                "probeMemory",
+                {"200": _json(_ref("ProbeMemory"), "The memory."), **_errors(400, 401, 503)},
+                security=_SECURED,
+                parameters=[
+                    {
+                        **_query("cluster", "Only these clusters (repeatable)."),
+                        "schema": {"type": "array", "items": {"type": "string"}},
+                        "style": "form",
+                        "explode": True,
+                    }
+                ],
+            ),
+            "post": _operation(
+                "Keep one crawl's probing lessons",
+                "recordProbes",
+                {"204": {"description": "Kept."}, **_errors(400, 401, 413, 415, 503)},
+                security=_SECURED,
+                requestBody=_body("ProbeLessons"),
+            ),
         },
         f"{_M}/runs": {
             "post": _operation(
@@ -423,6 +473,77 @@ def _schemas() -> Json:
                 "version": {"type": "string"},
                 "outcome": {"type": "string", "enum": ["created", "new-version", "unchanged"]},
                 "reason": {"type": "string"},
+            },
+        ),
+        "PublicationBatch": _object(
+            ["seenAt", "publications"],
+            {
+                "seenAt": {"type": "string", "format": "date-time"},
+                "publications": {
+                    "type": "array",
+                    "maxItems": 500,
+                    "description": "Each names its groupId and assetId; seenAt is the batch's.",
+                    "items": _ref("Publication"),
+                },
+            },
+        ),
+        "BatchResults": _object(
+            ["results"],
+            {
+                "results": {
+                    "type": "array",
+                    "items": _object(
+                        ["status"],
+                        {
+                            "status": {"type": "integer"},
+                            "result": _ref("PublishResult"),
+                            "message": {"type": "string"},
+                            "field": {"type": "string"},
+                        },
+                    ),
+                }
+            },
+        ),
+        "ProbeMemory": _object(
+            ["sightings", "quietPorts", "specChecks"],
+            {
+                "sightings": {
+                    "type": "array",
+                    "items": _object(
+                        list(_PORT) + ["assetType", "method", "detail"],
+                        {
+                            **_PORT,
+                            "assetType": _ref("AssetType"),
+                            "method": {"type": "string"},
+                            "detail": {"type": "string"},
+                        },
+                    ),
+                },
+                "quietPorts": {
+                    "type": "array",
+                    "items": _object(
+                        list(_PORT) + ["since", "shortChecks"],
+                        {
+                            **_PORT,
+                            "since": {"type": "string", "format": "date-time"},
+                            "shortChecks": {"type": "integer", "minimum": 0},
+                        },
+                    ),
+                },
+                "specChecks": _CHECKS,
+            },
+        ),
+        "ProbeLessons": _object(
+            ["at", "probed", "silent", "short", "checks"],
+            {
+                "at": {"type": "string", "format": "date-time"},
+                "probed": {
+                    "type": "array",
+                    "items": _object(["cluster", "namespace", "service"], _SERVICE),
+                },
+                "silent": {"type": "array", "items": _object(list(_PORT), _PORT)},
+                "short": {"type": "array", "items": _object(list(_PORT), _PORT)},
+                "checks": _CHECKS,
             },
         ),
         "Run": _object(
