@@ -40,8 +40,9 @@ import httpx  # noqa: E402
 from fixtures import synthetic  # noqa: E402
 
 _CHILD = """
-import os, sys
+import gc, os, sys
 from meshatlas.cli import main
+gc.freeze()  # as the meshatlas console script does (meshatlas.cli.entry)
 code = main(sys.argv[2:])
 with open(sys.argv[1], "w") as fh:
     # VmHWM is this process's own peak; ru_maxrss would carry the parent's over.

@@ -9,6 +9,10 @@ kinds of database:
   tables — and upgraded from there;
 - already migrated: upgraded to :data:`HEAD`, or left alone when it is there.
 
+A database already at :data:`HEAD` (every run but the first after an upgrade)
+is recognised with one plain query; Alembic is imported only when the schema
+must change, or its revision be read the Alembic way.
+
 Everything happens in one write transaction (``BEGIN IMMEDIATE`` on SQLite, an
 advisory lock on PostgreSQL), so several processes opening one catalogue at
 once migrate it exactly once, and a failed migration leaves nothing half done.
@@ -19,9 +23,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -55,13 +56,9 @@ def upgrade(engine: Engine, *, revision: str = "head") -> None:
                 connection.execute(
                     text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY}
                 )
-            current = _current(connection)
-            if current == HEAD and revision in ("head", HEAD):
+            if revision in ("head", HEAD) and _recorded(connection) == [HEAD]:
                 return
-            config = _config(connection)
-            if current is None and inspect(connection).has_table("catalog_assets"):
-                command.stamp(config, BASE)
-            command.upgrade(config, revision)
+            _migrate(connection, revision)
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot migrate the catalogue schema: {exc}") from exc
 
@@ -79,13 +76,32 @@ def current_revision(engine: Engine) -> str | None:
         raise StoreError(f"cannot read the catalogue schema revision: {exc}") from exc
 
 
-def _current(connection: Connection) -> str | None:
-    context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
-    return context.get_current_revision()
+def _recorded(connection: Connection) -> list[str]:
+    """The revisions in the version table, read without Alembic; none without the table."""
+    if not inspect(connection).has_table(VERSION_TABLE):
+        return []
+    return list(connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars())
 
 
-def _config(connection: Connection) -> Config:
+def _migrate(connection: Connection, revision: str) -> None:
+    # Alembic takes ~0.1 s to import; only a schema change needs it.
+    from alembic import command
+    from alembic.config import Config
+
+    current = _current(connection)
+    if current == HEAD and revision in ("head", HEAD):
+        return
     config = Config()
     config.set_main_option("script_location", str(_SCRIPTS))
     config.attributes["connection"] = connection
-    return config
+    if current is None and inspect(connection).has_table("catalog_assets"):
+        command.stamp(config, BASE)
+    command.upgrade(config, revision)
+
+
+def _current(connection: Connection) -> str | None:
+    # Alembic takes ~0.1 s to import; reading a revision its own way needs it.
+    from alembic.runtime.migration import MigrationContext
+
+    context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+    return context.get_current_revision()

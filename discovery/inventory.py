@@ -303,12 +303,28 @@ def _read_istio(
                 ExternalHost(host, ports, meta.get("namespace", ""), meta.get("name", ""), cluster)
             )
 
+    index = _ServiceIndex.of(services)
     for vs in docs.get("virtualservices", []):
-        out.routes.extend(_routes(vs, cluster, services, external_hosts))
+        out.routes.extend(_routes(vs, cluster, index, external_hosts))
+
+
+@dataclass(frozen=True, slots=True)
+class _ServiceIndex:
+    """A cluster's Services by key and by namespace, so each route is a lookup, not a scan."""
+
+    keys: frozenset[ServiceKey]
+    by_namespace: Mapping[str, Sequence[Service]]
+
+    @classmethod
+    def of(cls, services: Sequence[Service]) -> _ServiceIndex:
+        by_namespace: dict[str, list[Service]] = {}
+        for s in services:
+            by_namespace.setdefault(s.key.namespace, []).append(s)
+        return cls(keys=frozenset(s.key for s in services), by_namespace=by_namespace)
 
 
 def _resolve_host(
-    host: str, namespace: str, cluster: str, services: Sequence[Service], external: set[str]
+    host: str, namespace: str, cluster: str, known: frozenset[ServiceKey], external: set[str]
 ) -> ServiceKey | str:
     """A VirtualService host or destination as a Service key, or the host itself."""
     if host in external:
@@ -317,19 +333,24 @@ def _resolve_host(
     name = parts[0]
     ns = parts[1] if len(parts) >= 2 and (len(parts) == 2 or parts[2] == "svc") else namespace
     key = ServiceKey(cluster, ns, name)
-    if any(s.key == key for s in services):
+    if key in known:
         return key
     return host
 
 
 def _selects(selector: Mapping[str, str], source_labels: Mapping[str, str]) -> bool:
     """Whether a Service's selector and a route's sourceLabels pick the same workloads."""
-    shared = set(selector) & set(source_labels)
-    return bool(shared) and all(selector[k] == source_labels[k] for k in shared)
+    shared = False
+    for name, value in source_labels.items():
+        if name in selector:
+            if selector[name] != value:
+                return False
+            shared = True
+    return shared
 
 
 def _routes(
-    vs: Mapping[str, Any], cluster: str, services: Sequence[Service], external: set[str]
+    vs: Mapping[str, Any], cluster: str, index: _ServiceIndex, external: set[str]
 ) -> list[ConfigRoute]:
     meta, spec = vs.get("metadata") or {}, vs.get("spec") or {}
     namespace, via = (
@@ -344,11 +365,11 @@ def _routes(
             for match in rule.get("match") or []:
                 labels = match.get("sourceLabels") or {}
                 if labels:
+                    in_namespace = match.get("sourceNamespace") or namespace
                     sources.extend(
                         s.key
-                        for s in services
-                        if s.key.namespace == (match.get("sourceNamespace") or namespace)
-                        and _selects(s.selector, labels)
+                        for s in index.by_namespace.get(in_namespace, ())
+                        if _selects(s.selector, labels)
                     )
             if not sources:
                 sources = [None]
@@ -356,7 +377,7 @@ def _routes(
                 host = (dest.get("destination") or {}).get("host")
                 if not host:
                     continue
-                target = _resolve_host(host, namespace, cluster, services, external)
+                target = _resolve_host(host, namespace, cluster, index.keys, external)
                 for source in sources:
                     if (source, target) not in seen:
                         seen.add((source, target))

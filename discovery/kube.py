@@ -3,13 +3,15 @@
 Lists are read page by page (``limit``/``continue``) as raw JSON, which is
 typed at this edge and converted once by :mod:`discovery.inventory`; skipping
 the client's model deserialisation keeps memory and time linear in the number
-of objects. Transient failures (429, 5xx, dropped connections) are retried a
-few times; an expired ``continue`` token restarts the list.
+of objects. The GETs go through the ``ApiClient``'s own request methods, as
+its typed API classes (``CoreV1Api``...) would send them, without importing
+those classes and their hundreds of models. Transient failures (429, 5xx,
+dropped connections) are retried a few times; an expired ``continue`` token
+restarts the list.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, TypedDict
 
 import kubernetes
+import orjson
 import urllib3
 
 from discovery.errors import KubeError
@@ -122,32 +125,41 @@ class ListTarget:
             return f"{base}/namespaces/{self.namespace}/{self.resource}"
         return f"{base}/{self.resource}"
 
-    def call(self, api: kubernetes.client.ApiClient, **kwargs: Any) -> Any:
-        """Issue the list call through the client's typed API for this resource."""
-        ns = self.namespace
-        if self.group == "":
-            core = kubernetes.client.CoreV1Api(api)
-            if self.resource == "namespaces":
-                return core.list_namespace(**kwargs)
-            if self.resource == "services":
-                if ns:
-                    return core.list_namespaced_service(ns, **kwargs)
-                return core.list_service_for_all_namespaces(**kwargs)
-        elif self.group == "discovery.k8s.io" and self.resource == "endpointslices":
-            disc = kubernetes.client.DiscoveryV1Api(api)
-            if ns:
-                return disc.list_namespaced_endpoint_slice(ns, **kwargs)
-            return disc.list_endpoint_slice_for_all_namespaces(**kwargs)
-        else:
-            custom = kubernetes.client.CustomObjectsApi(api)
-            if ns:
-                return custom.list_namespaced_custom_object(
-                    self.group, self.version, ns, self.resource, **kwargs
-                )
-            return custom.list_cluster_custom_object(
-                self.group, self.version, self.resource, **kwargs
+    def call(
+        self, api: kubernetes.client.ApiClient, *, query: Sequence[tuple[str, Any]], timeout: float
+    ) -> bytes:
+        """GET one page of this list through ``api``; the raw JSON body.
+
+        The request is the one the client's typed API classes build (host, TLS,
+        bearer token, ``Accept``, path quoting, query names), without importing
+        them: they pull in hundreds of pydantic models, ~0.4 s a run.
+
+        Raises:
+            kubernetes.client.ApiException: The API answered outside 2xx, raised
+                as the typed API classes raise it.
+        """
+        if self.group == "" and self.resource not in ("namespaces", "services"):
+            raise KubeError(f"meshatlas does not read {self.path}", resource=self.path)
+        base = "/apis/{group}/{version}" if self.group else "/api/{version}"
+        params = {"group": self.group, "version": self.version, "resource": self.resource}
+        if self.namespace:
+            base += "/namespaces/{namespace}"
+            params["namespace"] = self.namespace
+        request = api.param_serialize(
+            method="GET",
+            resource_path=base + "/{resource}",
+            path_params=params,
+            query_params=list(query),
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        response = api.call_api(*request, _request_timeout=timeout)
+        data: bytes = response.read()
+        if not 200 <= response.status <= 299:
+            raise kubernetes.client.ApiException.from_response(
+                http_resp=response, body=None, data=None
             )
-        raise KubeError(f"meshatlas does not read {self.path}", resource=self.path)
+        return data
 
 
 class Lister:
@@ -199,22 +211,20 @@ class Lister:
     def _page(
         self, target: ListTarget, *, token: str | None, label_selector: str | None
     ) -> RawList:
-        kwargs: dict[str, Any] = {"limit": self.page_size}
+        # In the order the typed API classes send them.
+        query: list[tuple[str, Any]] = []
         if token:
-            kwargs["_continue"] = token
+            query.append(("continue", token))
         if label_selector:
-            kwargs["label_selector"] = label_selector
+            query.append(("labelSelector", label_selector))
+        query.append(("limit", self.page_size))
         delay = 0.2
         for attempt in range(1, self.attempts + 1):
             self.requests += 1
             try:
-                response = target.call(
-                    self.connection.api,
-                    _preload_content=False,
-                    _request_timeout=self.timeout,
-                    **kwargs,
+                body = orjson.loads(
+                    target.call(self.connection.api, query=query, timeout=self.timeout)
                 )
-                body = json.loads(response.data)
                 if not isinstance(body, dict):
                     raise ValueError("list body is not a JSON object")
                 return body  # type: ignore[return-value]
@@ -261,7 +271,7 @@ def _retry_after(exc: kubernetes.client.ApiException) -> float | None:
 def _status_message(exc: kubernetes.client.ApiException) -> str:
     """The ``message`` of a Kubernetes Status body, or the HTTP reason."""
     try:
-        body = json.loads(exc.body or b"{}")
+        body = orjson.loads(exc.body or b"{}")
         message = body.get("message") if isinstance(body, dict) else None
     except ValueError:
         message = None
