@@ -234,10 +234,7 @@ def memory_from_json(body: Any) -> ProbeMemory:
         item = wire.read_object(at, raw, _SIGHTING_FIELDS)
         sightings.append(
             Sighting(
-                cluster=wire.read_str(f"{at}.cluster", item["cluster"]),
-                namespace=wire.read_str(f"{at}.namespace", item["namespace"]),
-                service=wire.read_str(f"{at}.service", item["service"]),
-                port=wire.read_int(f"{at}.port", item["port"]),
+                *_port_key(at, item),
                 asset_type=wire.read_str(f"{at}.assetType", item["assetType"]),
                 method=wire.read_str(f"{at}.method", item["method"]),
                 detail=wire.read_str(f"{at}.detail", item["detail"]),
@@ -249,10 +246,7 @@ def memory_from_json(body: Any) -> ProbeMemory:
         item = wire.read_object(at, raw, _QUIET_FIELDS)
         quiet.append(
             QuietPort(
-                cluster=wire.read_str(f"{at}.cluster", item["cluster"]),
-                namespace=wire.read_str(f"{at}.namespace", item["namespace"]),
-                service=wire.read_str(f"{at}.service", item["service"]),
-                port=wire.read_int(f"{at}.port", item["port"]),
+                *_port_key(at, item),
                 since=wire.read_time(f"{at}.since", item["since"]),
                 short_checks=wire.read_int(f"{at}.shortChecks", item["shortChecks"]),
             )
@@ -315,19 +309,20 @@ def _port_json(key: PortKey) -> JsonObject:
 
 
 def _ports(field: str, value: Any) -> tuple[PortKey, ...]:
-    out = []
-    for index, raw in enumerate(_items(field, value)):
-        at = f"{field}[{index}]"
-        item = wire.read_object(at, raw, _PORT_FIELDS)
-        out.append(
-            (
-                wire.read_str(f"{at}.cluster", item["cluster"]),
-                wire.read_str(f"{at}.namespace", item["namespace"]),
-                wire.read_str(f"{at}.service", item["service"]),
-                wire.read_int(f"{at}.port", item["port"]),
-            )
-        )
-    return tuple(out)
+    return tuple(
+        _port_key(f"{field}[{index}]", wire.read_object(f"{field}[{index}]", raw, _PORT_FIELDS))
+        for index, raw in enumerate(_items(field, value))
+    )
+
+
+def _port_key(at: str, item: JsonObject) -> PortKey:
+    """The (cluster, namespace, service, port) an object names."""
+    return (
+        wire.read_str(f"{at}.cluster", item["cluster"]),
+        wire.read_str(f"{at}.namespace", item["namespace"]),
+        wire.read_str(f"{at}.service", item["service"]),
+        wire.read_int(f"{at}.port", item["port"]),
+    )
 
 
 def _checks(field: str, value: Any) -> dict[str, tuple[str, ...]]:

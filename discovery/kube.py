@@ -16,7 +16,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Any, Final, TypedDict
 
 import kubernetes
 import orjson
@@ -38,6 +38,10 @@ class RawMeta(TypedDict, total=False):
 class RawList(TypedDict, total=False):
     metadata: dict[str, Any]
     items: list[RawObject]
+
+
+#: The name of the cluster a Pod runs in, unless ``--cluster-name`` gives another.
+IN_CLUSTER: Final = "in-cluster"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +71,7 @@ def connect(
         if in_cluster:
             config = _configuration()
             kubernetes.config.load_incluster_config(client_configuration=config)
-            return [ClusterConnection("in-cluster", kubernetes.client.ApiClient(config))]
+            return [ClusterConnection(IN_CLUSTER, kubernetes.client.ApiClient(config))]
         names = list(contexts)
         if not names:
             _, active = kubernetes.config.list_kube_config_contexts(config_file=kubeconfig)

@@ -69,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="kubeconfig context to read; repeat for several clusters",
     )
     conn.add_argument("--in-cluster", action="store_true", help="use the Pod's ServiceAccount")
+    conn.add_argument(
+        "--cluster-name",
+        metavar="NAME",
+        help="the name this cluster is catalogued under (default: the kubeconfig context;"
+        " in a Pod, in-cluster); set one per cluster when several publish to one catalogue,"
+        " ideally Istio's cluster name",
+    )
     sel = discover.add_argument_group("what to read")
     sel.add_argument(
         "--namespace",
@@ -176,6 +183,7 @@ def _discover(args: argparse.Namespace) -> ExitCode:
         kubeconfig=args.kubeconfig,
         contexts=tuple(args.context),
         in_cluster=args.in_cluster,
+        cluster_name=args.cluster_name,
         namespaces=tuple(args.namespace),
         exclude_namespaces=excluded,
         selector=args.selector,

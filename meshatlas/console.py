@@ -161,6 +161,8 @@ def summary(result: RunResult) -> None:
         f"{stats['duration_s']:.1f}s",
         markup=False,
     )
+    for note in result.report["notes"]:
+        _out.print(f"note: {note}", markup=False)
     for problem in result.report["problems"]:
         _out.print(
             f"problem: {problem['where']}: {problem['what']}: {problem['why']}", markup=False
@@ -187,6 +189,8 @@ def _summary_lines(result: RunResult) -> None:
                 asset=asset.get("asset_id"),
                 version=asset.get("version"),
             )
+    for note in doc["notes"]:
+        log("info", "note", note=note)
     for problem in doc["problems"]:
         log("warning", "problem", where=problem["where"], what=problem["what"], why=problem["why"])
     for path in result.outputs:

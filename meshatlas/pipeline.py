@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ class DiscoverOptions:
     kubeconfig: str | None = None
     contexts: tuple[str, ...] = ()
     in_cluster: bool = False
+    #: The name the (one) cluster is catalogued under, instead of its context or ``in-cluster``.
+    cluster_name: str | None = None
     namespaces: tuple[str, ...] = ()
     exclude_namespaces: tuple[str, ...] = DEFAULT_EXCLUDED
     selector: str | None = None
@@ -106,6 +109,15 @@ def check(options: DiscoverOptions) -> None:
             "--catalog must be sqlite:///PATH, postgresql://... or http(s)://HOST (a meshatlas"
             f" serve), not {options.catalog!r}"
         )
+    if options.cluster_name is not None:
+        name = options.cluster_name
+        if not name.strip() or len(name) > 253 or any(ord(c) < 32 for c in name):
+            raise UsageError(f"--cluster-name must be 1 to 253 printable characters, not {name!r}")
+        if len(options.contexts) > 1:
+            raise UsageError(
+                "--cluster-name names one cluster; with several --context, each cluster is"
+                " catalogued under its context's name"
+            )
     if options.deprecate_after < 1:
         raise UsageError("--deprecate-after must be at least 1")
     if options.concurrency < 1:
@@ -125,6 +137,8 @@ def run_discover(options: DiscoverOptions, *, progress: crawl.Progress | None = 
         )
     except KubeError as exc:
         raise UsageError(str(exc)) from exc
+    if options.cluster_name is not None:
+        connections = [dataclasses.replace(c, name=options.cluster_name) for c in connections]
     scope = Scope(
         namespaces=options.namespaces,
         exclude_namespaces=options.exclude_namespaces,
@@ -146,10 +160,25 @@ def run_discover(options: DiscoverOptions, *, progress: crawl.Progress | None = 
         if target is not None and not options.cold:
             recalled = memory.recall(target, clusters=[c.name for c in connections])
         found = asyncio.run(_discover(connections, scope, limits, options, progress, recalled))
+        if options.cluster_name is None and urlsplit(options.catalog).scheme in ("http", "https"):
+            found = _note_unnamed(found)
         return _finish(options, started, found, target, extra, catalog_failed, recalled.quiet)
     finally:
         if target is not None:
             target.close()
+
+
+def _note_unnamed(found: Discovery) -> Discovery:
+    """Say so when a Pod's crawl publishes to a server without naming its cluster."""
+    if kube.IN_CLUSTER not in found.inventory.clusters:
+        return found
+    note = (
+        f"this cluster is catalogued as {kube.IN_CLUSTER!r}: if crawlers in other clusters"
+        " publish to the same catalogue, give each its own --cluster-name (cluster-name: in"
+        " meshatlas.yaml), or their Services' instances and runs are taken for this one's"
+    )
+    inventory = dataclasses.replace(found.inventory, notes=(*found.inventory.notes, note))
+    return dataclasses.replace(found, inventory=inventory)
 
 
 def _finish(

@@ -177,3 +177,47 @@ def test_serve_exposes_metrics(catalogue: str) -> None:
     assert samples[("meshatlas_http_request_duration_seconds_count", ready)] >= 1
     assert samples[("meshatlas_build_info", (("version", VERSION),))] == 1
     assert any(name == "process_resident_memory_bytes" for name, _ in samples)
+
+
+def test_a_cluster_name_replaces_the_context_name(
+    fleet: Mesh, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import catalog
+
+    db = f"sqlite:///{tmp_path / 'named.db'}"
+    monkeypatch.setenv("MESHATLAS_CLUSTER_NAME", "prod-eu")
+    argv = ["--kubeconfig", str(fleet.kubeconfig), "--context", "east", "--catalog", db]
+    code, report = _discover([*argv, "--report", str(tmp_path / "named.json")])
+
+    assert code == 0, report["problems"]
+    assert report["clusters"] == ["prod-eu"]
+    assert {s["cluster"] for s in report["services"]} == {"prod-eu"}
+    assert not any("cluster-name" in note for note in report["notes"])
+    with catalog.open_store(db) as store:
+        instances = [i for a in store.list_assets() for i in a.latest.instances]
+    assert instances and {i.cluster for i in instances} == {"prod-eu"}
+
+
+def test_one_cluster_name_cannot_name_several_contexts(
+    fleet: Mesh, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--kubeconfig", str(fleet.kubeconfig), "--context", "demo", "--context", "east"]
+    code = main(["discover", *argv, "--cluster-name", "prod", "--dry-run"])
+
+    assert code == 2
+    assert "--cluster-name names one cluster" in capsys.readouterr().err
+
+
+def test_a_pods_crawl_publishing_to_a_server_is_told_to_name_its_cluster() -> None:
+    from discovery.model import Discovery, Inventory
+    from meshatlas import pipeline
+
+    def found(cluster: str) -> Discovery:
+        inventory = Inventory(
+            clusters=(cluster,), services=(), external_hosts=(), routes=(), problems=()
+        )
+        return Discovery(inventory, findings=(), edges=(), problems=())
+
+    [note] = pipeline._note_unnamed(found("in-cluster")).inventory.notes
+    assert "--cluster-name" in note and "'in-cluster'" in note
+    assert pipeline._note_unnamed(found("prod-eu")).inventory.notes == ()

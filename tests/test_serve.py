@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import json
 import shutil
@@ -88,16 +89,23 @@ def start(store: catalog.CatalogStore, **options: Any) -> RunningServer:
     return RunningServer(server.make_app(store, auth=auth, **options)).start()
 
 
-@pytest.fixture
-def api(catalog_url: str) -> Iterator[Api]:
+@contextlib.contextmanager
+def serving(catalog_url: str, *, max_body: int) -> Iterator[Api]:
+    """A server over the catalogue at ``catalog_url``, taking bodies up to ``max_body``."""
     with catalog.open_store(catalog_url) as store:
-        running = start(store, max_body=256 * 1024)
+        running = start(store, max_body=max_body)
         client = Api(store, running)
         try:
             yield client
         finally:
             client.http.close()
             running.stop()
+
+
+@pytest.fixture
+def api(catalog_url: str) -> Iterator[Api]:
+    with serving(catalog_url, max_body=256 * 1024) as client:
+        yield client
 
 
 def snapshot(store: catalog.CatalogStore) -> list[catalog.Asset]:

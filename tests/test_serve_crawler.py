@@ -20,7 +20,7 @@ import catalog
 import catalog.wire
 from catalog import crawlwire
 from catalog.server import RunningServer
-from tests.test_serve import TOKEN, Api, M, publication, start
+from tests.test_serve import TOKEN, Api, M, publication, serving
 
 SEEN = datetime(2024, 5, 1, 12, tzinfo=UTC)
 
@@ -65,14 +65,8 @@ def draft(asset_id: str, **options: Any) -> catalog.AssetDraft:
 
 @pytest.fixture
 def api(catalog_url: str) -> Iterator[Api]:
-    with catalog.open_store(catalog_url) as store:
-        running = start(store, max_body=96 * 1024)
-        client = Api(store, running)
-        try:
-            yield client
-        finally:
-            client.http.close()
-            running.stop()
+    with serving(catalog_url, max_body=96 * 1024) as client:
+        yield client
 
 
 def batch(api: Api, publications: list[Any], **headers: str) -> httpx.Response:
