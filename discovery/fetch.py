@@ -111,25 +111,37 @@ class Lanes:
         self.slow_capacity = SLOW_LANE * concurrency if slow is None else slow
         self.slow_in_use = 0
 
-    def try_move(self) -> bool:
-        """Move one request from the fast lane to the slow one, if there is room."""
+    def try_enter_slow(self) -> bool:
+        """Take a place in the slow lane, if there is room."""
         if self.slow_in_use >= self.slow_capacity:
             return False
         self.slow_in_use += 1
+        return True
+
+    def try_move(self) -> bool:
+        """Move one request from the fast lane to the slow one, if there is room."""
+        if not self.try_enter_slow():
+            return False
         self.fast.release()
         return True
 
 
 class _Ticket:
-    """One request's place in the lanes: fast, then slow once it has waited too long."""
+    """One request's place in the lanes: fast, then slow once it has waited too long.
+
+    A request expected to wait (``slow``) starts in the slow lane and never
+    holds a fast slot.
+    """
 
     __slots__ = ("lanes", "slow", "timer", "after")
 
-    def __init__(self, lanes: Lanes, after: float) -> None:
+    def __init__(self, lanes: Lanes, after: float, *, slow: bool = False) -> None:
         self.lanes = lanes
-        self.slow = False
+        self.slow = slow
         self.after = after
-        self.timer = asyncio.get_running_loop().call_later(after, self.move)
+        self.timer: asyncio.TimerHandle | None = None
+        if not slow:
+            self.timer = asyncio.get_running_loop().call_later(after, self.move)
 
     def move(self) -> None:
         """Into the slow lane; while that is full, try again a little later."""
@@ -138,7 +150,8 @@ class _Ticket:
             self.timer = asyncio.get_running_loop().call_later(self.after / 4, self.move)
 
     def release(self) -> None:
-        self.timer.cancel()
+        if self.timer is not None:
+            self.timer.cancel()
         if self.slow:
             self.lanes.slow_in_use -= 1
         else:
@@ -168,10 +181,14 @@ class Fetcher:
         content: bytes | None = None,
         follow_redirects: bool = True,
         deadline: float | None = None,
+        quiet: bool = False,
     ) -> tuple[Response, int]:
         """Send a request, following same-origin redirects unless told not to.
 
-        ``deadline`` shortens the limits' one for this request. Returns the
+        ``deadline`` shortens the limits' one for this request; ``quiet`` says
+        its origin gave no answer in time last run, so it waits in the slow
+        lane from the start (while that has room) instead of holding a fast
+        slot for ``slow_after``. Returns the
         final response and the number of requests it took. Raises
         :class:`ProbeTimeout` when no answer comes in time and
         :class:`ProbeError` on any other failure.
@@ -186,7 +203,13 @@ class Fetcher:
                 raise ProbeTimeout(f"no complete answer within {total:g}s", url=current)
             spent += 1
             response, took = await self._once(
-                method, current, headers=headers, content=content, left=left, total=total
+                method,
+                current,
+                headers=headers,
+                content=content,
+                left=left,
+                total=total,
+                quiet=quiet,
             )
             left -= took
             location = response.headers.get("location")
@@ -217,13 +240,16 @@ class Fetcher:
         content: bytes | None,
         left: float,
         total: float,
+        quiet: bool = False,
     ) -> tuple[Response, float]:
         """One exchange within ``left`` seconds of the ``total`` deadline; and its time."""
         send = {"Accept-Encoding": "gzip, deflate", **(headers or {})}
-        await self.lanes.fast.acquire()
+        slow = quiet and self.lanes.try_enter_slow()
+        if not slow:
+            await self.lanes.fast.acquire()
         loop = asyncio.get_running_loop()
         started = loop.time()
-        ticket = _Ticket(self.lanes, min(self.limits.slow_after, total / 2))
+        ticket = _Ticket(self.lanes, min(self.limits.slow_after, total / 2), slow=slow)
         try:
             async with asyncio.timeout(left):
                 response = await self._exchange(method, url, send, content)

@@ -292,7 +292,11 @@ class Prober:
             return None
         try:
             response, spent = await self.fetcher.request(
-                "GET", state.base + path, follow_redirects=follow, deadline=state.deadline
+                "GET",
+                state.base + path,
+                follow_redirects=follow,
+                deadline=state.deadline,
+                quiet=state.deadline is not None,
             )
         except ProbeError:
             state.requests += 1
@@ -498,7 +502,12 @@ class Prober:
             return None
         try:
             response, spent = await self.fetcher.request(
-                "POST", state.base + path, headers=headers, content=body, deadline=state.deadline
+                "POST",
+                state.base + path,
+                headers=headers,
+                content=body,
+                deadline=state.deadline,
+                quiet=state.deadline is not None,
             )
         except ProbeError:
             state.requests += 1

@@ -100,6 +100,8 @@ def sources(
 
 async def observe(options: TelemetryOptions, found: Discovery) -> Discovery:
     """Add telemetry edges (merged with config edges) and problems to ``found``."""
+    if not any((options.prometheus, options.otel_prometheus, options.jaeger, options.zipkin)):
+        return found  # no client: making one loads the TLS trust store (~0.1 s)
     async with httpx.AsyncClient(trust_env=False, follow_redirects=False) as client:
         wanted = sources(options, client)
         if not wanted:

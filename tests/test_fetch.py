@@ -272,6 +272,53 @@ def test_the_slow_lane_is_several_fast_lanes_wide_by_default() -> None:
     assert most == 6
 
 
+def _quiet_then_fast(slow: int) -> tuple[int, bool, str]:
+    """A quiet request to a silent server, then a fast one, with one fast slot.
+
+    Returns the slow lane's use and whether the fast slot was taken while the
+    quiet request waited, and what became of the fast request within 3 s
+    (the quiet one would leave the fast lane only after 15 s).
+    """
+    open_now, most = [0], [0]
+
+    async def main() -> tuple[int, bool, str]:
+        server, hung_port = await _hanging_server(open_now, most)
+        runner, fast_port = await _serve("127.0.0.1", _fast)
+        limits = Limits(deadline=30.0, read_timeout=30.0, slow_after=20.0)
+        try:
+            async with make_client(limits=limits, max_connections=1) as client:
+                lanes = Lanes(1, slow=slow)
+                fetcher = Fetcher(client=client, limits=limits, lanes=lanes)
+                quiet = asyncio.create_task(
+                    fetcher.request("GET", f"http://127.0.0.1:{hung_port}/", quiet=True)
+                )
+                while not open_now[0]:
+                    await asyncio.sleep(0.01)
+                seen = (lanes.slow_in_use, lanes.fast.locked())
+                try:
+                    async with asyncio.timeout(3):
+                        response, _ = await fetcher.request("GET", f"http://127.0.0.1:{fast_port}/")
+                    fast = f"answered {response.status}"
+                except TimeoutError:
+                    fast = "still waiting for the fast slot"
+                quiet.cancel()
+                await asyncio.gather(quiet, return_exceptions=True)
+                return (*seen, fast)
+        finally:
+            server.close()
+            await runner.cleanup()
+
+    return asyncio.run(main())
+
+
+def test_a_request_to_a_port_silent_last_run_waits_in_the_slow_lane_from_the_start() -> None:
+    assert _quiet_then_fast(slow=1) == (1, False, "answered 200")
+
+
+def test_with_the_slow_lane_full_a_quiet_request_takes_a_fast_slot() -> None:
+    assert _quiet_then_fast(slow=0) == (0, True, "still waiting for the fast slot")
+
+
 def test_the_deadline_covers_every_redirect_of_an_exchange() -> None:
     async def slow_hops(request: web.Request) -> web.StreamResponse:
         await asyncio.sleep(0.4)
