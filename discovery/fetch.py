@@ -182,18 +182,23 @@ class Fetcher:
         follow_redirects: bool = True,
         deadline: float | None = None,
         quiet: bool = False,
+        keep_alive: bool = True,
     ) -> tuple[Response, int]:
         """Send a request, following same-origin redirects unless told not to.
 
         ``deadline`` shortens the limits' one for this request; ``quiet`` says
         its origin gave no answer in time last run, so it waits in the slow
         lane from the start (while that has room) instead of holding a fast
-        slot for ``slow_after``. Returns the
+        slot for ``slow_after``. Without ``keep_alive`` the server is asked to
+        close the connection after answering: for a request expected to be its
+        origin's only one, nothing is left idle on either side. Returns the
         final response and the number of requests it took. Raises
         :class:`ProbeTimeout` when no answer comes in time and
         :class:`ProbeError` on any other failure.
         """
         origin = _origin(url)
+        if not keep_alive:
+            headers = {**(headers or {}), "Connection": "close"}
         total = min(deadline or self.limits.deadline, self.limits.deadline)
         left = total
         spent = 0

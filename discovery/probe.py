@@ -166,7 +166,10 @@ class Prober:
                     return await self._probe_grpc(service, port, address)
                 return await self._probe_http(service, port, address)
 
-        results = await asyncio.gather(*(one(p) for p in ports))
+        if len(ports) == 1:  # most Services: no task to make and schedule
+            results = [await one(ports[0])]
+        else:
+            results = list(await asyncio.gather(*(one(p) for p in ports)))
         for port, outcome in zip(ports, results, strict=True):
             if outcome.api is None and outcome.problem is None:
                 skipped.append(ProbeSkip(service.key, port, "no HTTP answer"))
@@ -266,14 +269,15 @@ class Prober:
         self, state: _Port, hint: Hint
     ) -> tuple[SpecDocument | None, ApiKind, float] | None:
         """Go straight to what worked last time; ``None`` sends the port to full probing."""
+        # What worked last time is likely the port's only request: nothing to keep open.
         if hint.path is not None:
-            doc = await self._try_spec(state, hint.path, "remembered")
+            doc = await self._try_spec(state, hint.path, "remembered", last=True)
             if doc is None:
                 return None
             return doc, classify.kind_of_spec(doc), CONFIDENCE["spec"]
         if hint.kind not in ("http", "rest"):
             return None  # GraphQL and SOAP answers are cheap to confirm afresh
-        root = await self._get(state, "/", follow=False)
+        root = await self._get(state, "/", follow=False, last=True)
         if root is None:
             return None
         state.evidence.append(
@@ -287,7 +291,10 @@ class Prober:
         )
         return None, hint.kind, CONFIDENCE["json" if hint.kind == "rest" else "http"]
 
-    async def _get(self, state: _Port, path: str, *, follow: bool = True) -> Response | None:
+    async def _get(
+        self, state: _Port, path: str, *, follow: bool = True, last: bool = False
+    ) -> Response | None:
+        """GET ``path`` of the port; ``last`` when no other request is expected."""
         if state.requests >= self.settings.max_requests_per_port:
             return None
         try:
@@ -297,6 +304,7 @@ class Prober:
                 follow_redirects=follow,
                 deadline=state.deadline,
                 quiet=state.deadline is not None,
+                keep_alive=not last,
             )
         except ProbeError:
             state.requests += 1
@@ -307,10 +315,12 @@ class Prober:
             state.json_seen = True
         return response
 
-    async def _try_spec(self, state: _Port, path: str, how: str) -> SpecDocument | None:
+    async def _try_spec(
+        self, state: _Port, path: str, how: str, *, last: bool = False
+    ) -> SpecDocument | None:
         """Fetch ``path`` and keep it if it is a valid description."""
         try:
-            response = await self._get(state, path)
+            response = await self._get(state, path, last=last)
         except ProbeError as exc:
             state.evidence.append(Evidence(how, f"gave up: {exc.message}", exc.url))
             return None

@@ -151,3 +151,49 @@ def test_a_quiet_port_that_answers_again_is_probed_in_full() -> None:
         assert api.spec is not None and api.spec.valid
 
     asyncio.run(main())
+
+
+def test_the_remembered_request_asks_to_close_and_a_miss_still_probes_in_full() -> None:
+    seen: list[tuple[int, str, bool]] = []  # (port, path, kept alive)
+
+    async def main() -> None:
+        async def handler(request: web.Request) -> web.Response:
+            seen.append((request.url.port or 0, request.path, request.keep_alive))
+            if request.path == "/openapi.json":
+                return web.json_response(SPEC)
+            return web.json_response({"detail": "Not Found"}, status=404)
+
+        runners: list[web.AppRunner] = []
+        services: list[Service] = []
+        for _ in range(2):
+            app = web.Application()
+            app.router.add_get("/{tail:.*}", handler)
+            runner = web.AppRunner(app, access_log=None)
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", 0).start()
+            runners.append(runner)
+            services.append(_service(f"svc-{runner.addresses[0][1]}", runner.addresses[0][1]))
+        # The first is where it was; the second's description moved since last run.
+        hints = {
+            _key(services[0]): Hint(path="/openapi.json", kind="rest"),
+            _key(services[1]): Hint(path="/v3/api-docs", kind="rest"),
+        }
+        try:
+            async with make_client() as client:
+                prober = Prober(fetcher=Fetcher(client=client), hints=hints)
+                found = [await prober.probe(s) for s in services]
+        finally:
+            for runner in runners:
+                await runner.cleanup()
+
+        first, moved = (s.ports[0].port for s in services)
+        assert [(path, alive) for port, path, alive in seen if port == first] == [
+            ("/openapi.json", False)
+        ]
+        to_moved = [(path, alive) for port, path, alive in seen if port == moved]
+        assert to_moved[0] == ("/v3/api-docs", False)
+        # The miss went on to full probing, on kept-alive connections, and found it.
+        assert ("/openapi.json", True) in to_moved[1:]
+        assert all(f.apis and f.apis[0].spec is not None for f in found)
+
+    asyncio.run(main())
