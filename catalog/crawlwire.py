@@ -86,9 +86,7 @@ def batch_from_json(body: Any) -> tuple[datetime, list[AssetDraft | InvalidAsset
     """
     data = wire.read_object("", body, _BATCH_FIELDS)
     seen_at = wire.read_time("seenAt", data["seenAt"])
-    items = data["publications"]
-    if not isinstance(items, list):
-        raise InvalidAsset("publications", "must be an array")
+    items = wire.read_list("publications", data["publications"])
     if len(items) > MAX_BATCH:
         raise InvalidAsset(
             "publications", f"holds {len(items)} publications; at most {MAX_BATCH} per batch"
@@ -229,7 +227,7 @@ def memory_from_json(body: Any) -> ProbeMemory:
     """
     data = wire.read_object("", body, _MEMORY_FIELDS)
     sightings = []
-    for index, raw in enumerate(_items("sightings", data["sightings"])):
+    for index, raw in enumerate(wire.read_list("sightings", data["sightings"])):
         at = f"sightings[{index}]"
         item = wire.read_object(at, raw, _SIGHTING_FIELDS)
         sightings.append(
@@ -241,7 +239,7 @@ def memory_from_json(body: Any) -> ProbeMemory:
             )
         )
     quiet = []
-    for index, raw in enumerate(_items("quietPorts", data["quietPorts"])):
+    for index, raw in enumerate(wire.read_list("quietPorts", data["quietPorts"])):
         at = f"quietPorts[{index}]"
         item = wire.read_object(at, raw, _QUIET_FIELDS)
         quiet.append(
@@ -284,7 +282,7 @@ def lessons_from_json(body: Any) -> Lessons:
     """
     data = wire.read_object("", body, _LESSONS_FIELDS)
     probed = []
-    for index, raw in enumerate(_items("probed", data["probed"])):
+    for index, raw in enumerate(wire.read_list("probed", data["probed"])):
         at = f"probed[{index}]"
         item = wire.read_object(at, raw, _SERVICE_FIELDS)
         probed.append(
@@ -311,7 +309,7 @@ def _port_json(key: PortKey) -> JsonObject:
 def _ports(field: str, value: Any) -> tuple[PortKey, ...]:
     return tuple(
         _port_key(f"{field}[{index}]", wire.read_object(f"{field}[{index}]", raw, _PORT_FIELDS))
-        for index, raw in enumerate(_items(field, value))
+        for index, raw in enumerate(wire.read_list(field, value))
     )
 
 
@@ -332,9 +330,3 @@ def _checks(field: str, value: Any) -> dict[str, tuple[str, ...]]:
         wire.read_str(field, key): wire.read_strs(f"{field}.{key}", errors)
         for key, errors in value.items()
     }
-
-
-def _items(field: str, value: Any) -> list[Any]:
-    if not isinstance(value, list):
-        raise InvalidAsset(field, "must be an array")
-    return value

@@ -35,6 +35,7 @@ __all__ = [
     "publication_from_json",
     "publication_json",
     "read_int",
+    "read_list",
     "read_object",
     "read_str",
     "read_strs",
@@ -148,7 +149,7 @@ def draft_from_json(body: Any, *, where: str = "") -> AssetDraft:
     """
     data = read_object(where, body, _DRAFT_FIELDS)
     files = []
-    for index, raw in enumerate(_list(_at(where, "files"), data.get("files", []))):
+    for index, raw in enumerate(read_list(_at(where, "files"), data.get("files", []))):
         at = _at(where, f"files[{index}]")
         item = read_object(at, raw, _FILE_FIELDS)
         files.append(
@@ -374,14 +375,14 @@ def read_int(field: str, value: Any) -> int:
     return value
 
 
-def _list(field: str, value: Any) -> list[Any]:
+def read_list(field: str, value: Any) -> list[Any]:
     if not isinstance(value, list):
         raise InvalidAsset(field, f"must be an array, not {_kind(value)}")
     return value
 
 
 def read_strs(field: str, value: Any) -> tuple[str, ...]:
-    return tuple(read_str(f"{field}[{i}]", item) for i, item in enumerate(_list(field, value)))
+    return tuple(read_str(f"{field}[{i}]", item) for i, item in enumerate(read_list(field, value)))
 
 
 def _base64(field: str, value: Any) -> bytes:

@@ -399,7 +399,7 @@ async def _probe_memory(request: web.Request) -> web.Response:
             store.spec_checks(),
         )
 
-    return web.json_response(await asyncio.to_thread(recall))
+    return web.json_response(await _call(recall))
 
 
 async def _record_probes(request: web.Request) -> web.Response:
