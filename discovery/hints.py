@@ -74,14 +74,23 @@ def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in ("true", "yes", "1")
 
 
-def _path(value: str | None) -> str | None:
-    """An annotation path, only if it stays on the Service (a path, never a URL)."""
+def _path(value: str | None, own_hosts: frozenset[str] = frozenset()) -> str | None:
+    """An annotation's path (and query), only if it stays on the Service.
+
+    A path is taken as it is (``/calculator.asmx?WSDL`` keeps its query); a
+    URL only when it names the Service itself, and then only its path and
+    query are used: the probe goes to the Service's address, never to a name.
+    """
     if not value:
         return None
     value = value.strip()
+    if value.lower().startswith(("http://", "https://")):
+        return _own_path(value, own_hosts)
     if not value.startswith("/") or value.startswith("//") or "\\" in value:
         return None
-    return value
+    if any(c.isspace() or ord(c) < 32 for c in value) or len(value) > 512:
+        return None
+    return value.split("#", 1)[0]
 
 
 def overrides(
@@ -102,14 +111,14 @@ def overrides(
     )
     lifecycle = (merged.get(LIFECYCLE) or "").strip().lower() or None
     tags = tuple(t.strip() for t in merged.get(TAGS, "").split(",") if t.strip())
-    openapi_path = _path(service_annotations.get(OPENAPI_PATH))
+    openapi_path = _path(service_annotations.get(OPENAPI_PATH), own_hosts)
     provided = service_annotations.get(PROVIDES_API_FROM_URL)
     if openapi_path is None and provided:
-        openapi_path = _path(_own_path(provided, own_hosts))
+        openapi_path = _path(provided, own_hosts)
     return Overrides(
         ignore=ignore,
         openapi_path=openapi_path,
-        wsdl_path=_path(service_annotations.get(WSDL_PATH)),
+        wsdl_path=_path(service_annotations.get(WSDL_PATH), own_hosts),
         port=(service_annotations.get(PORT) or "").strip() or None,
         asset_id=(service_annotations.get(ASSET_ID) or "").strip() or None,
         owner=(merged.get(OWNER) or "").strip() or None,
@@ -121,12 +130,14 @@ def overrides(
 
 
 def _own_path(url: str, own_hosts: frozenset[str]) -> str | None:
-    """The path of a provides-api-from-url value that names the Service itself.
+    """The path and query of a URL that names the Service itself.
 
     Probes go only to the Service's own address, so a URL naming any other
-    host is ignored, and of one naming this Service only the path is used.
+    host (or carrying credentials) is ignored, and of one naming this
+    Service only the path and query are used.
     """
-    match = re.match(r"^https?://([^/:?#]+)(?::\d+)?(/[^?#]*)", url.strip())
+    match = re.match(r"^https?://([^/:?#@]+)(?::\d+)?(/[^#\s]*)?$", url.strip(), re.I)
     if match is None or match.group(1).lower() not in own_hosts:
         return None
-    return match.group(2)
+    path = match.group(2) or "/"
+    return _path(path) if not path.lower().startswith(("http:", "https:")) else None

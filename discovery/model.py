@@ -97,6 +97,9 @@ class Service:
     annotations: Mapping[str, str] = field(default_factory=dict, hash=False)
     overrides: Overrides = Overrides()
     selector: Mapping[str, str] = field(default_factory=dict, hash=False)
+    #: Path prefixes Istio routes to this Service (VirtualService ``uri.prefix``
+    #: matches): where its API may be mounted.
+    path_prefixes: tuple[str, ...] = ()
 
     @property
     def external(self) -> bool:

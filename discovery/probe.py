@@ -1,47 +1,35 @@
 """Probe a Service's ports for API descriptions and classify what answers.
 
-Per HTTP-capable port: paths named by annotation first; then one look at
-``/`` (not following its redirect, whose target is itself a hint) to guess
-the framework; then only the locations that guess makes likely, stopping at
-the first valid description. A port without one is classified by how it
-answers: GraphQL, a SOAP Fault, JSON, or plain HTTP. gRPC ports are asked
-through server reflection. Requests go only to the Service's own address and
-each one is counted.
+HTTP-capable ports are searched by :mod:`discovery.httpprobe` (annotations,
+last run's location, ``/``, then what the answers and the framework table
+suggest, within a per-port request budget); gRPC ports are asked through
+server reflection. Requests go only to the Service's own address and each
+one is counted.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import re
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final
 
-from discovery import candidates, classify, grpcprobe, specs
-from discovery.errors import NotASpecError, ProbeError, ProbeTimeout, SpecError
-from discovery.fetch import Fetcher, Response
+from discovery import grpcprobe, httpprobe
+from discovery.fetch import Fetcher
+from discovery.httpprobe import CONFIDENCE, Outcome, endpoint
 from discovery.model import (
     Api,
-    ApiKind,
     Evidence,
     Hint,
     HintKey,
     ProbeSkip,
-    Problem,
     Service,
     ServiceFindings,
     ServicePort,
-    SpecDocument,
 )
 
-_SOAP11_EMPTY: Final = (
-    b'<?xml version="1.0" encoding="UTF-8"?>'
-    b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/">'
-    b"<soap:Body/></soap:Envelope>"
-)
-_GRAPHQL_QUERY: Final = b'{"query":"{ __typename }"}'
-_WSDL_LINK: Final = re.compile(rb"""href\s*=\s*["']([^"'<>]+\?wsdl)["']""", re.I)
+__all__ = ["CONFIDENCE", "DEFAULT_BUDGET", "ProbeSettings", "Prober"]
+
 _NOT_PROBED: Final = {
     "https": "TLS port: the mesh cannot see inside, not probed",
     "tls": "TLS port: not probed",
@@ -51,62 +39,33 @@ _NOT_PROBED: Final = {
     "mysql": "MySQL port: no HTTP API",
     "udp": "UDP port: no HTTP API",
 }
-#: How sure each way of knowing is.
-CONFIDENCE: Final = {
-    "spec": 1.0,
-    "invalid-spec": 0.8,
-    "grpc-reflection": 1.0,
-    "grpc-status": 0.9,
-    "graphql": 0.95,
-    "soap-fault": 0.9,
-    "json": 0.6,
-    "http": 0.7,
-    "port-protocol": 0.5,
-}
+#: Requests one HTTP port may cost on a cold run (the root included).
+DEFAULT_BUDGET: Final = 20
+#: ``--exhaustive`` tries every known location; this bounds it still.
+EXHAUSTIVE_BUDGET: Final = 200
 
 
 @dataclass(frozen=True, slots=True)
 class ProbeSettings:
     """What to try, and how much each port may cost.
 
-    ``exhaustive`` tries every OpenAPI path on every port instead of only the
-    ones the fingerprint makes likely: thorough, and several times the requests.
+    ``budget`` is the most requests one HTTP port may cost; the search stops
+    there or at the first valid description. ``exhaustive`` tries every
+    location the framework table knows, within :data:`EXHAUSTIVE_BUDGET`.
     ``quiet_deadline`` bounds the first request to a port that gave no answer
     in time last run: a silent port costs that, not the full deadline, again;
     once it answers, it is probed as any other.
     """
 
-    openapi_paths: tuple[str, ...] = candidates.OPENAPI_PATHS
     extra_paths: tuple[str, ...] = ()
     exhaustive: bool = False
-    max_requests_per_port: int = 24
+    budget: int = DEFAULT_BUDGET
     per_service: int = 2
-    graphql_path: str = "/graphql"
     quiet_deadline: float = 1.0
 
-
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    """What probing one port came to."""
-
-    api: Api | None
-    requests: int
-    problem: Problem | None = None
-    silent: bool = False  # no answer in time
-
-
-@dataclass
-class _Port:
-    """Mutable state while probing one port."""
-
-    base: str
-    deadline: float | None = None  # shorter than the limits' while a quiet port is silent
-    requests: int = 0
-    evidence: list[Evidence] = field(default_factory=list)
-    json_seen: bool = False
-    fallback: SpecDocument | None = None
-    tried_graphql: bool = False
-    tried_soap: bool = False
+    @property
+    def port_budget(self) -> int:
+        return max(self.budget, EXHAUSTIVE_BUDGET) if self.exhaustive else self.budget
 
 
 class Prober:
@@ -120,6 +79,7 @@ class Prober:
         hints: Mapping[HintKey, Hint] | None = None,
         quiet: Collection[HintKey] = (),
         checks: Mapping[str, Sequence[str]] | None = None,
+        record_trails: bool = False,
     ) -> None:
         self.fetcher = fetcher
         self.settings = settings
@@ -127,6 +87,8 @@ class Prober:
         self.quiet = frozenset(quiet)
         #: Validation outcomes from earlier runs, by check key (see ``specs.parse_spec``).
         self.checks: Mapping[str, Sequence[str]] = checks or {}
+        #: Every request made per port, when asked for (``meshatlas probe``).
+        self.trails: dict[HintKey, list[httpprobe.Step]] | None = {} if record_trails else None
 
     def remembers(self, service: Service) -> bool:
         """Whether every port of ``service`` has an answer from last time."""
@@ -160,7 +122,7 @@ class Prober:
                 skipped.append(ProbeSkip(service.key, port, reason))
         gate = asyncio.Semaphore(self.settings.per_service)
 
-        async def one(port: ServicePort) -> _Outcome:
+        async def one(port: ServicePort) -> Outcome:
             async with gate:
                 if port.mesh_protocol == "grpc":
                     return await self._probe_grpc(service, port, address)
@@ -182,7 +144,7 @@ class Prober:
             silent=tuple(p.port for p, o in zip(ports, results, strict=True) if o.silent),
         )
 
-    async def _probe_grpc(self, service: Service, port: ServicePort, address: str) -> _Outcome:
+    async def _probe_grpc(self, service: Service, port: ServicePort, address: str) -> Outcome:
         target = _target_port(service, port)
         limits = self.fetcher.limits
         answer = await grpcprobe.list_services(
@@ -203,334 +165,37 @@ class Prober:
             service=service.key,
             port=port,
             kind="grpc",
-            base_url=_endpoint(service, port),
+            base_url=endpoint(service, port),
             spec=None,
             evidence=(evidence,),
             requests=1,
             confidence=confidence,
             grpc_services=answer.services if answer else (),
         )
-        return _Outcome(api, 1)
+        return Outcome(api, 1)
 
-    async def _probe_http(self, service: Service, port: ServicePort, address: str) -> _Outcome:
-        host = f"[{address}]" if ":" in address else address
-        state = _Port(base=f"http://{host}:{_target_port(service, port)}")
+    async def _probe_http(self, service: Service, port: ServicePort, address: str) -> Outcome:
         key = service.key
         where = (key.cluster, key.namespace, key.name, port.port)
-        hint = self.hints.get(where)
         quiet = where in self.quiet
-        if quiet:
-            state.deadline = self.settings.quiet_deadline
-        try:
-            remembered = await self._remembered(state, hint) if hint else None
-            if remembered is not None:
-                return _Outcome(self._api(service, port, state, *remembered), state.requests)
-            spec = await self._find_spec(service, state)
-            kind, confidence = (
-                (classify.kind_of_spec(spec), CONFIDENCE["spec" if spec.valid else "invalid-spec"])
-                if spec is not None
-                else await self._classify_without_spec(state)
-            )
-        except ProbeError as exc:
-            silent = isinstance(exc, ProbeTimeout)
-            if state.requests <= 1 and port.mesh_protocol == "unknown" and not quiet:
-                # Istio would sniff this port; it does not speak HTTP. (A quiet
-                # port had only the short deadline: that proves nothing, so it
-                # stays a problem and the run does not count its APIs as gone.)
-                return _Outcome(None, state.requests, silent=silent)
-            why = f"{exc.message} ({exc.url})"
-            if silent and quiet:
-                why += "; silent last run too, so re-checked with a short deadline (--cold: full)"
-            problem = Problem(where=f"{service.key}:{port.port}", what="probe failed", why=why)
-            return _Outcome(None, state.requests, problem, silent)
-        return _Outcome(self._api(service, port, state, spec, kind, confidence), state.requests)
-
-    def _api(
-        self,
-        service: Service,
-        port: ServicePort,
-        state: _Port,
-        spec: SpecDocument | None,
-        kind: ApiKind,
-        confidence: float,
-    ) -> Api:
-        return Api(
-            service=service.key,
+        trail: list[httpprobe.Step] | None = None
+        if self.trails is not None:
+            trail = self.trails.setdefault(where, [])
+        search = httpprobe.PortSearch(
+            fetcher=self.fetcher,
+            service=service,
             port=port,
-            kind=kind,
-            base_url=_endpoint(service, port),
-            spec=spec,
-            evidence=tuple(state.evidence),
-            requests=state.requests,
-            confidence=confidence,
+            address=address,
+            target_port=_target_port(service, port),
+            budget=self.settings.port_budget,
+            extra_paths=self.settings.extra_paths,
+            exhaustive=self.settings.exhaustive,
+            hint=self.hints.get(where),
+            quiet_deadline=self.settings.quiet_deadline if quiet else None,
+            checks=self.checks,
+            trail=trail,
         )
-
-    async def _remembered(
-        self, state: _Port, hint: Hint
-    ) -> tuple[SpecDocument | None, ApiKind, float] | None:
-        """Go straight to what worked last time; ``None`` sends the port to full probing."""
-        # What worked last time is likely the port's only request: nothing to keep open.
-        if hint.path is not None:
-            doc = await self._try_spec(state, hint.path, "remembered", last=True)
-            if doc is None:
-                return None
-            return doc, classify.kind_of_spec(doc), CONFIDENCE["spec"]
-        if hint.kind not in ("http", "rest"):
-            return None  # GraphQL and SOAP answers are cheap to confirm afresh
-        root = await self._get(state, "/", follow=False, last=True)
-        if root is None:
-            return None
-        state.evidence.append(
-            Evidence(
-                "remembered",
-                f"{hint.kind} last time, no description; / still answers",
-                root.url,
-                root.status,
-                root.content_type,
-            )
-        )
-        return None, hint.kind, CONFIDENCE["json" if hint.kind == "rest" else "http"]
-
-    async def _get(
-        self, state: _Port, path: str, *, follow: bool = True, last: bool = False
-    ) -> Response | None:
-        """GET ``path`` of the port; ``last`` when no other request is expected."""
-        if state.requests >= self.settings.max_requests_per_port:
-            return None
-        try:
-            response, spent = await self.fetcher.request(
-                "GET",
-                state.base + path,
-                follow_redirects=follow,
-                deadline=state.deadline,
-                quiet=state.deadline is not None,
-                keep_alive=not last,
-            )
-        except ProbeError:
-            state.requests += 1
-            raise
-        state.requests += spent
-        state.deadline = None  # it answers: the full deadline from now on
-        if response.content_type.endswith("json"):
-            state.json_seen = True
-        return response
-
-    async def _try_spec(
-        self, state: _Port, path: str, how: str, *, last: bool = False
-    ) -> SpecDocument | None:
-        """Fetch ``path`` and keep it if it is a valid description."""
-        try:
-            response = await self._get(state, path, last=last)
-        except ProbeError as exc:
-            state.evidence.append(Evidence(how, f"gave up: {exc.message}", exc.url))
-            return None
-        if response is not None and response.refused_redirect:
-            state.evidence.append(
-                Evidence(
-                    how,
-                    f"redirect off the Service refused: {response.refused_redirect}",
-                    response.url,
-                    response.status,
-                )
-            )
-            return None
-        if response is None or response.status != 200 or response.truncated:
-            if response is not None and response.truncated:
-                state.evidence.append(
-                    Evidence(
-                        how, "body over the size cap, not parsed", response.url, response.status
-                    )
-                )
-            return None
-        return self._accept(state, response, how)
-
-    def _accept(self, state: _Port, response: Response, how: str) -> SpecDocument | None:
-        try:
-            doc = specs.parse_spec(
-                response.body,
-                url=response.url,
-                content_type=response.content_type,
-                known=self.checks,
-            )
-        except SpecError as exc:
-            claimed = response.content_type.endswith(("json", "yaml", "xml"))
-            if not isinstance(exc, NotASpecError) or claimed:
-                state.evidence.append(
-                    Evidence(
-                        how, f"refused: {exc}", response.url, response.status, response.content_type
-                    )
-                )
-            return None
-        what = f"{doc.format} {doc.spec_version}" + ("" if doc.valid else " (invalid)")
-        state.evidence.append(
-            Evidence(how, what, response.url, response.status, response.content_type)
-        )
-        if doc.valid:
-            return doc
-        state.fallback = state.fallback or doc
-        return None
-
-    async def _find_spec(self, service: Service, state: _Port) -> SpecDocument | None:
-        hints = service.overrides
-        for path in (hints.openapi_path, hints.wsdl_path):
-            if path and (doc := await self._try_spec(state, path, "annotation")):
-                return doc
-        for path in self.settings.extra_paths:
-            if doc := await self._try_spec(state, path, "configured"):
-                return doc
-        root = await self._get(state, "/", follow=False)
-        fp = candidates.fingerprint(root)
-        if root is not None and fp.evidence:
-            state.evidence.append(
-                Evidence(
-                    "fingerprint", fp.framework or "", root.url, root.status, root.content_type
-                )
-            )
-        if root is not None and root.status == 200 and not root.truncated:
-            if specs.looks_like_wsdl(root.body) or root.content_type.endswith(("json", "yaml")):
-                # Some servers answer their description at the root itself.
-                if doc := self._accept(state, root, "probe"):
-                    return doc
-        if candidates.graphql_likely(fp) and await self._graphql(state):
-            return None
-        if candidates.soap_likely(fp):
-            if doc := await self._wsdl_phase(service, state, fp):
-                return doc
-            if await self._soap_fault(state):
-                return None
-        for path in candidates.openapi_order(
-            fp, paths=self.settings.openapi_paths, exhaustive=self.settings.exhaustive
-        ):
-            if doc := await self._try_spec(state, path, "probe"):
-                return doc
-            if path == "/v3/api-docs" and fp.framework == "spring":
-                if doc := await self._springdoc_groups(state):
-                    return doc
-        if self.settings.exhaustive and not candidates.soap_likely(fp):
-            if doc := await self._wsdl_phase(service, state, fp):
-                return doc
-        return state.fallback
-
-    async def _springdoc_groups(self, state: _Port) -> SpecDocument | None:
-        """springdoc with groups serves each group at a URL listed in swagger-config."""
-        try:
-            config = await self._get(state, "/v3/api-docs/swagger-config")
-        except ProbeError:
-            return None
-        if config is None or config.status != 200:
-            return None
-        try:
-            urls = json.loads(config.body).get("urls") or []
-        except (ValueError, AttributeError):
-            return None
-        for entry in urls[:3]:
-            url = entry.get("url") if isinstance(entry, dict) else None
-            if isinstance(url, str) and url.startswith("/") and not url.startswith("//"):
-                if doc := await self._try_spec(state, url, "probe"):
-                    return doc
-        return None
-
-    async def _wsdl_phase(
-        self, service: Service, state: _Port, fp: candidates.Fingerprint
-    ) -> SpecDocument | None:
-        paths: list[str] = []
-        if fp.framework == "cxf":
-            try:
-                listing = await self._get(state, candidates.CXF_LISTING)
-            except ProbeError:
-                listing = None
-            if listing is not None and listing.status == 200:
-                paths.extend(_wsdl_links(listing.body, state.base))
-        paths.extend(candidates.WSDL_PATHS)
-        if self.settings.exhaustive:
-            paths.extend(candidates.wsdl_guesses(service.key.name))
-        for path in dict.fromkeys(paths):
-            if doc := await self._try_spec(state, path, "probe"):
-                return doc
-        return None
-
-    async def _graphql(self, state: _Port) -> bool:
-        state.tried_graphql = True
-        response = await self._post(
-            state,
-            self.settings.graphql_path,
-            _GRAPHQL_QUERY,
-            {"Content-Type": "application/json", "Accept": "application/json"},
-        )
-        if response is not None and classify.is_graphql(response):
-            state.evidence.append(
-                Evidence(
-                    "graphql",
-                    "answered { __typename }",
-                    response.url,
-                    response.status,
-                    response.content_type,
-                )
-            )
-            return True
-        return False
-
-    async def _soap_fault(self, state: _Port) -> bool:
-        state.tried_soap = True
-        response = await self._post(
-            state,
-            "/",
-            _SOAP11_EMPTY,
-            {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'},
-        )
-        if response is not None and (version := specs.looks_like_soap_fault(response.body)):
-            state.evidence.append(
-                Evidence(
-                    "soap-fault",
-                    f"SOAP {version} Fault for an empty envelope",
-                    response.url,
-                    response.status,
-                    response.content_type,
-                )
-            )
-            return True
-        return False
-
-    async def _classify_without_spec(self, state: _Port) -> tuple[ApiKind, float]:
-        evidence = {e.check for e in state.evidence}
-        if "graphql" in evidence:
-            return "graphql", CONFIDENCE["graphql"]
-        if "soap-fault" in evidence:
-            return "soap", CONFIDENCE["soap-fault"]
-        if not state.tried_graphql and await self._graphql(state):
-            return "graphql", CONFIDENCE["graphql"]
-        if state.json_seen:
-            state.evidence.append(Evidence("json", "JSON answers, no API description found"))
-            return "rest", CONFIDENCE["json"]
-        state.evidence.append(Evidence("http", "answers HTTP, no API description found"))
-        return "http", CONFIDENCE["http"]
-
-    async def _post(
-        self, state: _Port, path: str, body: bytes, headers: dict[str, str]
-    ) -> Response | None:
-        if state.requests >= self.settings.max_requests_per_port:
-            return None
-        try:
-            response, spent = await self.fetcher.request(
-                "POST",
-                state.base + path,
-                headers=headers,
-                content=body,
-                deadline=state.deadline,
-                quiet=state.deadline is not None,
-            )
-        except ProbeError:
-            state.requests += 1
-            return None
-        state.requests += spent
-        state.deadline = None
-        return response
-
-
-def _endpoint(service: Service, port: ServicePort) -> str:
-    """The in-cluster URL people use for this port."""
-    scheme = "grpc" if port.mesh_protocol == "grpc" else "http"
-    return f"{scheme}://{service.key.name}.{service.key.namespace}.svc.cluster.local:{port.port}"
+        return await search.run()
 
 
 def _address(service: Service) -> str | None:
@@ -547,15 +212,3 @@ def _target_port(service: Service, port: ServicePort) -> int:
     if (service.headless or not service.cluster_ips) and isinstance(port.target_port, int):
         return port.target_port
     return port.port
-
-
-def _wsdl_links(body: bytes, base: str) -> list[str]:
-    """Same-origin ``?wsdl`` links of a CXF service listing, as paths."""
-    out: list[str] = []
-    for match in _WSDL_LINK.finditer(body[:262_144]):
-        link = match.group(1).decode("ascii", "replace")
-        if link.startswith(base):
-            link = link[len(base) :]
-        if link.startswith("/") and not link.startswith("//"):
-            out.append(link)
-    return out

@@ -17,7 +17,8 @@ import catalog
 import graph
 from discovery.errors import DiscoveryError
 from discovery.inventory import DEFAULT_EXCLUDED
-from meshatlas import config, console, exportcmd, graphcmd, metrics, serve, telemetry
+from discovery.probe import DEFAULT_BUDGET
+from meshatlas import config, console, exportcmd, graphcmd, metrics, probecmd, serve, telemetry
 from meshatlas.errors import UsageError
 from meshatlas.pipeline import DiscoverOptions, run_discover
 from meshatlas.status import ExitCode
@@ -36,6 +37,13 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return value
+
+
+def _probe_path(text: str) -> str:
+    """A path on the probed Service: never a URL, never another host."""
+    if not text.startswith("/") or text.startswith("//") or "\\" in text or " " in text:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a path (it must start with one /)")
+    return text
 
 
 def _positive_float(text: str) -> float:
@@ -138,9 +146,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--probe-path",
         action="append",
+        type=_probe_path,
         default=[],
         metavar="PATH",
-        help="an extra OpenAPI location to try on every port (repeatable)",
+        help="an extra description location (a path) tried first on every port (repeatable)",
+    )
+    run.add_argument(
+        "--probe-budget",
+        type=_positive_int,
+        default=DEFAULT_BUDGET,
+        metavar="N",
+        help="most requests one HTTP port may cost on a cold run (default: %(default)s)",
     )
     run.add_argument(
         "--cold",
@@ -150,7 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--exhaustive",
         action="store_true",
-        help="try every known OpenAPI/WSDL location, not only the fingerprint's likely ones",
+        help="try every location the framework table knows on every port, ignoring what "
+        "was learnt last run (up to 200 requests a port)",
     )
 
     telemetry.add_arguments(discover)
@@ -160,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve.add_parser(sub)
     exportcmd.add_parser(sub)
+    probecmd.add_parser(sub)
 
     demo = sub.add_parser("demo", help="run discover against the bundled demo mesh")
     demo.add_argument(
@@ -197,6 +215,7 @@ def _discover(args: argparse.Namespace) -> ExitCode:
         deprecate_after=args.deprecate_after,
         probe_paths=tuple(args.probe_path),
         exhaustive=args.exhaustive,
+        probe_budget=args.probe_budget,
         cold=args.cold,
         **telemetry.option_values(args),
     )
@@ -243,6 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(graphcmd.run(args))
         if args.command == "export":
             return int(exportcmd.run(args))
+        if args.command == "probe":
+            return int(probecmd.run(args))
         build_parser().print_help()
         return int(ExitCode.USAGE)
     except UsageError as exc:

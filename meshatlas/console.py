@@ -72,6 +72,11 @@ def info(message: str) -> None:
     log("info", message)
 
 
+def out(line: str) -> None:
+    """One line of a command's own output, on stdout, never wrapped."""
+    sys.stdout.write(line + "\n")
+
+
 def print_json(doc: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     sys.stdout.flush()

@@ -19,11 +19,10 @@ import catalog
 import graph
 from catalog import DEFAULT_DEPRECATE_AFTER
 from discovery import crawl, fetch, kube
-from discovery.candidates import OPENAPI_PATHS
 from discovery.errors import KubeError
 from discovery.inventory import DEFAULT_EXCLUDED, Scope
 from discovery.model import Discovery, HintKey, Problem
-from discovery.probe import ProbeSettings
+from discovery.probe import DEFAULT_BUDGET, ProbeSettings
 from meshatlas import assets, memory, publishing, report, telemetry
 from meshatlas.errors import UsageError
 from meshatlas.status import ExitCode
@@ -50,6 +49,7 @@ class DiscoverOptions:
     timeout: float = 8.0
     probe_paths: tuple[str, ...] = ()
     exhaustive: bool = False
+    probe_budget: int = DEFAULT_BUDGET
     #: Ignore what the catalogue remembers of the last crawl; probe every port afresh.
     cold: bool = False
     dry_run: bool = False
@@ -294,13 +294,13 @@ async def _discover(
             limits=limits,
             concurrency=options.concurrency,
             settings=ProbeSettings(
-                openapi_paths=tuple(dict.fromkeys(options.probe_paths + OPENAPI_PATHS)),
                 extra_paths=options.probe_paths,
                 exhaustive=options.exhaustive,
+                budget=options.probe_budget,
                 quiet_deadline=min(1.0, options.timeout),
             ),
             progress=progress,
-            hints=recalled.hints,
+            hints={} if options.exhaustive else recalled.hints,
             quiet=recalled.quiet,
             checks=recalled.checks,
         )

@@ -1,0 +1,240 @@
+"""The order in which to try a port's candidate locations.
+
+A :class:`Plan` is the queue for one port. It starts with what the operator
+named (annotations, ``--probe-path``), then learns from every answer: signs
+of a framework (see :mod:`discovery.frameworks.table`) move that framework's
+locations to the front, links the server gives (see
+:mod:`discovery.frameworks.pointers`) go straight to the front, and mount
+prefixes learnt from redirects and listings are tried with the common
+locations under them. Everything else follows in :data:`~table.WIDE_NET`'s
+order. A sign orders; it never excludes: the probe's request budget is what
+ends the search, not a guess about the framework.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from discovery import untrusted
+from discovery.fetch import Response
+from discovery.frameworks import pointers
+from discovery.frameworks.table import (
+    FRAMEWORKS,
+    SERVICE_SUFFIXES,
+    WIDE_NET,
+    WSDL_QUERIES,
+    CandidateKind,
+    Framework,
+    Location,
+    Sign,
+)
+
+#: A framework counts as recognised from this score on.
+RECOGNISED: Final = 0.5
+#: Frameworks whose description is a WSDL.
+SOAP_FRAMEWORKS: Final = frozenset({"cxf", "spring-ws", "aspnet-classic"})
+#: Common locations tried under each learnt mount prefix.
+_PER_PREFIX: Final = 8
+_BODY_SCAN: Final = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One thing to try on a port.
+
+    ``how`` is the evidence check it counts as (``annotation``, ``configured``,
+    ``link`` for a pointer the server gave, ``probe``); ``why`` says in words
+    why it is tried.
+    """
+
+    path: str
+    kind: CandidateKind
+    how: str
+    why: str
+
+
+class Plan:
+    """What to try next on one port, re-ordered by what its answers say."""
+
+    def __init__(
+        self,
+        *,
+        first: Sequence[Candidate] = (),
+        service_name: str = "",
+        exhaustive: bool = False,
+        frameworks: Sequence[Framework] = FRAMEWORKS,
+        wide_net: Sequence[Location] = WIDE_NET,
+        prefixes: Sequence[str] = (),
+    ) -> None:
+        self._front: list[Candidate] = list(first)
+        self._service_name = service_name
+        self._exhaustive = exhaustive
+        self._frameworks = tuple(frameworks)
+        self._wide_net = tuple(wide_net)
+        self._scores: dict[str, float] = {}
+        self._seen_signs: set[tuple[str, int]] = set()
+        self._tried: set[tuple[str, CandidateKind]] = set()
+        self._prefixes: list[str] = [p for p in prefixes if p and p != "/"]
+        self._revealed: list[str] = []
+        self.soap_likely = False
+        self.graphql_likely = False
+
+    # --- learning -------------------------------------------------------------
+
+    def observe(self, response: Response) -> list[str]:
+        """Score the frameworks by ``response``'s signs; the names newly recognised."""
+        before = set(self.recognised())
+        ctype = response.content_type
+        body = response.body[:_BODY_SCAN]
+        keys: set[str] = set()
+        if ctype.endswith("json") and response.status >= 400:
+            data = untrusted.load_json(response.body)
+            if isinstance(data, dict):
+                keys = set(data)
+                if isinstance(data.get("errors"), list) and "data" not in data:
+                    self.graphql_likely = True
+        if ctype.endswith("xml") or (
+            response.status == 405 and "GET" not in response.headers.get("allow", "GET").upper()
+        ):
+            self.soap_likely = True
+        for framework in self._frameworks:
+            for index, sign in enumerate(framework.signs):
+                marker = (framework.name, index)
+                if marker in self._seen_signs or not _matches(sign, response, body, keys):
+                    continue
+                self._seen_signs.add(marker)
+                self._scores[framework.name] = self._scores.get(framework.name, 0.0) + sign.weight
+        if "cxf" in self.recognised() or "aspnet-classic" in self.recognised():
+            self.soap_likely = True
+        return [name for name in self.recognised() if name not in before]
+
+    def follow(self, reading: pointers.Reading) -> None:
+        """Put the links an answer gave at the front, and keep its prefixes."""
+        for pointer in reading.pointers:
+            self._front.append(Candidate(pointer.path, pointer.kind, "link", pointer.why))
+            if pointer.kind == "graphql":
+                self.graphql_likely = True
+        for prefix in reading.prefixes:
+            if prefix not in self._prefixes:
+                self._prefixes.append(prefix)
+        for path in reading.revealed:
+            if path not in self._revealed and path != "/":
+                self._revealed.append(path)
+
+    def tried(self, path: str, kind: CandidateKind) -> None:
+        """Mark a location as asked (also when asked outside the plan)."""
+        self._tried.add((path, kind))
+
+    def recognised(self) -> list[str]:
+        """Frameworks whose signs passed :data:`RECOGNISED`, most likely first."""
+        order = {f.name: i for i, f in enumerate(self._frameworks)}
+        names = [n for n, s in self._scores.items() if s >= RECOGNISED]
+        return sorted(names, key=lambda n: (-self._scores[n], order[n]))
+
+    # --- choosing -------------------------------------------------------------
+
+    def next(self) -> Candidate | None:
+        """The most promising location not yet tried, or ``None`` when all were."""
+        for candidate in self._ordered():
+            if (candidate.path, candidate.kind) not in self._tried:
+                self._tried.add((candidate.path, candidate.kind))
+                return candidate
+        return None
+
+    def next_wsdl(self) -> Candidate | None:
+        """The next untried place a SOAP server keeps its WSDL."""
+        for candidate in self._wsdl():
+            if (candidate.path, candidate.kind) not in self._tried:
+                self._tried.add((candidate.path, candidate.kind))
+                return candidate
+        return None
+
+    def _ordered(self) -> Iterator[Candidate]:
+        yield from self._front
+        by_name = {f.name: f for f in self._frameworks}
+        recognised = [by_name[n] for n in self.recognised()]
+        if self.soap_likely:
+            yield from self._wsdl()
+        if self.graphql_likely:
+            yield from (c for c in self._wide(graphql_only=True))
+        for framework in recognised:
+            label = f"fingerprint: {framework.label}"
+            for prefix in self._prefixes:
+                for location in framework.locations:
+                    for path in self._expand(prefix + location.path):
+                        yield Candidate(path, location.kind, "probe", f"{label}, under {prefix}")
+            for location in framework.locations:
+                for path in self._expand(location.path):
+                    yield Candidate(path, location.kind, "probe", label)
+        for prefix in self._prefixes:
+            for location in self._wide_net[:_PER_PREFIX]:
+                yield Candidate(
+                    prefix + location.path,
+                    location.kind,
+                    "probe",
+                    f"common location under {prefix}",
+                )
+        yield from self._wide()
+        if not self.soap_likely:
+            yield from self._wsdl()
+        if self._exhaustive:
+            for framework in self._frameworks:
+                for location in framework.locations:
+                    for path in self._expand(location.path):
+                        yield Candidate(
+                            path, location.kind, "probe", f"exhaustive: {framework.label}"
+                        )
+
+    def _wide(self, *, graphql_only: bool = False) -> Iterator[Candidate]:
+        for rank, location in enumerate(self._wide_net, 1):
+            if graphql_only and location.kind != "graphql":
+                continue
+            yield Candidate(location.path, location.kind, "probe", f"common location #{rank}")
+
+    def _wsdl(self) -> Iterator[Candidate]:
+        """Where a SOAP server keeps its WSDL: links it gave, its framework's
+        places, ``?wsdl`` on every path it revealed, then the usual guesses."""
+        yield from self._front
+        by_name = {f.name: f for f in self._frameworks}
+        for name in self.recognised():
+            if name in SOAP_FRAMEWORKS:
+                for location in by_name[name].locations:
+                    for path in self._expand(location.path):
+                        yield Candidate(path, "get", "probe", f"fingerprint: {by_name[name].label}")
+        for path in self._revealed:
+            for query in WSDL_QUERIES[:1] if len(self._revealed) > 3 else WSDL_QUERIES:
+                yield Candidate(path + query, "get", "probe", "WSDL of a path the server revealed")
+        for query in WSDL_QUERIES:
+            yield Candidate("/" + query, "get", "probe", "WSDL at the root")
+        yield Candidate("/services", "get", "probe", "Apache CXF service listing")
+        for path in self._expand("/ws/{service}.wsdl"):
+            yield Candidate(path, "get", "probe", "Spring-WS WSDL named after the Service")
+
+    def _expand(self, path: str) -> list[str]:
+        if "{service}" not in path:
+            return [path]
+        if not self._service_name:
+            return []
+        stems = [self._service_name]
+        for suffix in SERVICE_SUFFIXES:
+            if self._service_name.endswith(suffix):
+                stems.append(self._service_name[: -len(suffix)])
+        return [path.replace("{service}", stem) for stem in dict.fromkeys(stems)]
+
+
+def _matches(sign: Sign, response: Response, body: bytes, keys: set[str]) -> bool:
+    if sign.place == "header":
+        value = response.headers.get(sign.name, "")
+        return bool(value) and re.search(sign.pattern, value, re.I) is not None
+    if sign.place == "cookie":
+        cookie = response.headers.get("set-cookie", "")
+        return bool(cookie) and re.search(sign.pattern, cookie, re.I) is not None
+    if sign.place == "location":
+        location = response.headers.get("location", "")
+        return bool(location) and re.search(sign.pattern, location, re.I) is not None
+    if sign.place == "json-keys":
+        return bool(keys) and set(sign.pattern.split(",")) <= keys
+    return re.search(sign.pattern.encode(), body, re.I) is not None
