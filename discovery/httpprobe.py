@@ -219,8 +219,12 @@ class PortSearch:
                 state.fallback = None
                 return None
             return doc, classify.kind_of_spec(doc), CONFIDENCE["spec"]
+        if hint.kind == "soap":
+            if await self._soap_fault("/"):
+                return None, "soap", CONFIDENCE["soap-fault"]
+            return None
         if hint.kind not in ("http", "rest"):
-            return None  # SOAP answers are cheap to confirm afresh
+            return None
         root = await self._get("/", why="remembered", follow=False, last=True)
         if root is None:
             return None
@@ -248,7 +252,7 @@ class PortSearch:
         plan = Plan(
             service_name=self.service.key.name,
             exhaustive=self.exhaustive,
-            prefixes=self.service.path_prefixes,
+            route_prefixes=self.service.path_prefixes,
         )
         # The operator's paths come before anything else, the root included.
         for candidate in dict.fromkeys(first):
@@ -400,7 +404,11 @@ class PortSearch:
         except SpecError as exc:
             claimed = content_type.endswith(("json", "yaml", "xml"))
             if not isinstance(exc, NotASpecError) or claimed or not quiet_refusal:
-                if isinstance(exc, NotASpecError) and quiet_refusal and _ordinary_json(body, content_type):
+                if (
+                    isinstance(exc, NotASpecError)
+                    and quiet_refusal
+                    and _ordinary_json(body, content_type)
+                ):
                     return None  # an API's own JSON answer: not a description, nothing to say
                 state.evidence.append(Evidence(how, f"refused: {exc}", url, status, content_type))
             return None

@@ -7,6 +7,7 @@ into :mod:`discovery.model` values once, and records what it could not read as
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -304,8 +305,51 @@ def _read_istio(
             )
 
     index = _ServiceIndex.of(services)
+    prefixes: dict[ServiceKey, list[str]] = {}
     for vs in docs.get("virtualservices", []):
         out.routes.extend(_routes(vs, cluster, index, external_hosts))
+        _route_prefixes(vs, cluster, index, external_hosts, prefixes)
+    if prefixes:
+        out.services[:] = [
+            dataclasses.replace(s, path_prefixes=tuple(dict.fromkeys(prefixes[s.key])))
+            if s.key in prefixes
+            else s
+            for s in out.services
+        ]
+
+
+#: Most route prefixes kept per Service (each one costs probe requests).
+_MAX_PREFIXES = 4
+
+
+def _route_prefixes(
+    vs: Mapping[str, Any],
+    cluster: str,
+    index: _ServiceIndex,
+    external: set[str],
+    into: dict[ServiceKey, list[str]],
+) -> None:
+    """Where each routed Service's API is mounted, as its requests arrive there.
+
+    A ``uri.prefix`` match routes ``/orders/...`` to the destination; unless
+    the route rewrites it, the destination sees the same prefix.
+    """
+    namespace = (vs.get("metadata") or {}).get("namespace", "default")
+    for rule in (vs.get("spec") or {}).get("http") or []:
+        rewrite = ((rule.get("rewrite") or {}).get("uri") or "").rstrip("/")
+        found = [
+            ((m.get("uri") or {}).get("prefix") or "").rstrip("/") for m in rule.get("match") or []
+        ]
+        mounted = [rewrite] if rule.get("rewrite") and (rule["rewrite"].get("uri")) else found
+        mounted = [p for p in mounted if p.startswith("/") and len(p) <= 128 and "//" not in p]
+        if not mounted:
+            continue
+        for dest in rule.get("route") or []:
+            host = (dest.get("destination") or {}).get("host")
+            target = _resolve_host(host, namespace, cluster, index.keys, external) if host else None
+            if isinstance(target, ServiceKey):
+                known = into.setdefault(target, [])
+                known.extend(p for p in mounted if p not in known and len(known) < _MAX_PREFIXES)
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,6 +98,16 @@ def _dependencies(
     return tuple(dict.fromkeys(deps))
 
 
+def _detail(api: Api) -> str:
+    """Where the API was found: its description's URL, its GraphQL endpoint, or the evidence."""
+    if api.spec is not None:
+        return api.spec.url
+    for evidence in api.evidence:
+        if evidence.check == "graphql" and evidence.url:
+            return evidence.url  # a warm run asks there again, and only there
+    return "; ".join(str(e) for e in api.evidence)
+
+
 def _draft(
     service: Service,
     api: Api,
@@ -147,7 +157,5 @@ def _draft(
             endpoint_uri=api.base_url,
         ),
         dependencies=dependencies,
-        provenance=catalog.Provenance(
-            method=method, detail=spec.url if spec else "; ".join(str(e) for e in api.evidence)
-        ),
+        provenance=catalog.Provenance(method=method, detail=_detail(api)),
     )

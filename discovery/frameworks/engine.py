@@ -13,6 +13,7 @@ ends the search, not a guess about the framework.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from discovery.fetch import Response
 from discovery.frameworks import pointers
 from discovery.frameworks.table import (
     FRAMEWORKS,
+    RESOURCE_SUFFIXES,
     SERVICE_SUFFIXES,
     WIDE_NET,
     WSDL_QUERIES,
@@ -36,6 +38,9 @@ from discovery.frameworks.table import (
 RECOGNISED: Final = 0.5
 #: Frameworks whose description is a WSDL.
 SOAP_FRAMEWORKS: Final = frozenset({"cxf", "spring-ws", "aspnet-classic"})
+#: A recognised server's first few locations come before the resource named
+#: after the Service (the likely description first, the JSON check soon after).
+_RESOURCE_AFTER: Final = 3
 #: Common locations tried under each learnt mount prefix.
 _PER_PREFIX: Final = 8
 _BODY_SCAN: Final = 4096
@@ -67,7 +72,7 @@ class Plan:
         exhaustive: bool = False,
         frameworks: Sequence[Framework] = FRAMEWORKS,
         wide_net: Sequence[Location] = WIDE_NET,
-        prefixes: Sequence[str] = (),
+        route_prefixes: Sequence[str] = (),
     ) -> None:
         self._front: list[Candidate] = list(first)
         self._service_name = service_name
@@ -77,7 +82,10 @@ class Plan:
         self._scores: dict[str, float] = {}
         self._seen_signs: set[tuple[str, int]] = set()
         self._tried: set[tuple[str, CandidateKind]] = set()
-        self._prefixes: list[str] = [p for p in prefixes if p and p != "/"]
+        #: Mount prefixes the server revealed: tried before the bare locations.
+        self._prefixes: list[str] = []
+        #: Prefixes Istio routes to the Service: tried after the bare locations.
+        self._route_prefixes = [p for p in route_prefixes if p and p != "/"]
         self._revealed: list[str] = []
         self.soap_likely = False
         self.graphql_likely = False
@@ -160,24 +168,17 @@ class Plan:
             yield from self._wsdl()
         if self.graphql_likely:
             yield from (c for c in self._wide(graphql_only=True))
-        for framework in recognised:
-            label = f"fingerprint: {framework.label}"
-            for prefix in self._prefixes:
-                for location in framework.locations:
-                    for path in self._expand(prefix + location.path):
-                        yield Candidate(path, location.kind, "probe", f"{label}, under {prefix}")
-            for location in framework.locations:
-                for path in self._expand(location.path):
-                    yield Candidate(path, location.kind, "probe", label)
-        for prefix in self._prefixes:
-            for location in self._wide_net[:_PER_PREFIX]:
-                yield Candidate(
-                    prefix + location.path,
-                    location.kind,
-                    "probe",
-                    f"common location under {prefix}",
-                )
-        yield from self._wide()
+        searched = itertools.chain(
+            self._recognised_locations(recognised),
+            self._prefixed(self._prefixes),
+            self._recognised_locations(recognised, self._route_prefixes, bare=False),
+            self._prefixed(self._route_prefixes),
+            self._wide(),
+        )
+        for index, candidate in enumerate(searched):
+            if index == _RESOURCE_AFTER:
+                yield from self._resource()
+            yield candidate
         if not self.soap_likely:
             yield from self._wsdl()
         if self._exhaustive:
@@ -188,11 +189,42 @@ class Plan:
                             path, location.kind, "probe", f"exhaustive: {framework.label}"
                         )
 
+    def _recognised_locations(
+        self,
+        recognised: Sequence[Framework],
+        prefixes: Sequence[str] | None = None,
+        *,
+        bare: bool = True,
+    ) -> Iterator[Candidate]:
+        for framework in recognised:
+            label = f"fingerprint: {framework.label}"
+            for prefix in self._prefixes if prefixes is None else prefixes:
+                for location in framework.locations:
+                    for path in self._expand(prefix + location.path):
+                        yield Candidate(path, location.kind, "probe", f"{label}, under {prefix}")
+            if bare:
+                for location in framework.locations:
+                    for path in self._expand(location.path):
+                        yield Candidate(path, location.kind, "probe", label)
+
+    def _prefixed(self, prefixes: Sequence[str]) -> Iterator[Candidate]:
+        for prefix in prefixes:
+            for location in self._wide_net[:_PER_PREFIX]:
+                why = f"common location under {prefix}"
+                yield Candidate(prefix + location.path, location.kind, "probe", why)
+
+    def _resource(self) -> Iterator[Candidate]:
+        """A resource named after the Service: where a JSON API without a description
+        shows itself, and whose JSON may reveal where the API is mounted."""
+        for path in self._expand("/{resource}"):
+            yield Candidate(path, "get", "probe", "a resource named after the Service")
+
     def _wide(self, *, graphql_only: bool = False) -> Iterator[Candidate]:
         for rank, location in enumerate(self._wide_net, 1):
             if graphql_only and location.kind != "graphql":
                 continue
-            yield Candidate(location.path, location.kind, "probe", f"common location #{rank}")
+            for path in self._expand(location.path):
+                yield Candidate(path, location.kind, "probe", f"common location #{rank}")
 
     def _wsdl(self) -> Iterator[Candidate]:
         """Where a SOAP server keeps its WSDL: links it gave, its framework's
@@ -214,6 +246,9 @@ class Plan:
             yield Candidate(path, "get", "probe", "Spring-WS WSDL named after the Service")
 
     def _expand(self, path: str) -> list[str]:
+        if "{resource}" in path:
+            resource = _resource(self._service_name)
+            return [path.replace("{resource}", resource)] if resource else []
         if "{service}" not in path:
             return [path]
         if not self._service_name:
@@ -223,6 +258,17 @@ class Plan:
             if self._service_name.endswith(suffix):
                 stems.append(self._service_name[: -len(suffix)])
         return [path.replace("{service}", stem) for stem in dict.fromkeys(stems)]
+
+
+def _resource(service_name: str) -> str | None:
+    """The resource a Service is likely named after: ``payments`` for ``billing-payments-api``."""
+    stem = service_name
+    for suffix in RESOURCE_SUFFIXES:
+        if stem.endswith(suffix) and len(stem) > len(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    last = stem.rsplit("-", 1)[-1]
+    return last if last.isalnum() and not last.isdigit() else None
 
 
 def _matches(sign: Sign, response: Response, body: bytes, keys: set[str]) -> bool:

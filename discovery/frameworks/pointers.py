@@ -55,7 +55,9 @@ _SCRIPT_SRC: Final = re.compile(
     re.I,
 )
 _HREF: Final = re.compile(rb"""href\s*=\s*["']([^"'<>]{1,512})["']""", re.I)
-_SWAGGER_DOC: Final = re.compile(rb""""swaggerDoc"\s*:\s*\{""")
+# A description handed to a docs page inline: swagger-ui-express's
+# "swaggerDoc": {...}, koa2-swagger-ui's and Swagger UI's "spec": {...}.
+_INLINE_DOC: Final = re.compile(rb"""["']?(?:swaggerDoc|spec)["']?\s*:\s*\{""")
 _GRAPHQL_PAGE: Final = re.compile(rb"graphiql|graphql-playground|graphql playground|apollo", re.I)
 _JS_TYPES: Final = ("javascript", "ecmascript")
 
@@ -148,6 +150,7 @@ def read(response: Response, origin: Origin) -> Reading:
         embedded = _embedded_document(body)
         _read_ui(body, add, graphql=False)
     elif b"<" in body[:1024]:
+        embedded = _embedded_document(body)
         graphql = bool(_GRAPHQL_PAGE.search(body))
         _read_html(body, add, revealed, origin, response.url, graphql=graphql)
         if graphql:
@@ -258,16 +261,13 @@ def _list(value: object) -> list[object]:
 
 
 def _embedded_document(body: bytes) -> bytes | None:
-    """The document swagger-ui-express embeds as ``"swaggerDoc": {...}`` in its init script."""
-    match = _SWAGGER_DOC.search(body)
-    if match is None:
-        return None
-    text = body.decode("utf-8", "replace")
-    start = len(body[: match.end() - 1].decode("utf-8", "replace"))
-    try:
-        value, _ = json.JSONDecoder().raw_decode(text, start)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(value, dict) or not value:
-        return None
-    return json.dumps(value).encode()
+    """A description a docs page carries inline (``"swaggerDoc": {...}``, ``spec: {...}``)."""
+    for match in _INLINE_DOC.finditer(body):
+        text = body[match.end() - 1 :].decode("utf-8", "replace")
+        try:
+            value, _ = json.JSONDecoder().raw_decode(text)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(value, dict) and ("openapi" in value or "swagger" in value):
+            return json.dumps(value).encode()
+    return None

@@ -93,7 +93,7 @@ def _cookie(pattern: str, weight: float = 1.0) -> Sign:
 # Shared shapes. Express's default 404 is an HTML page "Cannot GET /path";
 # Django's is "The requested resource was not found on this server."; Flask
 # (Werkzeug) says "The requested URL was not found on the server."
-_EXPRESS = _h("x-powered-by", r"^express", 0.5)
+_EXPRESS = _h("x-powered-by", r"^express", 0.3)
 _EXPRESS_404 = _body(r"<pre>Cannot (GET|POST) /", 0.5)
 _DJANGO = (
     _body(r"The requested resource was not found on this server", 0.7),
@@ -327,7 +327,7 @@ FRAMEWORKS: Final[tuple[Framework, ...]] = (
         "NestJS + @nestjs/swagger",
         (
             _EXPRESS,
-            _keys("message,error,statusCode", 1.0),
+            _keys("message,error,statusCode", 0.3),
             _body(r'"message":"Cannot (GET|POST) /', 0.8),
         ),
         _get("/api-json", "/api", "/api-yaml", "/docs-json", "/swagger-json"),
@@ -338,16 +338,22 @@ FRAMEWORKS: Final[tuple[Framework, ...]] = (
         "fastify",
         "Fastify + @fastify/swagger",
         (
-            _keys("message,error,statusCode", 0.6),
+            _keys("message,error,statusCode", 0.3),
             _body(r'"message":"Route (GET|POST):/[^"]* not found"', 1.0),
         ),
-        _get("/documentation/json", "/documentation/yaml", "/documentation", "/docs/json"),
+        (
+            *_get("/documentation/json", "/documentation/yaml", "/documentation", "/docs/json"),
+            *_gql("/graphql"),  # Mercurius, Fastify's GraphQL plugin
+        ),
         "@fastify/swagger-ui README: routePrefix defaults to /documentation, with /json and /yaml",
     ),
     Framework(
         "hapi",
         "hapi + hapi-swagger",
-        (_keys("statusCode,error,message", 0.6),),
+        (
+            _keys("statusCode,error,message", 0.3),
+            _body(r'^\{"statusCode":404,"error":"Not Found","message":"Not Found"\}', 1.0),
+        ),
         _get("/swagger.json", "/documentation"),
         "hapi-swagger options: jsonPath defaults to /swagger.json, documentationPath to "
         "/documentation",
@@ -366,14 +372,30 @@ FRAMEWORKS: Final[tuple[Framework, ...]] = (
     Framework(
         "express",
         "Express (swagger-ui-express, swagger-jsdoc conventions)",
-        (_EXPRESS, _EXPRESS_404),
+        (_EXPRESS, _h("x-powered-by", r"^express", 0.2), _EXPRESS_404),
         (
             *_get("/api-docs", "/api-docs/"),
-            *_gql("/graphql"),
+            *_gql("/graphql", "/api/graphql"),
             *_get("/api-docs.json", "/swagger.json", "/docs"),
         ),
         "swagger-ui-express README: app.use('/api-docs', serve, setup(document)) embeds the "
         "document in /api-docs/swagger-ui-init.js",
+    ),
+    Framework(
+        "koa",
+        "Koa (koa2-swagger-ui, koa-swagger-decorator)",
+        (_body(r"^Not Found$", 0.6),),
+        (*_get("/docs", "/swagger.json", "/swagger-html"), *_gql("/graphql")),
+        "koa2-swagger-ui README: koaSwagger({ routePrefix: '/docs' }) serves the UI, with the "
+        "document passed inline as swaggerOptions.spec or fetched from swaggerOptions.url",
+    ),
+    Framework(
+        "hono",
+        "Hono + @hono/zod-openapi",
+        (_body(r"^404 Not Found$", 0.8),),
+        (*_get("/doc", "/ui", "/openapi.json"), *_gql("/graphql")),
+        "@hono/zod-openapi README: app.doc('/doc', ...) serves the document; "
+        "@hono/swagger-ui at /ui",
     ),
     Framework(
         "apollo",
@@ -488,17 +510,18 @@ WIDE_NET: Final[tuple[Location, ...]] = (
     Location("/api-json"),
     Location("/q/openapi"),
     Location("/openapi"),
+    Location("/api/graphql", "graphql"),
     Location("/api/openapi.json"),
     Location("/docs"),
     Location("/openapi.yaml"),
+    Location("/query", "graphql"),
     Location("/api/schema/"),
     Location("/documentation/json"),
     Location("/schema/openapi.json"),
     Location("/swagger/doc.json"),
     Location("/?wsdl"),
-    Location("/query", "graphql"),
+    Location("/doc"),
     Location("/v1/graphql", "graphql"),
-    Location("/api/graphql", "graphql"),
     Location("/docs/openapi.json"),
     Location("/apispec_1.json"),
     Location("/api-docs/openapi.json"),
@@ -524,6 +547,8 @@ WSDL_QUERIES: Final = ("?wsdl", "?WSDL", "?singleWsdl")
 
 #: Suffixes a Service's name often carries that its Spring-WS WSDL does not.
 SERVICE_SUFFIXES: Final = ("-ws", "-service", "-svc", "-soap")
+#: Suffixes that name what a Service is rather than the resource it serves.
+RESOURCE_SUFFIXES: Final = ("-api", "-service", "-svc", "-server", "-backend", "-app", "-v1", "-v2")
 
 #: Documentation pages, by path ending: their answer is a page that names its
 #: description, so it is read for pointers rather than parsed.
