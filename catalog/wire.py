@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final, cast
 
 from catalog.errors import InvalidAsset
@@ -392,6 +392,10 @@ def _base64(field: str, value: Any) -> bytes:
         raise InvalidAsset(field, "must be base64") from exc
 
 
+_EARLIEST: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST: Final = datetime(9000, 1, 1, tzinfo=UTC)
+
+
 def read_time(field: str, value: Any) -> datetime:
     try:
         parsed = datetime.fromisoformat(read_str(field, value))
@@ -399,4 +403,8 @@ def read_time(field: str, value: Any) -> datetime:
         raise InvalidAsset(field, f"{value!r} is not an ISO 8601 timestamp") from exc
     if parsed.utcoffset() is None:
         raise InvalidAsset(field, f"{value!r} needs a UTC offset")
+    if not _EARLIEST <= parsed <= _LATEST:
+        # The catalogue computes with times (retention windows): the far ends of
+        # datetime's range would overflow there, and no crawl ran then.
+        raise InvalidAsset(field, f"{value!r} is outside 1970-01-01 to 9000-01-01")
     return parsed

@@ -351,8 +351,8 @@ class PortSearch:
                 verdict = f"{doc.format} {doc.spec_version}, {doc.operation_count} operations"
             elif state.fallback is not None and state.fallback.url == response.url:
                 verdict = "description fails validation: kept as a fallback"
-        if doc is None and plan is not None:
-            recognised = plan.observe(response)
+        if doc is None and not response.truncated and not response.refused_redirect:
+            recognised = plan.observe(response) if plan is not None else []
             if recognised:
                 self._fingerprint(recognised, response)
             reading = frameworks.read(response, self.origin)
@@ -369,7 +369,7 @@ class PortSearch:
                         f"embedded {doc.format} {doc.spec_version},"
                         f" {doc.operation_count} operations"
                     )
-            if doc is None:
+            if doc is None and plan is not None:
                 plan.follow(reading)
                 if reading.pointers:
                     verdict += f"; points at {', '.join(p.path for p in reading.pointers[:4])}"

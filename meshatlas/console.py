@@ -53,14 +53,16 @@ def log(level: str, message: str, *, text: bool = False, **fields: Any) -> None:
         sys.stderr.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
         sys.stderr.flush()
     elif level == "error":
-        _err.print(
-            f"[bold red]error:[/] {message}" if _err.is_terminal else f"error: {message}",
-            markup=_err.is_terminal,
-        )
+        # Off a terminal nothing is wrapped: a message is copied, grepped, pasted.
+        if _err.is_terminal:
+            _err.print("error:", style="bold red", end=" ")
+        else:
+            _err.print("error:", end=" ", markup=False)
+        _err.print(message, markup=False, soft_wrap=not _err.is_terminal)
     elif level == "warning":
-        _err.print(f"warning: {message}", markup=False)
+        _err.print(f"warning: {message}", markup=False, soft_wrap=not _err.is_terminal)
     else:
-        _err.print(message, markup=False)
+        _err.print(message, markup=False, soft_wrap=not _err.is_terminal)
 
 
 def error(message: str, *, text: bool = False) -> None:
