@@ -196,16 +196,25 @@ class Plan:
         *,
         bare: bool = True,
     ) -> Iterator[Candidate]:
-        for framework in recognised:
-            label = f"fingerprint: {framework.label}"
-            for prefix in self._prefixes if prefixes is None else prefixes:
-                for location in framework.locations:
-                    for path in self._expand(prefix + location.path):
-                        yield Candidate(path, location.kind, "probe", f"{label}, under {prefix}")
-            if bare:
-                for location in framework.locations:
-                    for path in self._expand(location.path):
-                        yield Candidate(path, location.kind, "probe", label)
+        # Round by round: each recognised framework's first location, then each
+        # one's second...: one server's signs often fit several frameworks.
+        queues = [(f"fingerprint: {f.label}", f.locations) for f in recognised]
+        depth = max((len(locations) for _, locations in queues), default=0)
+        for prefix in self._prefixes if prefixes is None else prefixes:
+            for index in range(depth):
+                for label, locations in queues:
+                    if index < len(locations):
+                        location = locations[index]
+                        for path in self._expand(prefix + location.path):
+                            why = f"{label}, under {prefix}"
+                            yield Candidate(path, location.kind, "probe", why)
+        if bare:
+            for index in range(depth):
+                for label, locations in queues:
+                    if index < len(locations):
+                        location = locations[index]
+                        for path in self._expand(location.path):
+                            yield Candidate(path, location.kind, "probe", label)
 
     def _prefixed(self, prefixes: Sequence[str]) -> Iterator[Candidate]:
         for prefix in prefixes:

@@ -190,7 +190,10 @@ def _read_html(
     body: bytes, add: _Add, revealed: list[str], origin: Origin, url: str, *, graphql: bool
 ) -> None:
     for tag in _LINK_TAG.findall(body):
-        attrs = {k.lower(): (a or b).decode("utf-8", "replace") for k, a, b in _ATTR.findall(tag)}
+        attrs = {
+            k.decode("ascii", "replace").lower(): (a or b).decode("utf-8", "replace")
+            for k, a, b in _ATTR.findall(tag)
+        }
         rels = set(attrs.get("rel", "").lower().split())
         if rels & (_DESC_RELS | _DOC_RELS) and attrs.get("href"):
             add(attrs["href"], "get", f"<link rel={attrs.get('rel')}>")

@@ -259,7 +259,14 @@ FRAMEWORKS: Final[tuple[Framework, ...]] = (
         "drf-yasg",
         "Django REST framework + drf-yasg",
         _DJANGO,
-        _get("/swagger.json", "/swagger.yaml", "/swagger/?format=openapi", "/swagger/", "/redoc/"),
+        _get(
+            "/swagger.json/",
+            "/swagger.json",
+            "/swagger/?format=openapi",
+            "/swagger.yaml/",
+            "/swagger/",
+            "/redoc/",
+        ),
         "drf-yasg README: get_schema_view() routes swagger<format>/, swagger/ and redoc/",
     ),
     Framework(
