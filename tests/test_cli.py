@@ -181,3 +181,23 @@ def test_a_configured_probe_path_is_tried_first(
     (api,) = service["apis"]
     assert service["requests"] == 1
     assert api["evidence"][0]["check"] == "configured"
+
+
+@pytest.mark.parametrize("how", ["flag", "variable", "file"])
+def test_a_probe_path_that_is_not_a_path_is_refused_every_way(
+    how: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # '@host:port/x' appended to http://address:port would become userinfo and a
+    # request to another host; the flag, the variable and the file refuse it alike.
+    bad = "@127.0.0.2:80/x"
+    argv = ["discover", "--dry-run", "--kubeconfig", str(tmp_path / "none")]
+    if how == "flag":
+        argv += ["--probe-path", bad]
+    elif how == "variable":
+        monkeypatch.setenv("MESHATLAS_PROBE_PATH", bad)
+    else:
+        config = tmp_path / "meshatlas.yaml"
+        config.write_text(f'discover:\n  probe-path: ["{bad}"]\n')
+        argv += ["--config", str(config)]
+    assert main(argv) == 2
+    assert bad in capsys.readouterr().err
