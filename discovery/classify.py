@@ -8,8 +8,7 @@ anything else that speaks HTTP is ``http``.
 
 from __future__ import annotations
 
-import json
-
+from discovery import untrusted
 from discovery.fetch import Response
 from discovery.model import ApiKind, SpecDocument
 
@@ -25,10 +24,7 @@ def is_graphql(response: Response) -> bool:
     """Whether a response is a GraphQL answer to ``{ __typename }``."""
     if response.status != 200 or not response.content_type.endswith("json"):
         return False
-    try:
-        body = json.loads(response.body)
-    except ValueError:
-        return False
+    body = untrusted.load_json(response.body)
     if not isinstance(body, dict):
         return False
     data = body.get("data")

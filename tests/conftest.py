@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from fixtures.mesh import Mesh
+from fixtures.zoo import Zoo
 from tests.pgserver import catalog_url, postgres_server
 
 __all__ = ["catalog_url", "postgres_server"]  # fixtures shared by the catalogue tests
@@ -77,3 +78,15 @@ def demo_catalog(demo_mesh: Mesh, tmp_path_factory: pytest.TempPathFactory) -> d
     )
     assert code == 0
     return {"dir": tmp, "url": url, "report": json.loads((tmp / "report.json").read_text())}
+
+
+@pytest.fixture(scope="session")
+def zoo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Zoo]:
+    """The framework zoo: every app on ``127.<octet>.x.y``; ``zoo.truth`` is what each serves.
+
+    Defined here, once: a session fixture imported into several test modules
+    would be a separate fixture per module, and two zoos would fight over the
+    same addresses.
+    """
+    with Zoo(mesh_octet(offset=7), tmp_path_factory.mktemp("zoo")) as running:
+        yield running

@@ -151,6 +151,15 @@ def test_a_revealed_mount_prefix_is_tried_before_the_bare_locations() -> None:
     assert tried[1] == ("/inventory/api/openapi.json", "get")
 
 
+@pytest.mark.parametrize(
+    ("target", "prefix"),
+    [("/inventory/api/", "/inventory/api"), ("/api/v1/docs", "/api/v1"), ("/reference", None)],
+)
+def test_a_redirect_reveals_its_mount_prefix(target: str, prefix: str | None) -> None:
+    reading = read(_response(status=302, location=target), ORIGIN)
+    assert reading.prefixes == ((prefix,) if prefix else ())
+
+
 def test_route_prefixes_come_after_the_bare_locations_of_a_recognised_framework() -> None:
     plan = Plan(route_prefixes=("/api/orders",))
     plan.observe(_response(status=404, ctype="application/json", body=b'{"detail":"Not Found"}'))
@@ -288,3 +297,10 @@ def test_deeply_nested_json_is_read_as_nothing_at_all() -> None:
     response = _response(status=404, body=body, ctype="application/json")
     assert plan.observe(response) == []
     assert read(response, ORIGIN) == frameworks.Reading()
+
+
+def test_a_deeply_nested_graphql_answer_is_no_graphql_answer() -> None:
+    from discovery import classify
+
+    body = b'{"data":' * 50_000 + b"1" + b"}" * 50_000
+    assert not classify.is_graphql(_response(body=body, ctype="application/json"))

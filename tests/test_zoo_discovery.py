@@ -26,13 +26,12 @@ from discovery.probe import DEFAULT_BUDGET
 from fixtures.mesh import Mesh
 from fixtures.zoo import Zoo, ZooApp, load_apps
 from meshatlas.cli import main
-from tests.zoo_fixture import zoo  # noqa: F401
 
 APPS = load_apps()
 
 
 @pytest.fixture(scope="module")
-def crawled(zoo: Zoo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:  # noqa: F811
+def crawled(zoo: Zoo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("zoo-crawl")
     with Mesh(
         ["zoo"],
@@ -71,7 +70,7 @@ def test_both_crawls_complete(crawled: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("app", APPS, ids=[a.key for a in APPS])
 def test_every_api_is_found_as_its_framework_serves_it(
-    zoo: Zoo,  # noqa: F811
+    zoo: Zoo,
     crawled: dict[str, Any],
     app: ZooApp,
 ) -> None:
@@ -125,7 +124,7 @@ def _probe(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_probe_shows_the_trail_to_a_description(zoo: Zoo) -> None:  # noqa: F811
+def test_probe_shows_the_trail_to_a_description(zoo: Zoo) -> None:
     (placement,) = [p for p in zoo.placements if p.app.name == "ninja-flights"]
     truth = zoo.truth[placement.app.key]
     done = _probe(f"http://{placement.address}:{placement.app.port}")
@@ -138,7 +137,7 @@ def test_probe_shows_the_trail_to_a_description(zoo: Zoo) -> None:  # noqa: F811
     assert any(line.startswith("verdict: rest") for line in lines)
 
 
-def test_probe_shows_every_request_when_nothing_is_found(zoo: Zoo) -> None:  # noqa: F811
+def test_probe_shows_every_request_when_nothing_is_found(zoo: Zoo) -> None:
     (placement,) = [p for p in zoo.placements if p.app.name == "bakery-site"]
     done = _probe(f"http://{placement.address}:{placement.app.port}", "--probe-budget", "8")
     assert done.returncode == 0, done.stderr  # an API was found: plain HTTP
@@ -149,7 +148,7 @@ def test_probe_shows_every_request_when_nothing_is_found(zoo: Zoo) -> None:  # n
 
 
 def test_probe_reads_the_service_from_the_cluster(
-    zoo: Zoo,  # noqa: F811
+    zoo: Zoo,
     crawled: dict[str, Any],
 ) -> None:
     kubeconfig = str(crawled["kubeconfig"])

@@ -13,13 +13,12 @@ import yaml
 from fixtures.mesh import Mesh
 from fixtures.zoo import Zoo, ZooApp, ZooError, load_apps
 from tests.conftest import mesh_octet
-from tests.zoo_fixture import zoo  # noqa: F401
 
 APPS = load_apps()
 
 
 @pytest.mark.parametrize("app", APPS, ids=[a.key for a in APPS])
-def test_app_serves_its_documented_description(zoo: Zoo, app: ZooApp) -> None:  # noqa: F811
+def test_app_serves_its_documented_description(zoo: Zoo, app: ZooApp) -> None:
     truth = zoo.truth[app.key]
     expect = app.expect
     assert truth.kind == expect.kind
@@ -35,14 +34,14 @@ def test_app_serves_its_documented_description(zoo: Zoo, app: ZooApp) -> None:  
         assert truth.spec_version == "2.0"
 
 
-def test_every_app_has_its_own_address(zoo: Zoo) -> None:  # noqa: F811
+def test_every_app_has_its_own_address(zoo: Zoo) -> None:
     addresses = [p.address for p in zoo.placements]
     assert len(set(addresses)) == len(addresses) == len(APPS)
     assert all(a.startswith(f"127.{zoo.octet}.") for a in addresses)
 
 
 def test_manifests_make_a_fixture_cluster(
-    zoo: Zoo,  # noqa: F811
+    zoo: Zoo,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     docs = zoo.manifests()

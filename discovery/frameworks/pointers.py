@@ -173,8 +173,9 @@ def _link_header(value: str) -> list[tuple[str, str]]:
 
 
 def _prefix(path: str) -> str | None:
-    """Where a redirect target is mounted: ``/api/v1/docs`` -> ``/api/v1``."""
-    directory = path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[0]
+    """Where a redirect target is mounted: ``/api/v1/docs`` and ``/api/v1/`` -> ``/api/v1``."""
+    bare = path.split("?", 1)[0]
+    directory = bare.rstrip("/") if bare.endswith("/") else bare.rsplit("/", 1)[0]
     return directory if directory not in ("", "/") and len(directory) <= 128 else None
 
 

@@ -125,7 +125,7 @@ class PrometheusApi:
 def _decode(response: httpx.Response) -> _RawAnswer | None:
     try:
         loaded = json.loads(response.content)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting past the interpreter's limit
         return None
     if not isinstance(loaded, dict) or "status" not in loaded:
         return None

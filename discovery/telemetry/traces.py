@@ -75,7 +75,7 @@ class _TraceDependencies:
             raise self._error(f"HTTP {response.status_code} from {endpoint}")
         try:
             body = json.loads(response.content)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise self._error(f"{endpoint} did not answer JSON") from exc
         links = self._links(body)
         counts: dict[tuple[str, str], list[int]] = {}
