@@ -121,3 +121,42 @@ def test_source_labels_name_the_calling_services(routes: list[ConfigRoute]) -> N
         (None, key("a", "worker")),
         (key("a", "api"), key("a", "worker")),
     ]
+
+
+PREFIX_DOCS: list[dict[str, Any]] = [
+    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "p"}},
+    _service("p", "orders", {"app": "orders"}),
+    _service("p", "legacy", {"app": "legacy"}),
+    _service("p", "plain", {"app": "plain"}),
+    _vs(
+        "p",
+        "edge",
+        hosts=["orders", "legacy"],
+        http=[
+            # Mounted where Istio routes it: the Service sees the prefix.
+            {"match": [{"uri": {"prefix": "/api/orders/"}}], "route": _to("orders")},
+            # Rewritten before it arrives: the Service sees the rewrite's target.
+            {
+                "match": [{"uri": {"prefix": "/old"}}],
+                "rewrite": {"uri": "/v1"},
+                "route": _to("legacy.p.svc.cluster.local"),
+            },
+            {
+                "match": [{"uri": {"prefix": "/gone"}}],
+                "rewrite": {"uri": "/"},
+                "route": _to("plain"),
+            },
+            {"match": [{"uri": {"exact": "/health"}}], "route": _to("plain")},
+        ],
+    ),
+]
+
+
+def test_route_prefixes_say_where_each_service_is_mounted(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    workdir: Path = tmp_path_factory.mktemp("prefixes")
+    with Mesh(["r"], workdir=workdir, with_backends=False, generated={"r": PREFIX_DOCS}) as mesh:
+        inv = inventory.read_inventory(kube.connect(kubeconfig=str(mesh.kubeconfig)))
+    prefixes = {s.key.name: s.path_prefixes for s in inv.services}
+    assert prefixes == {"orders": ("/api/orders",), "legacy": ("/v1",), "plain": ()}
