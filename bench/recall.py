@@ -135,9 +135,10 @@ def _print(result: dict[str, Any]) -> None:
         f"descriptions found:    {sum(r['ok'] for r in described)} of {len(described)}"
         " (format, version and operation count as served)"
     )
+    described_cold = sum(r["cold_requests"] or 0 for r in described) / len(described)
     print(
         f"cold requests/Service: mean {sum(cold) / len(cold):.1f}, max {max(cold)};"
-        f" described ones mean {sum(r['cold_requests'] or 0 for r in described) / len(described):.1f}"
+        f" described ones mean {described_cold:.1f}"
     )
     print(f"warm requests/Service: mean {sum(warm) / len(warm):.2f}, max {max(warm)}")
 

@@ -215,8 +215,12 @@ class PortSearch:
                 Candidate(hint.path, "get", "remembered", "where the description was last time"),
                 last=True,
             )
-            if doc is None or not doc.valid:
-                state.fallback = None
+            if doc is None and state.fallback is not None:
+                # What was published last time fails validation: still the
+                # description this port serves, and nothing better was found then.
+                doc, state.fallback = state.fallback, None
+                return doc, classify.kind_of_spec(doc), CONFIDENCE["invalid-spec"]
+            if doc is None:
                 return None
             return doc, classify.kind_of_spec(doc), CONFIDENCE["spec"]
         if hint.kind == "soap":

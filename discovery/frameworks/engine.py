@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final
+from urllib.parse import urlsplit
 
 from discovery import untrusted
 from discovery.fetch import Response
@@ -97,6 +98,11 @@ class Plan:
         before = set(self.recognised())
         ctype = response.content_type
         body = response.body[:_BODY_SCAN]
+        # Error pages often repeat the path asked for ("/q/openapi not found"):
+        # that echo is the prober's own words, not a sign of the server.
+        asked = urlsplit(response.url).path.encode()
+        if len(asked) > 1:
+            body = body.replace(asked, b"/-")
         keys: set[str] = set()
         if ctype.endswith("json") and response.status >= 400:
             data = untrusted.load_json(response.body)
@@ -255,9 +261,11 @@ class Plan:
             yield Candidate(path, "get", "probe", "Spring-WS WSDL named after the Service")
 
     def _expand(self, path: str) -> list[str]:
-        if "{resource}" in path:
+        if "{resource}" in path or "{Resource}" in path:
             resource = _resource(self._service_name)
-            return [path.replace("{resource}", resource)] if resource else []
+            if not resource:
+                return []
+            return [path.replace("{resource}", resource).replace("{Resource}", resource.title())]
         if "{service}" not in path:
             return [path]
         if not self._service_name:

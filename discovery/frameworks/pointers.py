@@ -44,9 +44,14 @@ _DOC_RELS: Final = frozenset({"service-doc", "api-catalog"})
 # Docs-UI configuration: Swagger UI (url, configUrl, urls[].url), Redoc and
 # RapiDoc (spec-url, Redoc.init), Scalar (data-url, url), Elements
 # (apiDescriptionUrl), GraphiQL/Playground (endpoint, url).
+# The value may be built from page variables: ``url: contextPath + '/x.yml'``
+# (micronaut-openapi's views), ``location.protocol + '//' + location.host +
+# '/query'`` (gqlgen's playground); the last literal is the path.
 _UI_VALUE: Final = re.compile(
     rb"""(?:\b(?:url|configUrl|specUrl|spec_url|apiDescriptionUrl|endpoint|schemaUrl)\b"""
-    rb"""["']?\s*[:=]\s*|\b(?:spec-url|data-url|apiDescriptionUrl)\s*=\s*)["'`]([^"'`<>\s]{1,512})["'`]"""
+    rb"""["']?\s*[:=]\s*|\b(?:spec-url|data-url|apiDescriptionUrl)\s*=\s*)"""
+    rb"""(?:(?:[A-Za-z_$][\w.$]{0,64}|["'][^"'<>\s]{0,16}["'])\s*\+\s*){0,6}"""
+    rb"""["'`]([^"'`<>\s]{1,512})["'`]"""
 )
 _REDOC_INIT: Final = re.compile(rb"""Redoc\.init\(\s*["']([^"'<>\s]{1,512})["']""")
 _SCRIPT_SRC: Final = re.compile(

@@ -106,6 +106,8 @@ _WERKZEUG = (
     _body(r"The requested URL was not found on the server", 0.6),
 )
 _UVICORN = _h("server", r"^(uvicorn|hypercorn|granian)", 0.3)
+# Go's net/http (and chi, gin) 404: every Go framework's locations come first.
+_GO_404 = _body(r"^404 page not found", 0.5)
 
 FRAMEWORKS: Final[tuple[Framework, ...]] = (
     # --- Java -----------------------------------------------------------------
@@ -215,7 +217,17 @@ FRAMEWORKS: Final[tuple[Framework, ...]] = (
             _h("x-aspnet-version", r".", 1.0),
             _h("server", r"Microsoft-IIS|Microsoft-HTTPAPI", 0.8),
         ),
-        _get("/swagger/docs/v1", "/swagger/ui/index", "/?singleWsdl", "/?wsdl"),
+        _get(
+            "/swagger/docs/v1",
+            "/swagger/ui/index",
+            "/?singleWsdl",
+            "/?wsdl",
+            # Nothing links a .svc or .asmx; they are named after what they serve.
+            "/{Resource}Service.svc?singleWsdl",
+            "/{Resource}Service.asmx?WSDL",
+            "/{Resource}.svc?singleWsdl",
+            "/{Resource}.asmx?WSDL",
+        ),
         "Swashbuckle 5 README: the document is at /swagger/docs/{apiVersion}; ASMX and WCF "
         "answer ?WSDL / ?singleWsdl on their .asmx/.svc paths",
     ),
@@ -391,8 +403,10 @@ FRAMEWORKS: Final[tuple[Framework, ...]] = (
     Framework(
         "koa",
         "Koa (koa2-swagger-ui, koa-swagger-decorator)",
-        (_body(r"^Not Found$", 0.6),),
-        (*_get("/docs", "/swagger.json", "/swagger-html"), *_gql("/graphql")),
+        # Plain "Not Found" is Koa's 404 but also others' (Starlette's): few
+        # locations, so a wrong guess costs little.
+        (_body(r"^Not Found$", 0.5),),
+        (*_get("/docs", "/swagger.json"), *_gql("/graphql")),
         "koa2-swagger-ui README: koaSwagger({ routePrefix: '/docs' }) serves the UI, with the "
         "document passed inline as swaggerOptions.spec or fetched from swaggerOptions.url",
     ),
@@ -425,7 +439,7 @@ FRAMEWORKS: Final[tuple[Framework, ...]] = (
     Framework(
         "swaggo",
         "Go + swaggo (gin-swagger, echo-swagger, http-swagger)",
-        (_body(r"^404 page not found", 0.6),),
+        (_GO_404,),
         _get("/swagger/doc.json", "/swagger/index.html"),
         "swaggo/swag README: the handler serves doc.json beside index.html under /swagger/",
     ),
@@ -433,6 +447,7 @@ FRAMEWORKS: Final[tuple[Framework, ...]] = (
         "huma",
         "Go + huma",
         (
+            _GO_404,
             _keys("$schema,title,status,detail", 1.0),
             _h("link", r"schemas/ErrorModel", 1.0),
         ),
@@ -442,14 +457,14 @@ FRAMEWORKS: Final[tuple[Framework, ...]] = (
     Framework(
         "goa",
         "Go + goa v3",
-        (_body(r"^404 page not found", 0.3),),
+        (_GO_404,),
         _get("/openapi3.json", "/openapi.json", "/openapi3.yaml", "/swagger.json"),
         'goa v3 design examples: Files("/openapi3.json", "gen/http/openapi3.json")',
     ),
     Framework(
         "gqlgen",
         "Go + gqlgen",
-        (_body(r"^404 page not found", 0.3),),
+        (_GO_404,),
         _gql("/query"),
         "gqlgen getting-started server.go: the handler is mounted at /query, playground at /",
     ),
@@ -520,6 +535,7 @@ WIDE_NET: Final[tuple[Location, ...]] = (
     Location("/api/graphql", "graphql"),
     Location("/api/openapi.json"),
     Location("/docs"),
+    Location("/.well-known/api-catalog"),
     Location("/openapi.yaml"),
     Location("/query", "graphql"),
     Location("/api/schema/"),
@@ -532,7 +548,6 @@ WIDE_NET: Final[tuple[Location, ...]] = (
     Location("/docs/openapi.json"),
     Location("/apispec_1.json"),
     Location("/api-docs/openapi.json"),
-    Location("/.well-known/api-catalog"),
     Location("/swagger/docs/v1"),
     Location("/services"),
     Location("/", "graphql"),
