@@ -23,12 +23,20 @@ from discovery.model import (
     Hint,
     HintKey,
     ProbeSkip,
+    Problem,
     Service,
     ServiceFindings,
     ServicePort,
 )
 
-__all__ = ["CONFIDENCE", "DEFAULT_BUDGET", "ProbeSettings", "Prober"]
+__all__ = [
+    "CONFIDENCE",
+    "DEFAULT_BUDGET",
+    "DEFAULT_MAX_PORTS",
+    "DEFAULT_MAX_SILENT",
+    "ProbeSettings",
+    "Prober",
+]
 
 _NOT_PROBED: Final = {
     "https": "TLS port: the mesh cannot see inside, not probed",
@@ -41,6 +49,10 @@ _NOT_PROBED: Final = {
 }
 #: Requests one HTTP port may cost on a cold run (the root included).
 DEFAULT_BUDGET: Final = 20
+#: Ports of one Service probed at most; the rest are noted.
+DEFAULT_MAX_PORTS: Final = 16
+#: Silent ports after which a Service's remaining ports are not started.
+DEFAULT_MAX_SILENT: Final = 3
 #: ``--exhaustive`` tries every known location; this bounds it still.
 EXHAUSTIVE_BUDGET: Final = 200
 
@@ -55,6 +67,12 @@ class ProbeSettings:
     ``quiet_deadline`` bounds the first request to a port that gave no answer
     in time last run: a silent port costs that, not the full deadline, again;
     once it answers, it is probed as any other.
+
+    One Service costs a bounded share of the crawl whatever it serves: at
+    most ``max_ports`` of its ports are probed (named HTTP and gRPC ports
+    first), and once ``max_silent_ports`` of them gave no answer within the
+    deadline its remaining ports are not started: each is a problem of the
+    run, so nothing about them is learnt as a fact.
     """
 
     extra_paths: tuple[str, ...] = ()
@@ -62,6 +80,8 @@ class ProbeSettings:
     budget: int = DEFAULT_BUDGET
     per_service: int = 2
     quiet_deadline: float = 1.0
+    max_ports: int = DEFAULT_MAX_PORTS
+    max_silent_ports: int = DEFAULT_MAX_SILENT
 
     @property
     def port_budget(self) -> int:
@@ -120,13 +140,33 @@ class Prober:
             else:
                 reason = _NOT_PROBED.get(port.mesh_protocol, f"{port.mesh_protocol}: not probed")
                 skipped.append(ProbeSkip(service.key, port, reason))
+        cap = self.settings.max_ports
+        if len(ports) > cap:
+            # Ports the mesh knows to be HTTP or gRPC first; sniffed ones after.
+            ports.sort(key=lambda p: p.mesh_protocol == "unknown")
+            for port in ports[cap:]:
+                why = f"over the cap of {cap} ports probed per Service (--probe-max-ports)"
+                skipped.append(ProbeSkip(service.key, port, why))
+            ports = ports[:cap]
         gate = asyncio.Semaphore(self.settings.per_service)
+        silent = 0
 
         async def one(port: ServicePort) -> Outcome:
+            nonlocal silent
             async with gate:
+                if silent >= self.settings.max_silent_ports:
+                    why = (
+                        f"not probed: {silent} other ports of this Service gave no answer "
+                        "within the deadline"
+                    )
+                    where = f"{service.key}:{port.port}"
+                    return Outcome(None, 0, Problem(where=where, what="probe skipped", why=why))
                 if port.mesh_protocol == "grpc":
-                    return await self._probe_grpc(service, port, address)
-                return await self._probe_http(service, port, address)
+                    outcome = await self._probe_grpc(service, port, address)
+                else:
+                    outcome = await self._probe_http(service, port, address)
+                silent += outcome.silent
+                return outcome
 
         if len(ports) == 1:  # most Services: no task to make and schedule
             results = [await one(ports[0])]

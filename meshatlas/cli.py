@@ -17,7 +17,7 @@ import catalog
 import graph
 from discovery.errors import DiscoveryError
 from discovery.inventory import DEFAULT_EXCLUDED
-from discovery.probe import DEFAULT_BUDGET
+from discovery.probe import DEFAULT_BUDGET, DEFAULT_MAX_PORTS
 from meshatlas import config, console, exportcmd, graphcmd, metrics, probecmd, serve, telemetry
 from meshatlas.errors import UsageError
 from meshatlas.pipeline import DiscoverOptions, run_discover
@@ -159,6 +159,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="most requests one HTTP port may cost on a cold run (default: %(default)s)",
     )
     run.add_argument(
+        "--probe-max-ports",
+        type=_positive_int,
+        default=DEFAULT_MAX_PORTS,
+        metavar="N",
+        help="most ports of one Service probed; the rest are noted (default: %(default)s)",
+    )
+    run.add_argument(
         "--cold",
         action="store_true",
         help="ignore where APIs were found last time; probe every port afresh",
@@ -216,6 +223,7 @@ def _discover(args: argparse.Namespace) -> ExitCode:
         probe_paths=tuple(args.probe_path),
         exhaustive=args.exhaustive,
         probe_budget=args.probe_budget,
+        probe_max_ports=args.probe_max_ports,
         cold=args.cold,
         **telemetry.option_values(args),
     )

@@ -22,7 +22,7 @@ from discovery import crawl, fetch, kube
 from discovery.errors import KubeError
 from discovery.inventory import DEFAULT_EXCLUDED, Scope
 from discovery.model import Discovery, HintKey, Problem
-from discovery.probe import DEFAULT_BUDGET, ProbeSettings
+from discovery.probe import DEFAULT_BUDGET, DEFAULT_MAX_PORTS, ProbeSettings
 from meshatlas import assets, memory, publishing, report, telemetry
 from meshatlas.errors import UsageError
 from meshatlas.status import ExitCode
@@ -50,6 +50,7 @@ class DiscoverOptions:
     probe_paths: tuple[str, ...] = ()
     exhaustive: bool = False
     probe_budget: int = DEFAULT_BUDGET
+    probe_max_ports: int = DEFAULT_MAX_PORTS
     #: Ignore what the catalogue remembers of the last crawl; probe every port afresh.
     cold: bool = False
     dry_run: bool = False
@@ -297,6 +298,7 @@ async def _discover(
                 extra_paths=options.probe_paths,
                 exhaustive=options.exhaustive,
                 budget=options.probe_budget,
+                max_ports=options.probe_max_ports,
                 quiet_deadline=min(1.0, options.timeout),
             ),
             progress=progress,
