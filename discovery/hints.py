@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Final
 
+from discovery import secrets
 from discovery.model import Overrides
 
 PREFIX: Final = "meshatlas.io/"
@@ -51,9 +52,6 @@ ALLOWED: Final = frozenset(
         "team",
     }
 )
-_SECRETISH: Final = re.compile(
-    r"(token|secret|password|passwd|credential|apikey|api-key|bearer)", re.I
-)
 _LIFECYCLES: Final = frozenset({"development", "stable", "deprecated"})
 _MAX_VALUE: Final = 1024
 
@@ -64,10 +62,17 @@ def keep(values: Mapping[str, str] | None) -> dict[str, str]:
     for key, value in (values or {}).items():
         if key not in ALLOWED or not isinstance(value, str):
             continue
-        if len(value) > _MAX_VALUE or _SECRETISH.search(value):
+        if len(value) > _MAX_VALUE or secrets.looks_secret(value):
             continue
         out[key] = value
     return out
+
+
+def _safe(value: str | None) -> str:
+    """A value to keep and show, or nothing when it is too long or looks secret."""
+    if not isinstance(value, str) or len(value) > _MAX_VALUE or secrets.looks_secret(value):
+        return ""
+    return value
 
 
 def _truthy(value: str | None) -> bool:
@@ -110,7 +115,9 @@ def overrides(
         or labels.get(GLOO_OPT_OUT, merged.get(GLOO_OPT_OUT, "")).lower() == "disabled"
     )
     lifecycle = (merged.get(LIFECYCLE) or "").strip().lower() or None
-    tags = tuple(t.strip() for t in merged.get(TAGS, "").split(",") if t.strip())
+    tags = tuple(
+        t.strip() for t in _safe(merged.get(TAGS)).split(",") if t.strip() and len(t) <= 63
+    )
     openapi_path = _path(service_annotations.get(OPENAPI_PATH), own_hosts)
     provided = service_annotations.get(PROVIDES_API_FROM_URL)
     if openapi_path is None and provided:
@@ -121,10 +128,10 @@ def overrides(
         wsdl_path=_path(service_annotations.get(WSDL_PATH), own_hosts),
         port=(service_annotations.get(PORT) or "").strip() or None,
         asset_id=(service_annotations.get(ASSET_ID) or "").strip() or None,
-        owner=(merged.get(OWNER) or "").strip() or None,
+        owner=_safe(merged.get(OWNER)).strip() or None,
         lifecycle=lifecycle if lifecycle in _LIFECYCLES else None,
         tags=tags,
-        description=(service_annotations.get(DESCRIPTION) or "").strip() or None,
+        description=_safe(service_annotations.get(DESCRIPTION)).strip() or None,
         backstage_id=(service_annotations.get(BACKSTAGE_ID) or service_labels.get(BACKSTAGE_ID)),
     )
 
