@@ -143,7 +143,7 @@ def _own_path(url: str, own_hosts: frozenset[str]) -> str | None:
     host (or carrying credentials) is ignored, and of one naming this
     Service only the path and query are used.
     """
-    match = re.match(r"^https?://([^/:?#@]+)(?::\d+)?(/[^#\s]*)?$", url.strip(), re.I)
+    match = re.match(r"^https?://([^/:?#@]+)(?::\d+)?(/[^#\s]*)?(?:#\S*)?$", url.strip(), re.I)
     if match is None or match.group(1).lower() not in own_hosts:
         return None
     path = match.group(2) or "/"

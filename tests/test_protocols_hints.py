@@ -116,3 +116,25 @@ def test_provides_api_from_url_only_when_it_names_the_service_itself() -> None:
 
 def test_unknown_lifecycle_is_ignored() -> None:
     assert hints.overrides({"meshatlas.io/lifecycle": "retired"}, {}, {}, {}).lifecycle is None
+
+
+_OWN = frozenset({"calc", "calc.partners", "calc.partners.svc", "calc.partners.svc.cluster.local"})
+
+
+@pytest.mark.parametrize(
+    ("value", "path"),
+    [
+        ("/calculator.asmx?WSDL", "/calculator.asmx?WSDL"),
+        ("http://calc.partners.svc.cluster.local/calculator.asmx?WSDL", "/calculator.asmx?WSDL"),
+        ("http://calc.partners:8080/services/Calc?wsdl#top", "/services/Calc?wsdl"),
+        ("http://other.partners/calculator.asmx?WSDL", None),  # another Service
+        ("http://user:pw@calc/calculator.asmx", None),  # credentials
+        ("//calc/x", None),
+        ("calculator.asmx", None),
+    ],
+)
+def test_an_annotation_that_names_a_url_keeps_its_query(value: str, path: str | None) -> None:
+    from discovery import hints
+
+    got = hints.overrides({hints.PROVIDES_API_FROM_URL: value}, {}, {}, {}, own_hosts=_OWN)
+    assert got.openapi_path == path
