@@ -156,6 +156,7 @@ def _read_cluster(
         return out
 
     ready: dict[tuple[str, str], list[str]] = {}
+    fqdn_only: set[tuple[str, str]] = set()
     endpoints_known = True
     blind: set[str] = set()  # namespaces whose endpoints could not be read
     try:
@@ -174,6 +175,11 @@ def _read_cluster(
             if not owner or not scope.wants(meta.get("namespace", "")):
                 continue
             addresses = ready.setdefault((meta["namespace"], owner), [])
+            if es.get("addressType") not in (None, "IPv4", "IPv6"):
+                # FQDN endpoints are names: probing one would resolve it (to
+                # localhost, the crawler itself, or anywhere). Probes go to addresses.
+                fqdn_only.add((meta["namespace"], owner))
+                continue
             for ep in es.get("endpoints") or []:
                 # Kubernetes: a nil "ready" condition means ready.
                 if (ep.get("conditions") or {}).get("ready", True) is not False:
@@ -187,6 +193,9 @@ def _read_cluster(
     for raw in raw_services:
         known = endpoints_known and raw["metadata"].get("namespace") not in blind
         service = _service(cluster, raw, namespaces, ready, known)
+        key = (service.key.namespace, service.key.name)
+        if key in fqdn_only and not service.ready_addresses:
+            out.notes.append(f"{service.key}: its endpoints are FQDNs, not addresses; not probed")
         if service.overrides.ignore:
             out.ignored.append(service.key)
         else:

@@ -160,3 +160,31 @@ def test_route_prefixes_say_where_each_service_is_mounted(
         inv = inventory.read_inventory(kube.connect(kubeconfig=str(mesh.kubeconfig)))
     prefixes = {s.key.name: s.path_prefixes for s in inv.services}
     assert prefixes == {"orders": ("/api/orders",), "legacy": ("/v1",), "plain": ()}
+
+
+def test_fqdn_endpoints_are_never_taken_for_addresses(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    headless = _service("p", "names", {"app": "names"})
+    headless["spec"]["clusterIP"] = "None"
+    docs = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "p"}},
+        headless,
+        {
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "metadata": {
+                "name": "names-x",
+                "namespace": "p",
+                "labels": {"kubernetes.io/service-name": "names"},
+            },
+            "addressType": "FQDN",
+            "endpoints": [{"addresses": ["localhost"], "conditions": {"ready": True}}],
+        },
+    ]
+    workdir: Path = tmp_path_factory.mktemp("fqdn")
+    with Mesh(["r"], workdir=workdir, with_backends=False, generated={"r": docs}) as mesh:
+        inv = inventory.read_inventory(kube.connect(kubeconfig=str(mesh.kubeconfig)))
+    (service,) = inv.services
+    assert service.ready_addresses == ()
+    assert any("FQDNs, not addresses" in note for note in inv.notes)

@@ -348,6 +348,19 @@ def test_download_is_byte_exact(filled: Api) -> None:
     assert response.content == SPEC
     assert response.headers["Content-Type"].startswith("application/json")
     assert "shop-orders-1.0.0-oas.json" in response.headers["Content-Disposition"]
+    # Bytes a Service served stay inert on the catalogue's origin.
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Content-Security-Policy"] == "sandbox; default-src 'none'"
+
+
+def test_the_portal_serves_raw_descriptions_inert(filled: Api) -> None:
+    response = filled.http.get("/portal/specs/acme/shop-orders/1.0.0.json")
+    assert response.status_code == 200
+    assert response.content == SPEC
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Content-Security-Policy"] == "sandbox; default-src 'none'"
+    page = filled.http.get("/portal/")
+    assert "sandbox" not in page.headers["Content-Security-Policy"]  # the portal itself runs
 
 
 def test_instances(filled: Api) -> None:

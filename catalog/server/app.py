@@ -51,6 +51,12 @@ _CONTENT_TYPES: Final = {
     "wsdl": "application/wsdl+xml",
     "xml": "application/xml",
 }
+#: Headers that keep served descriptions inert: never sniffed into something
+#: else, and sandboxed with nothing allowed should a browser render them.
+_INERT: Final = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "sandbox; default-src 'none'",
+}
 _OPEN_PATHS: Final = frozenset({"/healthz", "/readyz"})
 _PROBE_MEMORY: Final = f"{MESHATLAS}/probe-memory"
 _CRAWLER_PATHS: Final = frozenset({_PROBE_MEMORY})
@@ -346,6 +352,9 @@ async def _download(request: web.Request) -> web.Response:
                 f'attachment; filename="{asset_id}-{version}-{classifier}.{packaging}"'
             )
             response.headers["ETag"] = f'"{file.sha256}"'
+            # Published bytes came from a Service: inert on this origin, whatever
+            # they are (a WSDL that is also JavaScript, an SVG, HTML).
+            response.headers.update(_INERT)
             return response
     return _problem(404, f"{group_id}:{asset_id}:{version} has no {classifier}/{packaging} file")
 
@@ -455,4 +464,6 @@ async def _portal(request: web.Request) -> web.Response:
     response.headers["Content-Security-Policy"] = portal.CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "no-referrer"
+    if page is not None and page.content_type in _CONTENT_TYPES.values():
+        response.headers.update(_INERT)  # a raw description, never a document that runs
     return response
