@@ -22,6 +22,10 @@ _INFRASTRUCTURE = frozenset(
 )
 
 
+#: Service names kept from one reflection answer.
+MAX_SERVICES = 1000
+
+
 @dataclass(frozen=True, slots=True)
 class GrpcAnswer:
     """What a gRPC port said: its services, or only a status code."""
@@ -46,10 +50,14 @@ async def list_services(
         request = reflection_pb2.ServerReflectionRequest(list_services="")
         call = stub.ServerReflectionInfo(iter([request]), timeout=deadline)
         services: list[str] = []
+        # One request, one answer: a server that keeps streaming is not read on
+        # (each message is capped by max_bytes; the stream is capped here).
         async for response in call:
             listed = response.list_services_response.service
-            services.extend(s.name for s in listed if s.name not in _INFRASTRUCTURE)
-        return GrpcAnswer(tuple(sorted(services)), "OK")
+            services.extend(s.name for s in listed[:MAX_SERVICES] if s.name not in _INFRASTRUCTURE)
+            break
+        call.cancel()
+        return GrpcAnswer(tuple(sorted(n[:256] for n in services)), "OK")
     except grpc.aio.AioRpcError as exc:
         code = exc.code()
         if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
