@@ -91,5 +91,12 @@ def run(args: argparse.Namespace) -> ExitCode:
             f"serving {args.catalog.split('@')[-1]} on http://{args.host}:{args.port}"
             f" ({mode}{', private' if auth.private else ''}); OpenAPI at /openapi.json"
         )
-        web.run_app(app, host=args.host, port=args.port, print=None, access_log=None)
+        web.run_app(
+            app,
+            host=args.host,
+            port=args.port,
+            print=None,
+            access_log=None,
+            handler_args={"lingering_time": server.LINGERING_TIME},
+        )
     return ExitCode.COMPLETE

@@ -489,6 +489,25 @@ def test_an_oversized_body_is_refused(filled: Api) -> None:
     assert snapshot(filled.store) == before
 
 
+def test_a_huge_declared_body_is_refused_before_any_of_it_is_sent(filled: Api) -> None:
+    # A raw socket: claim 10^11 bytes, send none, and read the answer at once.
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(filled.running.url)
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        sock.sendall(
+            f"POST {M}/publications HTTP/1.1\r\nHost: x\r\n"
+            f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n"
+            "Content-Length: 100000000000\r\n\r\n".encode()
+        )
+        head = sock.recv(4096).decode("latin-1")
+        while sock.recv(4096):  # the server closes the connection soon after
+            pass
+    assert head.startswith("HTTP/1.1 413")
+    assert "100000000000 bytes" in head
+
+
 @pytest.mark.parametrize(
     "path",
     [

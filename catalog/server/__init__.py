@@ -18,12 +18,13 @@ from types import TracebackType
 
 from aiohttp import web
 
-from catalog.server.app import DEFAULT_MAX_BODY, EXCHANGE, MESHATLAS, make_app
+from catalog.server.app import DEFAULT_MAX_BODY, EXCHANGE, LINGERING_TIME, MESHATLAS, make_app
 from catalog.server.auth import Auth, hash_token, parse_hashes, read_hash_file
 
 __all__ = [
     "DEFAULT_MAX_BODY",
     "EXCHANGE",
+    "LINGERING_TIME",
     "MESHATLAS",
     "Auth",
     "RunningServer",
@@ -67,7 +68,7 @@ class RunningServer:
         return self
 
     async def _start(self) -> int:
-        self._runner = web.AppRunner(self._app, access_log=None)
+        self._runner = web.AppRunner(self._app, access_log=None, lingering_time=LINGERING_TIME)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._requested_port)
         await site.start()

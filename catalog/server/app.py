@@ -45,6 +45,10 @@ DEFAULT_MAX_BODY: Final = 16 * 1024 * 1024
 
 _STORE: Final = web.AppKey("store", CatalogStore)
 _AUTH: Final = web.AppKey("auth", Auth)
+_MAX_BODY: Final = web.AppKey("max_body", int)
+#: Seconds a body left unread (a refused upload) is drained before the
+#: connection closes; aiohttp's default is ten.
+LINGERING_TIME: Final = 1.0
 _CONTENT_TYPES: Final = {
     "json": "application/json",
     "yaml": "application/yaml",
@@ -78,6 +82,7 @@ def make_app(
     app = web.Application(middlewares=[_errors, _authorize], client_max_size=max_body)
     app[_STORE] = store
     app[_AUTH] = auth or Auth()
+    app[_MAX_BODY] = max_body
     add = app.router.add_route
     add("GET", "/healthz", _healthz)
     add("GET", "/readyz", _readyz)
@@ -143,6 +148,13 @@ def _refusal(exc: CatalogError) -> tuple[int, str, str | None]:
 
 @web.middleware
 async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    declared, limit = request.content_length, request.app[_MAX_BODY]
+    if declared is not None and declared > limit:
+        # Refused on its headers: nothing of a body that size is read, and the
+        # connection closes rather than waiting for it.
+        response = _problem(413, f"request body too large: {declared} bytes, the limit is {limit}")
+        response.force_close()
+        return response
     try:
         return await handler(request)
     except CatalogError as exc:
