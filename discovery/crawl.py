@@ -18,6 +18,7 @@ from discovery import kube
 from discovery.fetch import Fetcher, Lanes, Limits
 from discovery.model import Discovery, Edge, Hint, HintKey, Inventory, ServiceFindings
 from discovery.probe import Prober, ProbeSettings
+from discovery.specpool import SpecPool
 
 #: Called after each Service is probed: (done, total, "cluster/ns/name").
 Progress = Callable[[int, int, str], None]
@@ -35,18 +36,23 @@ async def discover(
     hints: Mapping[HintKey, Hint] | None = None,
     quiet: Collection[HintKey] = (),
     checks: Mapping[str, Sequence[str]] | None = None,
+    pool: SpecPool | None = None,
 ) -> Discovery:
     """Read the clusters, probe every Service, and derive config edges.
 
     ``hints`` (what worked last time, per port) send probes straight there;
     ``quiet`` ports (silent last time) get a short deadline until they answer;
-    descriptions whose ``checks`` are known are not validated again.
+    descriptions whose ``checks`` are known are not validated again; the
+    others are parsed and validated in ``pool``'s bounded workers (inline
+    without one).
     """
     started = time.perf_counter()
     inventory = await asyncio.to_thread(inventory_mod.read_inventory, connections, scope=scope)
     listed = time.perf_counter()
     fetcher = Fetcher(client=client, limits=limits, lanes=Lanes(concurrency))
-    prober = Prober(fetcher=fetcher, settings=settings, hints=hints, quiet=quiet, checks=checks)
+    prober = Prober(
+        fetcher=fetcher, settings=settings, hints=hints, quiet=quiet, checks=checks, pool=pool
+    )
     findings = await probe_all(inventory, prober=prober, progress=progress)
     problems = inventory.problems + tuple(p for f in findings for p in f.problems)
     return Discovery(

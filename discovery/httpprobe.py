@@ -12,7 +12,7 @@ by how it answered: GraphQL, a SOAP Fault, JSON, or plain HTTP.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -30,6 +30,7 @@ from discovery.model import (
     ServicePort,
     SpecDocument,
 )
+from discovery.specpool import SpecPool
 
 _SOAP11_EMPTY: Final = (
     b'<?xml version="1.0" encoding="UTF-8"?>'
@@ -130,6 +131,8 @@ class PortSearch:
         hint: Hint | None = None,
         quiet_deadline: float | None = None,
         checks: Mapping[str, Sequence[str]] | None = None,
+        known_digests: Collection[str] = (),
+        pool: SpecPool | None = None,
         trail: list[Step] | None = None,
     ) -> None:
         host = f"[{address}]" if ":" in address else address
@@ -140,6 +143,9 @@ class PortSearch:
         self.hint = hint
         self.quiet = quiet_deadline is not None
         self.checks = checks or {}
+        self.known_digests = known_digests
+        #: Where descriptions are parsed and validated, each bounded; None: inline.
+        self.pool = pool
         self.extra_paths = tuple(extra_paths)
         self.exhaustive = exhaustive
         self.state = _State(base=base, budget=budget, deadline=quiet_deadline, trail=trail)
@@ -271,7 +277,7 @@ class PortSearch:
             if root.status == 200 and not root.truncated:
                 if specs.looks_like_wsdl(root.body) or root.content_type.endswith(("json", "yaml")):
                     # Some servers answer their description at the root itself.
-                    if doc := self._accept(root, "probe", quiet_refusal=True):
+                    if doc := await self._accept(root, "probe", quiet_refusal=True):
                         return doc
             plan.follow(frameworks.read(root, self.origin))
             state.step("GET", root.url, root, "root", self._root_verdict(plan))
@@ -350,7 +356,8 @@ class PortSearch:
             )
             verdict = "body over the size cap, not parsed"
         elif response.status == 200:
-            doc = self._accept(response, candidate.how, quiet_refusal=candidate.how == "probe")
+            quiet = candidate.how == "probe"
+            doc = await self._accept(response, candidate.how, quiet_refusal=quiet)
             if doc is not None:
                 verdict = f"{doc.format} {doc.spec_version}, {doc.operation_count} operations"
             elif state.fallback is not None and state.fallback.url == response.url:
@@ -361,7 +368,7 @@ class PortSearch:
                 self._fingerprint(recognised, response)
             reading = frameworks.read(response, self.origin)
             if reading.embedded is not None and response.status == 200:
-                doc = self._accept_bytes(
+                doc = await self._accept_bytes(
                     reading.embedded,
                     url=response.url,
                     content_type="application/json",
@@ -382,8 +389,10 @@ class PortSearch:
         state.step("GET", response.url, response, candidate.why, verdict)
         return doc
 
-    def _accept(self, response: Response, how: str, *, quiet_refusal: bool) -> SpecDocument | None:
-        return self._accept_bytes(
+    async def _accept(
+        self, response: Response, how: str, *, quiet_refusal: bool
+    ) -> SpecDocument | None:
+        return await self._accept_bytes(
             response.body,
             url=response.url,
             content_type=response.content_type,
@@ -392,7 +401,7 @@ class PortSearch:
             quiet_refusal=quiet_refusal,
         )
 
-    def _accept_bytes(
+    async def _accept_bytes(
         self,
         body: bytes,
         *,
@@ -404,7 +413,16 @@ class PortSearch:
     ) -> SpecDocument | None:
         state = self.state
         try:
-            doc = specs.parse_spec(body, url=url, content_type=content_type, known=self.checks)
+            if self.pool is None:
+                doc = specs.parse_spec(body, url=url, content_type=content_type, known=self.checks)
+            else:
+                doc = await self.pool.parse(
+                    body,
+                    url=url,
+                    content_type=content_type,
+                    known=self.checks,
+                    known_digests=self.known_digests,
+                )
         except SpecError as exc:
             claimed = content_type.endswith(("json", "yaml", "xml"))
             if not isinstance(exc, NotASpecError) or claimed or not quiet_refusal:

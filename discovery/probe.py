@@ -28,6 +28,7 @@ from discovery.model import (
     ServiceFindings,
     ServicePort,
 )
+from discovery.specpool import SpecPool
 
 __all__ = [
     "CONFIDENCE",
@@ -100,6 +101,7 @@ class Prober:
         quiet: Collection[HintKey] = (),
         checks: Mapping[str, Sequence[str]] | None = None,
         record_trails: bool = False,
+        pool: SpecPool | None = None,
     ) -> None:
         self.fetcher = fetcher
         self.settings = settings
@@ -107,6 +109,9 @@ class Prober:
         self.quiet = frozenset(quiet)
         #: Validation outcomes from earlier runs, by check key (see ``specs.parse_spec``).
         self.checks: Mapping[str, Sequence[str]] = checks or {}
+        self.known_digests = frozenset(key.split("/", 1)[0] for key in self.checks)
+        #: Where descriptions are parsed and validated off the event loop (None: inline).
+        self.pool = pool
         #: Every request made per port, when asked for (``meshatlas probe``).
         self.trails: dict[HintKey, list[httpprobe.Step]] | None = {} if record_trails else None
 
@@ -233,6 +238,8 @@ class Prober:
             hint=self.hints.get(where),
             quiet_deadline=self.settings.quiet_deadline if quiet else None,
             checks=self.checks,
+            known_digests=self.known_digests,
+            pool=self.pool,
             trail=trail,
         )
         return await search.run()

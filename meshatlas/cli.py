@@ -159,6 +159,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="most requests one HTTP port may cost on a cold run (default: %(default)s)",
     )
     run.add_argument(
+        "--validation-cpu",
+        type=_positive_int,
+        default=20,
+        metavar="SECONDS",
+        help="CPU time one description may take to validate, in its own worker process; "
+        "past it the description is refused with that reason (default: %(default)s)",
+    )
+    run.add_argument(
         "--probe-max-ports",
         type=_positive_int,
         default=DEFAULT_MAX_PORTS,
@@ -224,6 +232,7 @@ def _discover(args: argparse.Namespace) -> ExitCode:
         exhaustive=args.exhaustive,
         probe_budget=args.probe_budget,
         probe_max_ports=args.probe_max_ports,
+        validation_cpu=args.validation_cpu,
         cold=args.cold,
         **telemetry.option_values(args),
     )

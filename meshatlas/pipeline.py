@@ -18,7 +18,7 @@ import orjson
 import catalog
 import graph
 from catalog import DEFAULT_DEPRECATE_AFTER
-from discovery import crawl, fetch, kube
+from discovery import crawl, fetch, kube, specpool
 from discovery.errors import KubeError
 from discovery.inventory import DEFAULT_EXCLUDED, Scope
 from discovery.model import Discovery, HintKey, Problem
@@ -51,6 +51,7 @@ class DiscoverOptions:
     exhaustive: bool = False
     probe_budget: int = DEFAULT_BUDGET
     probe_max_ports: int = DEFAULT_MAX_PORTS
+    validation_cpu: int = specpool.PoolLimits().cpu_seconds
     #: Ignore what the catalogue remembers of the last crawl; probe every port afresh.
     cold: bool = False
     dry_run: bool = False
@@ -287,8 +288,12 @@ async def _discover(
     progress: crawl.Progress | None,
     recalled: memory.Memory,
 ) -> Discovery:
-    async with fetch.make_client(limits=limits, max_connections=options.concurrency) as client:
+    async with (
+        fetch.make_client(limits=limits, max_connections=options.concurrency) as client,
+        specpool.SpecPool(limits=specpool.PoolLimits(cpu_seconds=options.validation_cpu)) as pool,
+    ):
         found = await crawl.discover(
+            pool=pool,
             connections=connections,
             client=client,
             scope=scope,

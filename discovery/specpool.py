@@ -1,0 +1,232 @@
+"""Parse and validate descriptions in worker processes, each document bounded.
+
+A few kilobytes of OpenAPI whose schemas fan out (``allOf`` of the same
+schema twice, level after level) keep a validator busy for hours, and a WSDL
+whose XSD types do the same keeps zeep busy: size caps do not bound that
+work. So every description whose outcome is not known yet is parsed and
+validated in a worker process with a limit on CPU time (``RLIMIT_CPU``, set
+afresh for each document) and on memory (``RLIMIT_DATA``). A worker that
+passes a limit is killed by the kernel and replaced; the document is refused
+with the limit it passed. The event loop never does this work: probes go on
+while a document is validated, and our own CPU never eats their deadlines.
+
+Descriptions whose validation outcome is already known (by the digest of
+their bytes, from an earlier run) and that are no WSDL are parsed in the
+calling process: parsing is bounded by :class:`~discovery.specs.SpecLimits`
+and only validation is unbounded.
+
+Workers are ``python -m discovery.specworker`` processes speaking
+length-prefixed pickles over their pipes; one starts (about half a second of
+imports) only when a document needs it, so a warm crawl that validates
+nothing starts none, and a worker is kept for the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import os
+import pickle
+import signal
+import struct
+import sys
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from discovery import specs
+from discovery.errors import NotASpecError, SpecError, SpecRefusedError
+from discovery.model import SpecDocument
+
+__all__ = ["PoolLimits", "SpecPool"]
+
+_FRAME: Final = struct.Struct("!Q")
+_ERRORS: Final[dict[str, type[SpecError]]] = {
+    "NotASpecError": NotASpecError,
+    "SpecRefusedError": SpecRefusedError,
+    "SpecError": SpecError,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PoolLimits:
+    """What validating one document may cost.
+
+    ``cpu_seconds`` of CPU time and ``memory_mib`` of heap beyond what the
+    worker holds when it starts; ``workers`` processes at most (default: one
+    per core).
+    """
+
+    cpu_seconds: int = 20
+    memory_mib: int = 1024
+    workers: int = 0
+
+    @property
+    def size(self) -> int:
+        return self.workers or max(1, os.cpu_count() or 1)
+
+
+class SpecPool:
+    """Parses descriptions off the event loop, each within :class:`PoolLimits`.
+
+    Use it as an async context manager, or call :meth:`close`.
+    """
+
+    def __init__(self, *, limits: PoolLimits = PoolLimits()) -> None:
+        self.limits = limits
+        self._idle: list[_Worker] = []
+        self._busy: set[_Worker] = set()
+        self._slots = asyncio.Semaphore(limits.size)
+        #: Outcomes by content digest within this pool's life (refusals included).
+        self._outcomes: dict[bytes, SpecDocument | SpecError] = {}
+        #: Documents refused because they passed a limit.
+        self.refused_by_limit = 0
+
+    async def __aenter__(self) -> SpecPool:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def parse(
+        self,
+        content: bytes,
+        *,
+        url: str,
+        content_type: str | None,
+        known: Mapping[str, Sequence[str]] | None = None,
+        known_digests: Collection[str] = (),
+    ) -> SpecDocument:
+        """:func:`discovery.specs.parse_spec`, bounded; raises its :class:`SpecError` s."""
+        digest = hashlib.sha256(content).digest()
+        outcome = self._outcomes.get(digest)
+        if outcome is None:
+            if digest.hex() in known_digests and not specs.looks_like_wsdl(content):
+                # Validated before: only parsing is left, and parsing is bounded.
+                return specs.parse_spec(content, url=url, content_type=content_type, known=known)
+            outcome = await self._in_worker(content, url, content_type, known or {})
+            self._outcomes[digest] = outcome
+        if isinstance(outcome, SpecError):
+            raise type(outcome)(outcome.message, url=url)
+        return outcome if outcome.url == url else dataclasses.replace(outcome, url=url)
+
+    async def _in_worker(
+        self,
+        content: bytes,
+        url: str,
+        content_type: str | None,
+        known: Mapping[str, Sequence[str]],
+    ) -> SpecDocument | SpecError:
+        # Only the outcomes this document could use travel to the worker.
+        prefix = hashlib.sha256(content).hexdigest() + "/"
+        wanted = {k: list(v) for k, v in known.items() if k.startswith(prefix)}
+        job = (content, url, content_type, wanted, self.limits.cpu_seconds)
+        async with self._slots:
+            worker = self._idle.pop() if self._idle else await _Worker.start(self.limits)
+            self._busy.add(worker)
+            try:
+                reply = await worker.run(job, self.limits)
+            except _WorkerDied as exc:
+                await worker.kill()
+                self.refused_by_limit += 1
+                return SpecRefusedError(exc.reason, url=url)
+            finally:
+                self._busy.discard(worker)
+            self._idle.append(worker)
+        kind, value = reply
+        if kind == "doc":
+            document: SpecDocument = value
+            return document
+        name, message = value
+        return _ERRORS.get(name, SpecError)(message, url=url)
+
+    async def close(self) -> None:
+        """Stop every worker."""
+        for worker in [*self._idle, *self._busy]:
+            await worker.kill()
+        self._idle.clear()
+        self._busy.clear()
+
+
+class _WorkerDied(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _Worker:
+    """One ``python -m discovery.specworker`` process."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    @classmethod
+    async def start(cls, limits: PoolLimits) -> _Worker:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "discovery.specworker",
+            str(limits.memory_mib),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,  # read only when it dies: its last words
+        )
+        return cls(process)
+
+    async def run(self, job: tuple[Any, ...], limits: PoolLimits) -> tuple[str, Any]:
+        stdin, stdout = self.process.stdin, self.process.stdout
+        assert stdin is not None and stdout is not None
+        frame = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
+        wall = limits.cpu_seconds * 3 + 5
+        try:
+            stdin.write(_FRAME.pack(len(frame)) + frame)
+            # CPU time is the kernel's limit; wall time backs it up (a worker
+            # starved by a busy machine, or stuck, still ends).
+            async with asyncio.timeout(wall):
+                await stdin.drain()
+                size = _FRAME.unpack(await stdout.readexactly(_FRAME.size))[0]
+                reply: tuple[str, Any] = pickle.loads(await stdout.readexactly(size))
+        except TimeoutError as exc:
+            raise _WorkerDied(f"validation exceeded {wall} s of wall time") from exc
+        except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
+            code = await self._exit_code()
+            raise _WorkerDied(_death(code, limits, await self._last_words())) from exc
+        if reply[0] == "memory":
+            raise _WorkerDied(f"validation exceeded {limits.memory_mib} MiB")
+        return reply
+
+    async def _exit_code(self) -> int | None:
+        try:
+            async with asyncio.timeout(5):
+                return await self.process.wait()
+        except TimeoutError:
+            return None
+
+    async def _last_words(self) -> str:
+        if self.process.stderr is None:
+            return ""
+        try:
+            async with asyncio.timeout(1):
+                said = await self.process.stderr.read(65536)
+        except TimeoutError:
+            return ""
+        lines = said.decode("utf-8", "replace").strip().splitlines()
+        return lines[-1][:200] if lines else ""
+
+    async def kill(self) -> None:
+        if self.process.returncode is None:
+            self.process.kill()
+        await self._exit_code()
+
+
+def _death(exitcode: int | None, limits: PoolLimits, said: str = "") -> str:
+    if exitcode is not None and -exitcode in (signal.SIGXCPU, signal.SIGKILL):
+        return f"validation exceeded {limits.cpu_seconds} s of CPU time"
+    if exitcode == MEMORY_EXIT:
+        return f"validation exceeded {limits.memory_mib} MiB"
+    return f"validation worker died (exit code {exitcode}{': ' + said if said else ''})"
+
+
+#: The worker's exit code when it ran out of memory outside a document's parse.
+MEMORY_EXIT: Final = 99
