@@ -19,7 +19,7 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from discovery import fetch, inventory, kube, protocols
+from discovery import fetch, inventory, kube, protocols, specpool
 from discovery.model import Service, ServiceKey, ServicePort
 from discovery.probe import DEFAULT_BUDGET, Prober, ProbeSettings
 from meshatlas import console
@@ -98,11 +98,15 @@ def run(args: argparse.Namespace) -> ExitCode:
 async def _probe(
     service: Service, port: ServicePort, settings: ProbeSettings, limits: fetch.Limits
 ) -> tuple[Any, list[Any]]:
-    async with fetch.make_client(limits=limits, max_connections=4) as client:
+    async with (
+        fetch.make_client(limits=limits, max_connections=4) as client,
+        specpool.SpecPool(limits=specpool.PoolLimits(workers=1)) as pool,
+    ):
         prober = Prober(
             fetcher=fetch.Fetcher(client=client, limits=limits, lanes=fetch.Lanes(4)),
             settings=settings,
             record_trails=True,
+            pool=pool,
         )
         one = replace(service, ports=(port,))
         findings = await prober.probe(one)

@@ -86,6 +86,7 @@ def test_server_public_names() -> None:
         "Auth",
         "DEFAULT_MAX_BODY",
         "EXCHANGE",
+        "LINGERING_TIME",
         "MESHATLAS",
         "RunningServer",
         "hash_token",
