@@ -19,45 +19,19 @@ from discovery.probe import DEFAULT_MAX_PORTS, DEFAULT_MAX_SILENT, ProbeSettings
 from fixtures.backends import Backend
 from fixtures.mesh import SPECS_DIR, Mesh
 from meshatlas.cli import main
+from tests import manifests
 from tests.conftest import mesh_octet
 
 PORTS = 30
 
 
 def _docs(octet: int) -> tuple[list[dict[str, Any]], list[Backend]]:
-    def service(name: str, address: str, ports: list[int]) -> list[dict[str, Any]]:
-        return [
-            {
-                "apiVersion": "v1",
-                "kind": "Service",
-                "metadata": {"name": name, "namespace": "b", "labels": {"app": name}},
-                "spec": {
-                    "clusterIP": address,
-                    "clusterIPs": [address],
-                    "selector": {"app": name},
-                    "ports": [{"name": f"http-{p}", "port": p, "targetPort": p} for p in ports],
-                },
-            },
-            {
-                "apiVersion": "discovery.k8s.io/v1",
-                "kind": "EndpointSlice",
-                "metadata": {
-                    "name": f"{name}-x",
-                    "namespace": "b",
-                    "labels": {"kubernetes.io/service-name": name},
-                },
-                "addressType": "IPv4",
-                "endpoints": [{"addresses": [address], "conditions": {"ready": True}}],
-                "ports": [{"port": p} for p in ports],
-            },
-        ]
-
     many, plain = f"127.{octet}.1.10", f"127.{octet}.1.11"
     ports = [9000 + i for i in range(PORTS)]
     docs = [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "b"}},
-        *service("many-ports", many, ports),
-        *service("orders", plain, [8000]),
+        manifests.namespace("b"),
+        *manifests.service_at("b", "many-ports", many, ports),
+        *manifests.service_at("b", "orders", plain, [8000]),
     ]
     backends = [Backend("b/many-ports", many, p, "blackhole") for p in ports]
     backends.append(

@@ -22,6 +22,7 @@ from discovery.specpool import PoolLimits, SpecPool
 from fixtures.backends import Backend
 from fixtures.mesh import SPECS_DIR, Mesh
 from meshatlas.cli import main
+from tests import manifests
 from tests.conftest import mesh_octet
 
 FANOUT = SPECS_DIR / "hostile" / "fanout-allof.json"
@@ -36,29 +37,7 @@ def _cluster(octet: int) -> tuple[list[dict[str, Any]], list[Backend]]:
     for index in range(ORDINARY + 1):
         name = "fanout" if index == ORDINARY else f"orders-{index:02d}"
         address = f"127.{octet}.1.{10 + index}"
-        docs += [
-            {
-                "apiVersion": "v1",
-                "kind": "Service",
-                "metadata": {"name": name, "namespace": "v"},
-                "spec": {
-                    "clusterIP": address,
-                    "clusterIPs": [address],
-                    "ports": [{"name": "http", "port": 8000, "targetPort": 8000}],
-                },
-            },
-            {
-                "apiVersion": "discovery.k8s.io/v1",
-                "kind": "EndpointSlice",
-                "metadata": {
-                    "name": f"{name}-x",
-                    "namespace": "v",
-                    "labels": {"kubernetes.io/service-name": name},
-                },
-                "addressType": "IPv4",
-                "endpoints": [{"addresses": [address], "conditions": {"ready": True}}],
-            },
-        ]
+        docs += manifests.service_at("v", name, address, [8000])
         if name == "fanout":
             backends.append(Backend(f"v/{name}", address, 8000, "hostile-static", spec=FANOUT))
         else:
