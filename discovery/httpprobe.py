@@ -235,6 +235,8 @@ class PortSearch:
             return None
         if hint.kind not in ("http", "rest"):
             return None
+        if hint.knowledge != frameworks.KNOWLEDGE:
+            return None  # found without a description by a search that knew less
         root = await self._get("/", why="remembered", follow=False, last=True)
         if root is None:
             return None

@@ -221,10 +221,16 @@ class Api:
 @dataclass(frozen=True, slots=True)
 class Hint:
     """What the last crawl learnt about one port: where its description was
-    (``path``, ``None`` for an API without one) and what kind of API it was."""
+    (``path``, ``None`` for an API without one) and what kind of API it was.
+
+    ``knowledge`` names the framework table an API without a description was
+    searched with (:data:`discovery.frameworks.KNOWLEDGE`): with another table,
+    "no description" is no longer a known fact and the port is searched again.
+    """
 
     path: str | None
     kind: ApiKind
+    knowledge: str | None = None
 
 
 #: Hints by (cluster, namespace, service, port).

@@ -14,6 +14,7 @@ from typing import Final
 import networkx as nx
 
 import catalog
+from discovery import frameworks
 from discovery.model import Api, ApiKind, Discovery, Service, ServiceKey
 
 ASSET_TYPES: Final[dict[ApiKind, catalog.AssetType]] = {
@@ -105,7 +106,15 @@ def _detail(api: Api) -> str:
     for evidence in api.evidence:
         if evidence.check == "graphql" and evidence.url:
             return evidence.url  # a warm run asks there again, and only there
-    return "; ".join(str(e) for e in api.evidence)
+    said = "; ".join(str(e) for e in api.evidence)
+    if api.kind in ("rest", "http"):
+        # "No description" holds for what the search knew; see memory.hints.
+        said += f"; {SEARCHED_WITH}{frameworks.KNOWLEDGE}"
+    return said
+
+
+#: How an API without a description records the framework table it was searched with.
+SEARCHED_WITH: Final = "searched with framework table "
 
 
 def _draft(

@@ -11,6 +11,7 @@ server has none, and crawls through it start cold).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Final
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit
 
 import catalog
 from discovery.model import ApiKind, Hint, HintKey
+from meshatlas import assets
 
 _KINDS: Final[dict[str, ApiKind]] = {
     "rest-api": "rest",
@@ -26,6 +28,7 @@ _KINDS: Final[dict[str, ApiKind]] = {
     "grpc-api": "grpc",
     "graphql-api": "graphql",
 }
+_SEARCHED: Final = re.compile(re.escape(assets.SEARCHED_WITH) + r"([0-9a-f]+)")
 #: Provenance methods whose detail is the URL a description came from.
 _LOCATED: Final = frozenset({"probe", "annotation", "configured"})
 
@@ -41,7 +44,12 @@ def hints(sightings: Iterable[catalog.Sighting]) -> dict[HintKey, Hint]:
         if s.method in _LOCATED and s.detail.startswith(("http://", "https://")):
             parts = urlsplit(s.detail)
             path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        out[(s.cluster, s.namespace, s.service, s.port)] = Hint(path=path, kind=kind)
+        knowledge = None
+        if path is None and (found := _SEARCHED.search(s.detail)):
+            knowledge = found.group(1)
+        out[(s.cluster, s.namespace, s.service, s.port)] = Hint(
+            path=path, kind=kind, knowledge=knowledge
+        )
     return out
 
 

@@ -223,6 +223,34 @@ def test_second_run_publishes_nothing_new(
     assert again["stats"]["requests"] < run["report"]["stats"]["requests"]
 
 
+def test_a_port_found_without_a_description_by_an_older_search_is_searched_again(
+    demo_mesh: Mesh, run: dict[str, Any], tmp_path: Path
+) -> None:
+    import shutil
+    import sqlite3
+
+    from discovery import frameworks
+
+    # The catalogue as an older meshatlas, with another framework table, left it.
+    db = tmp_path / "older.db"
+    shutil.copy(run["dir"] / "catalog.db", db)
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "UPDATE catalog_versions SET provenance_detail ="
+            " replace(provenance_detail, ?, 'searched with framework table 000000000000')",
+            (f"searched with framework table {frameworks.KNOWLEDGE}",),
+        )
+    argv = ["discover", "--kubeconfig", str(demo_mesh.kubeconfig), "--catalog", f"sqlite:///{db}"]
+    assert main([*argv, "--report", str(tmp_path / "again.json")]) == 0
+    again = {s["name"]: s for s in json.loads((tmp_path / "again.json").read_text())["services"]}
+    # "No description" was the older search's verdict: searched in full again.
+    assert again["frontend"]["requests"] == DEFAULT_BUDGET
+    assert again["ledger"]["requests"] == DEFAULT_BUDGET
+    # What was found stays one request away.
+    assert again["catalog"]["requests"] == 1
+    assert again["graphql-gw"]["requests"] == 1
+
+
 def test_cold_flag_ignores_what_was_remembered(
     demo_mesh: Mesh, run: dict[str, Any], tmp_path: Path
 ) -> None:

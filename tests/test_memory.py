@@ -31,6 +31,10 @@ def test_query_strings_are_kept_and_spec_less_kinds_have_no_path() -> None:
     assert wsdl == Hint(path="/services/Invoice?wsdl", kind="soap")
     (plain,) = memory.hints([_sighting("http-api", "probe", "http: answers HTTP")]).values()
     assert plain == Hint(path=None, kind="http")
+    (searched,) = memory.hints(
+        [_sighting("rest-api", "probe", "json: JSON; searched with framework table 0a1b2c3d4e5f")]
+    ).values()
+    assert searched == Hint(path=None, kind="rest", knowledge="0a1b2c3d4e5f")
 
 
 def test_unknown_types_are_ignored() -> None:

@@ -9,6 +9,8 @@
   the candidates as answers come in.
 """
 
+import hashlib
+
 from discovery.frameworks.engine import Candidate, Plan
 from discovery.frameworks.pointers import Origin, Pointer, Reading, read
 from discovery.frameworks.table import (
@@ -20,8 +22,14 @@ from discovery.frameworks.table import (
     Sign,
 )
 
+#: What the search knew, in a few characters: a port found without a
+#: description is searched again once this changes (a framework added, a
+#: location moved), not only with ``--cold``.
+KNOWLEDGE = hashlib.sha256(repr((FRAMEWORKS, WIDE_NET, WSDL_QUERIES)).encode()).hexdigest()[:12]
+
 __all__ = [
     "FRAMEWORKS",
+    "KNOWLEDGE",
     "WIDE_NET",
     "WSDL_QUERIES",
     "Candidate",
