@@ -14,7 +14,7 @@ import re
 from collections import Counter
 from typing import Final
 
-__all__ = ["looks_secret"]
+__all__ = ["looks_secret", "mask_credentials"]
 
 _WORDS: Final = re.compile(
     r"(token|secret|password|passwd|credential|apikey|api-key|api_key|bearer|private.key)", re.I
@@ -37,6 +37,14 @@ _RUN: Final = re.compile(r"[A-Za-z0-9+/_=-]{32,}")
 #: Bits per character above which a long run reads as random (English text
 #: and identifiers stay well below; base64 of random bytes is near 6).
 _ENTROPY: Final = 4.2
+
+
+_USERINFO: Final = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://)([^/\s:@]*):([^/\s@]+)@")
+
+
+def mask_credentials(text: str) -> str:
+    """``text`` with the password of every URL in it masked: ``scheme://user:***@host``."""
+    return _USERINFO.sub(lambda m: f"{m[1]}{m[2]}:***@", text)
 
 
 def looks_secret(value: str) -> bool:

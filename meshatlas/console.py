@@ -22,6 +22,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from discovery import secrets
+
 if TYPE_CHECKING:
     from meshatlas.pipeline import RunResult
 
@@ -67,7 +69,7 @@ def log(level: str, message: str, *, text: bool = False, **fields: Any) -> None:
 
 def error(message: str, *, text: bool = False) -> None:
     """Print an error for a person; ``text`` keeps it plain even in JSON mode."""
-    log("error", message, text=text)
+    log("error", secrets.mask_credentials(message), text=text)
 
 
 def info(message: str) -> None:

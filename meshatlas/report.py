@@ -12,6 +12,7 @@ from typing import Any
 
 import fastjsonschema
 
+from discovery import secrets
 from discovery.model import Api, Discovery, Problem, ServiceFindings, ServiceKey
 
 #: Key of a published API: (service, port).
@@ -66,7 +67,7 @@ def build(
         "outcome": outcome,
         "catalog": catalog,
         "clusters": list(discovery.inventory.clusters),
-        "notes": list(discovery.inventory.notes),
+        "notes": [secrets.mask_credentials(n) for n in discovery.inventory.notes],
         "services": [_service(f, assets) for f in discovery.findings],
         "ignored": [str(k) for k in discovery.inventory.ignored],
         "external_hosts": [
@@ -97,7 +98,16 @@ def build(
             }
             for e in discovery.edges
         ],
-        "problems": [{"where": p.where, "what": p.what, "why": p.why} for p in problems],
+        # Operator-given URLs (a catalogue server, Jaeger) may carry a password;
+        # whatever quotes them here says it masked.
+        "problems": [
+            {
+                "where": secrets.mask_credentials(p.where),
+                "what": p.what,
+                "why": secrets.mask_credentials(p.why),
+            }
+            for p in problems
+        ],
         "stats": {
             "services": len(discovery.findings),
             "probed": sum(1 for f in discovery.findings if f.requests),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from discovery import hints
@@ -60,3 +62,30 @@ def test_description_owner_and_tags_go_through_the_same_filter() -> None:
         "team-orders",
         ("a", "b"),
     )
+
+
+def test_url_passwords_are_masked_in_any_text() -> None:
+    from discovery.secrets import mask_credentials
+
+    text = "cannot reach http://admin:s3cr3t@127.0.0.1:16686/api (and postgresql://u:p@db/x)"
+    assert mask_credentials(text) == (
+        "cannot reach http://admin:***@127.0.0.1:16686/api (and postgresql://u:***@db/x)"
+    )
+    assert mask_credentials("http://127.0.0.1:80/a@b") == "http://127.0.0.1:80/a@b"
+
+
+def test_an_operator_url_with_a_password_never_reaches_the_report_or_stderr(
+    demo_mesh: Any, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fixtures.ports import free_port
+    from meshatlas.cli import main
+
+    jaeger = f"http://reader:hunter2@127.0.0.1:{free_port()}"  # nothing listens there
+    code = main(
+        ["discover", "--kubeconfig", str(demo_mesh.kubeconfig), "--dry-run"]
+        + ["--namespace", "billing", "--jaeger", jaeger, "--report", str(tmp_path / "r.json")]
+    )
+    assert code == 3  # the trace source failed
+    report = (tmp_path / "r.json").read_text()
+    assert "hunter2" not in report and "hunter2" not in capsys.readouterr().err
+    assert "reader:***@127.0.0.1" in report
