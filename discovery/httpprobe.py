@@ -50,8 +50,8 @@ CONFIDENCE: Final = {
     "http": 0.7,
     "port-protocol": 0.5,
 }
-#: Evidence checks whose URL is where the API was found (kept for warm runs).
-LOCATING: Final = frozenset({"annotation", "configured", "remembered", "link", "probe"})
+#: What each framework in the table is called in evidence.
+_LABELS: Final = {f.name: f.label for f in frameworks.FRAMEWORKS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,11 +308,10 @@ class PortSearch:
         return f"looks like {', '.join(names)}" if names else "no framework recognised"
 
     def _fingerprint(self, recognised: list[str], response: Response) -> None:
-        labels = {f.name: f.label for f in frameworks.FRAMEWORKS}
         self.state.evidence.append(
             Evidence(
                 "fingerprint",
-                ", ".join(labels[n] for n in recognised),
+                ", ".join(_LABELS[n] for n in recognised),
                 response.url,
                 response.status,
                 response.content_type,

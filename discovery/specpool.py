@@ -78,8 +78,6 @@ class SpecPool:
         self._idle: list[_Worker] = []
         self._busy: set[_Worker] = set()
         self._slots = asyncio.Semaphore(limits.size)
-        #: Outcomes by content digest within this pool's life (refusals included).
-        self._outcomes: dict[bytes, SpecDocument | SpecError] = {}
         #: Documents refused because they passed a limit.
         self.refused_by_limit = 0
 
@@ -99,14 +97,15 @@ class SpecPool:
         known_digests: Collection[str] = (),
     ) -> SpecDocument:
         """:func:`discovery.specs.parse_spec`, bounded; raises its :class:`SpecError` s."""
-        digest = hashlib.sha256(content).digest()
-        outcome = self._outcomes.get(digest)
+        outcome = specs.known_outcome(content, content_type=content_type)
         if outcome is None:
-            if digest.hex() in known_digests and not specs.looks_like_wsdl(content):
+            digest = hashlib.sha256(content).hexdigest()
+            if digest in known_digests and not specs.looks_like_wsdl(content):
                 # Validated before: only parsing is left, and parsing is bounded.
                 return specs.parse_spec(content, url=url, content_type=content_type, known=known)
             outcome = await self._in_worker(content, url, content_type, known or {})
-            self._outcomes[digest] = outcome
+            # Kept where parse_spec keeps its own, bounded the same way.
+            specs.keep_outcome(content, _bare(outcome), content_type=content_type)
         if isinstance(outcome, SpecError):
             raise type(outcome)(outcome.message, url=url)
         return outcome if outcome.url == url else dataclasses.replace(outcome, url=url)
@@ -218,6 +217,11 @@ class _Worker:
         if self.process.returncode is None:
             self.process.kill()
         await self._exit_code()
+
+
+def _bare(outcome: SpecDocument | SpecError) -> SpecDocument | SpecError:
+    # As parse_spec keeps errors: without a traceback that would hold the body.
+    return outcome if isinstance(outcome, SpecDocument) else type(outcome)(outcome.message)
 
 
 def _death(exitcode: int | None, limits: PoolLimits, said: str = "") -> str:

@@ -53,6 +53,8 @@ from discovery.wsdl import looks_like_soap_fault, looks_like_wsdl
 __all__ = [
     "DEFAULT_LIMITS",
     "SpecLimits",
+    "keep_outcome",
+    "known_outcome",
     "looks_like_soap_fault",
     "looks_like_wsdl",
     "parse_spec",
@@ -166,7 +168,7 @@ def parse_spec(
         SpecRefusedError: the bytes were refused (too large, too deep, YAML
             alias expansion, an XML DTD).
     """
-    key = (hashlib.sha256(content).digest(), "json" in (content_type or "").lower(), limits)
+    key = _outcome_key(content, content_type, limits)
     outcome = _PARSED.get(key)
     if outcome is None:
         try:
@@ -195,6 +197,30 @@ _PARSED: dict[tuple[bytes, bool, SpecLimits], SpecDocument | SpecError] = {}
 _PARSED_MAX = 4096
 _PARSED_MAX_BYTES = 64 * 1024 * 1024
 _parsed_bytes = 0
+
+
+def _outcome_key(
+    content: bytes, content_type: str | None, limits: SpecLimits
+) -> tuple[bytes, bool, SpecLimits]:
+    return hashlib.sha256(content).digest(), "json" in (content_type or "").lower(), limits
+
+
+def known_outcome(
+    content: bytes, *, content_type: str | None, limits: SpecLimits = DEFAULT_LIMITS
+) -> SpecDocument | SpecError | None:
+    """What :func:`parse_spec` came to for these bytes earlier in this process, if kept."""
+    return _PARSED.get(_outcome_key(content, content_type, limits))
+
+
+def keep_outcome(
+    content: bytes,
+    outcome: SpecDocument | SpecError,
+    *,
+    content_type: str | None,
+    limits: SpecLimits = DEFAULT_LIMITS,
+) -> None:
+    """Keep an outcome reached elsewhere (a worker process) as :func:`parse_spec` keeps its own."""
+    _remember(_outcome_key(content, content_type, limits), outcome)
 
 
 def _remember(key: tuple[bytes, bool, SpecLimits], outcome: SpecDocument | SpecError) -> None:

@@ -79,6 +79,7 @@ class Plan:
         self._service_name = service_name
         self._exhaustive = exhaustive
         self._frameworks = tuple(frameworks)
+        self._signs = _SIGNS if frameworks is FRAMEWORKS else _compile(self._frameworks)
         self._wide_net = tuple(wide_net)
         self._scores: dict[str, float] = {}
         self._seen_signs: set[tuple[str, int]] = set()
@@ -114,13 +115,12 @@ class Plan:
             response.status == 405 and "GET" not in response.headers.get("allow", "GET").upper()
         ):
             self.soap_likely = True
-        for framework in self._frameworks:
-            for index, sign in enumerate(framework.signs):
-                marker = (framework.name, index)
-                if marker in self._seen_signs or not _matches(sign, response, body, keys):
-                    continue
-                self._seen_signs.add(marker)
-                self._scores[framework.name] = self._scores.get(framework.name, 0.0) + sign.weight
+        for compiled in self._signs:
+            if compiled.marker in self._seen_signs or not compiled.matches(response, body, keys):
+                continue
+            self._seen_signs.add(compiled.marker)
+            name = compiled.marker[0]
+            self._scores[name] = self._scores.get(name, 0.0) + compiled.sign.weight
         if "cxf" in self.recognised() or "aspnet-classic" in self.recognised():
             self.soap_likely = True
         return [name for name in self.recognised() if name not in before]
@@ -152,15 +152,14 @@ class Plan:
 
     def next(self) -> Candidate | None:
         """The most promising location not yet tried, or ``None`` when all were."""
-        for candidate in self._ordered():
-            if (candidate.path, candidate.kind) not in self._tried:
-                self._tried.add((candidate.path, candidate.kind))
-                return candidate
-        return None
+        return self._first_untried(self._ordered())
 
     def next_wsdl(self) -> Candidate | None:
         """The next untried place a SOAP server keeps its WSDL."""
-        for candidate in self._wsdl():
+        return self._first_untried(self._wsdl())
+
+    def _first_untried(self, candidates: Iterator[Candidate]) -> Candidate | None:
+        for candidate in candidates:
             if (candidate.path, candidate.kind) not in self._tried:
                 self._tried.add((candidate.path, candidate.kind))
                 return candidate
@@ -206,21 +205,15 @@ class Plan:
         # one's second...: one server's signs often fit several frameworks.
         queues = [(f"fingerprint: {f.label}", f.locations) for f in recognised]
         depth = max((len(locations) for _, locations in queues), default=0)
-        for prefix in self._prefixes if prefixes is None else prefixes:
+        mounts = [*(self._prefixes if prefixes is None else prefixes), *([""] if bare else [])]
+        for prefix in mounts:
             for index in range(depth):
                 for label, locations in queues:
                     if index < len(locations):
                         location = locations[index]
+                        why = f"{label}, under {prefix}" if prefix else label
                         for path in self._expand(prefix + location.path):
-                            why = f"{label}, under {prefix}"
                             yield Candidate(path, location.kind, "probe", why)
-        if bare:
-            for index in range(depth):
-                for label, locations in queues:
-                    if index < len(locations):
-                        location = locations[index]
-                        for path in self._expand(location.path):
-                            yield Candidate(path, location.kind, "probe", label)
 
     def _prefixed(self, prefixes: Sequence[str]) -> Iterator[Candidate]:
         for prefix in prefixes:
@@ -288,16 +281,40 @@ def _resource(service_name: str) -> str | None:
     return last if last.isalnum() and not last.isdigit() else None
 
 
-def _matches(sign: Sign, response: Response, body: bytes, keys: set[str]) -> bool:
-    if sign.place == "header":
-        value = response.headers.get(sign.name, "")
-        return bool(value) and re.search(sign.pattern, value, re.I) is not None
-    if sign.place == "cookie":
-        cookie = response.headers.get("set-cookie", "")
-        return bool(cookie) and re.search(sign.pattern, cookie, re.I) is not None
-    if sign.place == "location":
-        location = response.headers.get("location", "")
-        return bool(location) and re.search(sign.pattern, location, re.I) is not None
-    if sign.place == "json-keys":
-        return bool(keys) and set(sign.pattern.split(",")) <= keys
-    return re.search(sign.pattern.encode(), body, re.I) is not None
+_HEADER_OF: Final = {"header": "", "cookie": "set-cookie", "location": "location"}
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    """A sign and its matcher, compiled once: signs are matched on every answer."""
+
+    marker: tuple[str, int]
+    sign: Sign
+    keys: frozenset[str] = frozenset()
+    text: re.Pattern[str] | None = None
+    raw: re.Pattern[bytes] | None = None
+
+    def matches(self, response: Response, body: bytes, keys: set[str]) -> bool:
+        if self.raw is not None:
+            return self.raw.search(body) is not None
+        if self.text is not None:
+            value = response.headers.get(_HEADER_OF[self.sign.place] or self.sign.name, "")
+            return bool(value) and self.text.search(value) is not None
+        return bool(keys) and self.keys <= keys
+
+
+def _compile(frameworks: Sequence[Framework]) -> tuple[_Compiled, ...]:
+    out: list[_Compiled] = []
+    for framework in frameworks:
+        for index, sign in enumerate(framework.signs):
+            marker = (framework.name, index)
+            if sign.place == "json-keys":
+                out.append(_Compiled(marker, sign, keys=frozenset(sign.pattern.split(","))))
+            elif sign.place == "body":
+                out.append(_Compiled(marker, sign, raw=re.compile(sign.pattern.encode(), re.I)))
+            else:
+                out.append(_Compiled(marker, sign, text=re.compile(sign.pattern, re.I)))
+    return tuple(out)
+
+
+_SIGNS: Final = _compile(FRAMEWORKS)
