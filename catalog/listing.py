@@ -20,12 +20,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, cast
+from typing import Any, Final, cast
 
-from sqlalchemy import ColumnElement, Connection, func, literal, or_, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Connection,
+    Executable,
+    bindparam,
+    func,
+    literal,
+    or_,
+    select,
+)
 
 from catalog import rows, validation, versioning
+from catalog.errors import NotFound
 from catalog.model import (
+    AssetFile,
     AssetPage,
     AssetSummary,
     AssetType,
@@ -38,6 +50,7 @@ from catalog.model import (
     VersionHeader,
     VersionSummary,
 )
+from catalog.prepared import Prepared
 from catalog.schema import (
     AssetRow,
     DependencyRow,
@@ -48,7 +61,7 @@ from catalog.schema import (
     VersionRow,
 )
 
-__all__ = ["SEPARATOR", "document", "filters", "page"]
+__all__ = ["SEPARATOR", "Described", "describe", "document", "file", "filters", "page"]
 
 #: Joins the values of ``search_text``; a control character no one types.
 SEPARATOR: Final = "\x1f"
@@ -126,6 +139,136 @@ def _text_filter_by_value(needle: str) -> ColumnElement[bool]:
 
 
 # -- a page of summaries ------------------------------------------------------------
+#
+# Each statement is built once: SQLAlchemy then finds its compiled form by the
+# statement's memoised cache key instead of walking a new tree per request.
+
+_PKS: Final[BindParameter[Any]] = bindparam("pks", expanding=True)
+_ASSET: Final[BindParameter[int]] = bindparam("asset_pk")
+_VERSION: Final[BindParameter[int]] = bindparam("version_pk")
+_ASSET_COLUMNS: Final = (
+    AssetRow.id,
+    AssetRow.group_id,
+    AssetRow.asset_id,
+    AssetRow.name,
+    AssetRow.type,
+    AssetRow.description,
+    AssetRow.owner,
+    AssetRow.lifecycle,
+    AssetRow.first_seen,
+    AssetRow.last_seen,
+)
+_VERSION_COLUMNS: Final = (
+    VersionRow.id,
+    VersionRow.asset_pk,
+    VersionRow.version,
+    VersionRow.created_at,
+    VersionRow.reason,
+    VersionRow.provenance_method,
+    VersionRow.provenance_detail,
+)
+_TAGS: Final = select(TagRow.asset_pk, TagRow.tag).order_by(TagRow.asset_pk, TagRow.tag)
+# What a version holds; each starts with the version's primary key.
+_FILES: Final = select(
+    FileRow.version_pk,
+    FileRow.classifier,
+    FileRow.packaging,
+    FileRow.sha256,
+    func.length(FileRow.content),
+).order_by(FileRow.version_pk, FileRow.position)
+_OPERATIONS: Final = select(OperationRow.version_pk, OperationRow.operation).order_by(
+    OperationRow.version_pk, OperationRow.operation
+)
+_INSTANCES: Final = select(
+    InstanceRow.version_pk,
+    InstanceRow.cluster,
+    InstanceRow.namespace,
+    InstanceRow.service,
+    InstanceRow.port,
+    InstanceRow.endpoint_uri,
+    InstanceRow.environment,
+)
+_DEPENDENCIES: Final = select(
+    DependencyRow.version_pk, DependencyRow.group_id, DependencyRow.asset_id
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Reads:
+    """The statements that read assets' versions, for one way of choosing them."""
+
+    versions: Executable
+    tags: Executable
+    files: Executable
+    operations: Executable
+    instances: Executable
+    dependencies: Executable
+
+
+# A page: everything by IN lists of primary keys, through SQLAlchemy.
+_PAGE: Final = _Reads(
+    versions=select(*_VERSION_COLUMNS).where(VersionRow.asset_pk.in_(_PKS)),
+    tags=_TAGS.where(TagRow.asset_pk.in_(_PKS)),
+    files=_FILES.where(FileRow.version_pk.in_(_PKS)),
+    operations=_OPERATIONS.where(OperationRow.version_pk.in_(_PKS)),
+    instances=_INSTANCES.where(InstanceRow.version_pk.in_(_PKS)),
+    dependencies=_DEPENDENCIES.where(DependencyRow.version_pk.in_(_PKS)),
+)
+# One asset: scalar parameters only, so each runs prepared on the cursor.
+_ONE_ASSET: Final = Prepared(
+    select(*_ASSET_COLUMNS).where(
+        AssetRow.group_id == bindparam("group_id"), AssetRow.asset_id == bindparam("asset_id")
+    )
+)
+_ONE_ASSET_VERSIONS: Final = Prepared(
+    select(*_VERSION_COLUMNS).where(VersionRow.asset_pk == _ASSET)
+)
+_ONE_ASSET_TAGS: Final = Prepared(_TAGS.where(TagRow.asset_pk == _ASSET))
+# ... and of it, one version,
+_ONE_VERSION: Final = (
+    Prepared(_FILES.where(FileRow.version_pk == _VERSION)),
+    Prepared(_OPERATIONS.where(OperationRow.version_pk == _VERSION)),
+    Prepared(_INSTANCES.where(InstanceRow.version_pk == _VERSION)),
+    Prepared(_DEPENDENCIES.where(DependencyRow.version_pk == _VERSION)),
+)
+# ... or every version.
+_OF_ASSET: Final = VersionRow.asset_pk == _ASSET
+_EVERY_VERSION: Final = (
+    Prepared(_FILES.join(VersionRow, VersionRow.id == FileRow.version_pk).where(_OF_ASSET)),
+    Prepared(
+        _OPERATIONS.join(VersionRow, VersionRow.id == OperationRow.version_pk).where(_OF_ASSET)
+    ),
+    Prepared(_INSTANCES.where(InstanceRow.asset_pk == _ASSET)),
+    Prepared(
+        _DEPENDENCIES.join(VersionRow, VersionRow.id == DependencyRow.version_pk).where(_OF_ASSET)
+    ),
+)
+_FILE: Final = Prepared(
+    select(FileRow.classifier, FileRow.packaging, FileRow.content)
+    .join(VersionRow, VersionRow.id == FileRow.version_pk)
+    .join(AssetRow, AssetRow.id == VersionRow.asset_pk)
+    .where(
+        AssetRow.group_id == bindparam("group_id"),
+        AssetRow.asset_id == bindparam("asset_id"),
+        VersionRow.version == bindparam("version"),
+    )
+    .order_by(FileRow.position)
+)
+
+_Rows = Iterable[Sequence[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Described:
+    """One asset as a listing shows it, with some of its versions in full (no bytes).
+
+    Attributes:
+        asset: The asset; its ``latest`` is the latest version.
+        versions: The versions asked for, in ascending precedence.
+    """
+
+    asset: AssetSummary
+    versions: tuple[VersionSummary, ...]
 
 
 def page(
@@ -134,49 +277,116 @@ def page(
     """Count the assets matching ``where`` and list one page of them, by group and asset id."""
     total = connection.scalar(select(func.count()).select_from(AssetRow).where(*where)) or 0
     found = connection.execute(
-        select(
-            AssetRow.id,
-            AssetRow.group_id,
-            AssetRow.asset_id,
-            AssetRow.name,
-            AssetRow.type,
-            AssetRow.description,
-            AssetRow.owner,
-            AssetRow.lifecycle,
-            AssetRow.first_seen,
-            AssetRow.last_seen,
-        )
+        select(*_ASSET_COLUMNS)
         .where(*where)
         .order_by(AssetRow.group_id, AssetRow.asset_id)
         .offset(offset)
         .limit(limit)
     ).all()
-    pks = [row.id for row in found]
-    tags = _tags(connection, pks)
-    versions = _versions(connection, pks)
-    latest = {pk: versions[pk][-1] for pk in pks}
-    details = _details(connection, list(latest.values()))
-    return AssetPage(
-        total=total,
-        offset=offset,
-        limit=limit,
-        assets=tuple(
-            AssetSummary(
-                group_id=row.group_id,
-                asset_id=row.asset_id,
-                name=row.name,
-                type=cast(AssetType, row.type),
-                description=row.description,
-                owner=row.owner,
-                lifecycle=cast(Lifecycle, row.lifecycle),
-                tags=tags.get(row.id, ()),
-                first_seen=row.first_seen,
-                last_seen=row.last_seen,
-                versions=tuple(v.header for v in versions[row.id]),
-                latest=details[latest[row.id].pk],
-            )
-            for row in found
+    asset_pks = {"pks": [row[0] for row in found]}
+    versions = _versions(connection.execute(_PAGE.versions, asset_pks), asset_pks["pks"])
+    latest = [versions[row[0]][-1] for row in found]
+    version_pks = {"pks": [v.pk for v in latest]}
+    details = _details(
+        connection,
+        latest,
+        *(
+            connection.execute(statement, version_pks)
+            for statement in (_PAGE.files, _PAGE.operations, _PAGE.instances, _PAGE.dependencies)
         ),
+    )
+    tags = _tags(connection.execute(_PAGE.tags, asset_pks))
+    summaries = [_summary(row, tags, versions, details) for row in found]
+    return AssetPage(total=total, offset=offset, limit=limit, assets=tuple(summaries))
+
+
+def describe(
+    connection: Connection,
+    group_id: str,
+    asset_id: str,
+    *,
+    version: str | None = None,
+    every: bool = False,
+) -> Described:
+    """One asset with its latest version, or with ``version``, or with ``every`` version.
+
+    Raises:
+        NotFound: No such asset, or it has no ``version``.
+    """
+    found = _ONE_ASSET.rows(connection, {"group_id": group_id, "asset_id": asset_id})
+    if not found:
+        raise NotFound(group_id=group_id, asset_id=asset_id)
+    asset_pk = found[0][0]
+    versions = _versions(_ONE_ASSET_VERSIONS.rows(connection, {"asset_pk": asset_pk}), [asset_pk])
+    stored = versions[asset_pk]
+    if every:
+        wanted = stored
+    elif version is not None:
+        wanted = [v for v in stored if v.header.version == version]
+        if not wanted:
+            raise NotFound(group_id=group_id, asset_id=asset_id, version=version)
+    else:
+        wanted = stored[-1:]
+    latest = stored[-1]
+    if every:
+        reads = [r.rows(connection, {"asset_pk": asset_pk}) for r in _EVERY_VERSION]
+        details = _details(connection, stored, *reads)
+    else:
+        details = {}
+        for chosen in {latest.pk: latest, wanted[0].pk: wanted[0]}.values():
+            reads = [r.rows(connection, {"version_pk": chosen.pk}) for r in _ONE_VERSION]
+            details |= _details(connection, [chosen], *reads)
+    tags = _tags(_ONE_ASSET_TAGS.rows(connection, {"asset_pk": asset_pk}))
+    summary = _summary(found[0], tags, versions, details)
+    return Described(asset=summary, versions=tuple(details[v.pk] for v in wanted))
+
+
+def file(
+    connection: Connection,
+    group_id: str,
+    asset_id: str,
+    *,
+    version: str,
+    classifier: str | None = None,
+    packaging: str | None = None,
+) -> AssetFile | None:
+    """A version's file with this classifier and packaging, or its first file (None: none).
+
+    Raises:
+        NotFound: No such asset or version (only looked for when no file matched).
+    """
+    params = {"group_id": group_id, "asset_id": asset_id, "version": version}
+    for found_classifier, found_packaging, content in _FILE.rows(connection, params):
+        if classifier in (None, found_classifier) and packaging in (None, found_packaging):
+            return AssetFile(
+                classifier=cast(Classifier, found_classifier),
+                packaging=cast(Packaging, found_packaging),
+                content=content,
+            )
+    describe(connection, group_id, asset_id, version=version)  # NotFound when missing
+    return None
+
+
+def _summary(
+    row: Sequence[Any],
+    tags: Mapping[int, tuple[str, ...]],
+    versions: Mapping[int, list[_Stored]],
+    details: Mapping[int, VersionSummary],
+) -> AssetSummary:
+    pk, group_id, asset_id, name, type_, description, owner, lifecycle, first, last = row
+    return AssetSummary(
+        group_id=group_id,
+        asset_id=asset_id,
+        name=name,
+        type=cast(AssetType, type_),
+        description=description,
+        owner=owner,
+        lifecycle=cast(Lifecycle, lifecycle),
+        tags=tags.get(pk, ()),
+        first_seen=first,
+        last_seen=last,
+        versions=tuple(v.header for v in versions[pk]),
+        latest=details[versions[pk][-1].pk],
     )
 
 
@@ -189,85 +399,45 @@ class _Stored:
     provenance: Provenance
 
 
-def _tags(connection: Connection, pks: Sequence[int]) -> dict[int, tuple[str, ...]]:
-    found: dict[int, list[str]] = {}
-    query = (
-        select(TagRow.asset_pk, TagRow.tag)
-        .where(TagRow.asset_pk.in_(pks))
-        .order_by(TagRow.asset_pk, TagRow.tag)
-    )
-    for asset_pk, tag in connection.execute(query):
-        found.setdefault(asset_pk, []).append(tag)
-    return {pk: tuple(values) for pk, values in found.items()}
+def _tags(found: _Rows) -> dict[int, tuple[str, ...]]:
+    tags: dict[int, list[str]] = {}
+    for asset_pk, tag in found:
+        tags.setdefault(asset_pk, []).append(tag)
+    return {pk: tuple(values) for pk, values in tags.items()}
 
 
-def _versions(connection: Connection, pks: Sequence[int]) -> dict[int, list[_Stored]]:
+def _versions(found: _Rows, asset_pks: Sequence[int]) -> dict[int, list[_Stored]]:
     """Each asset's versions in ascending precedence."""
-    found: dict[int, list[_Stored]] = {pk: [] for pk in pks}
-    query = select(
-        VersionRow.id,
-        VersionRow.asset_pk,
-        VersionRow.version,
-        VersionRow.created_at,
-        VersionRow.reason,
-        VersionRow.provenance_method,
-        VersionRow.provenance_detail,
-    ).where(VersionRow.asset_pk.in_(pks))
-    for pk, asset_pk, version, created_at, reason, method, detail in connection.execute(query):
-        found[asset_pk].append(
+    versions: dict[int, list[_Stored]] = {pk: [] for pk in asset_pks}
+    for pk, asset_pk, version, created_at, reason, method, detail in found:
+        versions[asset_pk].append(
             _Stored(
                 pk=pk,
                 header=VersionHeader(version=version, created_at=created_at, reason=reason),
                 provenance=Provenance(method=method, detail=detail),
             )
         )
-    for stored in found.values():
+    for stored in versions.values():
         stored.sort(key=lambda v: versioning.parse(v.header.version).precedence())
-    return found
+    return versions
 
 
-def _details(connection: Connection, versions: Sequence[_Stored]) -> dict[int, VersionSummary]:
-    """The given versions in full, their files without bytes, by primary key."""
-    pks = [v.pk for v in versions]
-    files = _files(connection, pks)
-    operations = _operations(connection, pks)
-    instances = _instances(connection, pks)
-    dependencies = _dependencies(connection, pks)
-    resolved = rows.latest_of(
-        connection, (pair for pairs in dependencies.values() for pair in pairs)
-    )
-    return {
-        v.pk: VersionSummary(
-            version=v.header.version,
-            created_at=v.header.created_at,
-            files=files.get(v.pk, ()),
-            operations=operations.get(v.pk, ()),
-            instances=instances.get(v.pk, ()),
-            dependencies=rows.resolve_dependencies(dependencies.get(v.pk, ()), resolved),
-            reason=v.header.reason,
-            provenance=v.provenance,
-        )
-        for v in versions
-    }
+def _details(
+    connection: Connection,
+    versions: Sequence[_Stored],
+    files: _Rows,
+    operations: _Rows,
+    instances: _Rows,
+    dependencies: _Rows,
+) -> dict[int, VersionSummary]:
+    """The given versions in full, their files without bytes, by primary key.
 
-
-def _files(
-    connection: Connection, version_pks: Sequence[int]
-) -> dict[int, tuple[FileSummary, ...]]:
-    found: dict[int, list[FileSummary]] = {}
-    query = (
-        select(
-            FileRow.version_pk,
-            FileRow.classifier,
-            FileRow.packaging,
-            FileRow.sha256,
-            func.length(FileRow.content),
-        )
-        .where(FileRow.version_pk.in_(version_pks))
-        .order_by(FileRow.version_pk, FileRow.position)
-    )
-    for version_pk, classifier, packaging, sha256, size in connection.execute(query):
-        found.setdefault(version_pk, []).append(
+    ``files`` to ``dependencies`` are the rows of the statements above for
+    (at least) these versions.
+    """
+    by_file: dict[int, list[FileSummary]] = {}
+    for version_pk, classifier, packaging, sha256, size in files:
+        by_file.setdefault(version_pk, []).append(
             FileSummary(
                 classifier=cast(Classifier, classifier),
                 packaging=cast(Packaging, packaging),
@@ -275,36 +445,12 @@ def _files(
                 size=size,
             )
         )
-    return {pk: tuple(values) for pk, values in found.items()}
-
-
-def _operations(connection: Connection, version_pks: Sequence[int]) -> dict[int, tuple[str, ...]]:
-    found: dict[int, list[str]] = {}
-    query = (
-        select(OperationRow.version_pk, OperationRow.operation)
-        .where(OperationRow.version_pk.in_(version_pks))
-        .order_by(OperationRow.version_pk, OperationRow.operation)
-    )
-    for version_pk, operation in connection.execute(query):
-        found.setdefault(version_pk, []).append(operation)
-    return {pk: tuple(values) for pk, values in found.items()}
-
-
-def _instances(
-    connection: Connection, version_pks: Sequence[int]
-) -> dict[int, tuple[Instance, ...]]:
-    found: dict[int, list[Instance]] = {}
-    query = select(
-        InstanceRow.version_pk,
-        InstanceRow.cluster,
-        InstanceRow.namespace,
-        InstanceRow.service,
-        InstanceRow.port,
-        InstanceRow.endpoint_uri,
-        InstanceRow.environment,
-    ).where(InstanceRow.version_pk.in_(version_pks))
-    for version_pk, cluster, namespace, service, port, uri, env in connection.execute(query):
-        found.setdefault(version_pk, []).append(
+    by_operation: dict[int, list[str]] = {}
+    for version_pk, operation in operations:
+        by_operation.setdefault(version_pk, []).append(operation)
+    by_instance: dict[int, list[Instance]] = {}
+    for version_pk, cluster, namespace, service, port, uri, env in instances:
+        by_instance.setdefault(version_pk, []).append(
             Instance(
                 cluster=cluster,
                 namespace=namespace,
@@ -314,16 +460,22 @@ def _instances(
                 environment=env,
             )
         )
-    return {pk: tuple(sorted(values, key=rows.instance_order)) for pk, values in found.items()}
-
-
-def _dependencies(
-    connection: Connection, version_pks: Sequence[int]
-) -> Mapping[int, list[tuple[str, str]]]:
-    found: dict[int, list[tuple[str, str]]] = {}
-    query = select(DependencyRow.version_pk, DependencyRow.group_id, DependencyRow.asset_id).where(
-        DependencyRow.version_pk.in_(version_pks)
-    )
-    for version_pk, group_id, asset_id in connection.execute(query):
-        found.setdefault(version_pk, []).append((group_id, asset_id))
-    return found
+    by_dependency: dict[int, list[tuple[str, str]]] = {}
+    for version_pk, group_id, asset_id in dependencies:
+        by_dependency.setdefault(version_pk, []).append((group_id, asset_id))
+    wanted = {v.pk for v in versions}
+    called = (pair for pk, pairs in by_dependency.items() if pk in wanted for pair in pairs)
+    resolved = rows.latest_of(connection, called)
+    return {
+        v.pk: VersionSummary(
+            version=v.header.version,
+            created_at=v.header.created_at,
+            files=tuple(by_file.get(v.pk, ())),
+            operations=tuple(by_operation.get(v.pk, ())),
+            instances=tuple(sorted(by_instance.get(v.pk, ()), key=rows.instance_order)),
+            dependencies=rows.resolve_dependencies(by_dependency.get(v.pk, ()), resolved),
+            reason=v.header.reason,
+            provenance=v.provenance,
+        )
+        for v in versions
+    }

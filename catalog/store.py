@@ -15,7 +15,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Final
 
-from sqlalchemy import ColumnElement, Engine, select
+from sqlalchemy import ColumnElement, Connection, Engine, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -407,6 +407,58 @@ class CatalogStore:
                 raise NotFound(group_id=group_id, asset_id=asset_id)
             return rows.to_asset(row, rows.latest_versions(session, row.versions))
 
+    def describe(
+        self,
+        group_id: str,
+        asset_id: str,
+        *,
+        version: str | None = None,
+        every: bool = False,
+    ) -> listing.Described:
+        """One asset as a listing shows it (no file bytes), with versions in full.
+
+        The read behind the REST API's asset routes: a few indexed statements
+        through SQLAlchemy Core, no ORM objects.
+
+        Args:
+            version: Include this version (by default only the latest).
+            every: Include every version, in ascending precedence.
+
+        Raises:
+            NotFound: No such asset, or no such ``version`` of it.
+            StoreError: The database failed.
+        """
+        with self._reading() as connection:
+            return listing.describe(connection, group_id, asset_id, version=version, every=every)
+
+    def file(
+        self,
+        group_id: str,
+        asset_id: str,
+        *,
+        version: str,
+        classifier: str | None = None,
+        packaging: str | None = None,
+    ) -> AssetFile | None:
+        """One file of a version with its bytes; the first file when no kind is given.
+
+        Returns:
+            The file, or None when the version has no such file.
+
+        Raises:
+            NotFound: No such asset or version.
+            StoreError: The database failed.
+        """
+        with self._reading() as connection:
+            return listing.file(
+                connection,
+                group_id,
+                asset_id,
+                version=version,
+                classifier=classifier,
+                packaging=packaging,
+            )
+
     def list_assets(
         self,
         *,
@@ -528,6 +580,15 @@ class CatalogStore:
             wanted = _SPEC_CLASSIFIER.get(row.type)
             chosen = next((f for f in row.files if f.classifier == wanted), row.files[0])
             return rows.to_file(chosen)
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        # One transaction, so the statements of a read see one snapshot.
+        try:
+            with self._engine.begin() as connection:
+                yield connection
+        except SQLAlchemyError as exc:
+            raise StoreError(f"catalogue database failed: {exc}") from exc
 
     @contextmanager
     def _session(self, *, write: bool = False) -> Iterator[Session]:

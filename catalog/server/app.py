@@ -29,7 +29,7 @@ from catalog.errors import (
     VersionExists,
 )
 from catalog.exports import backstage
-from catalog.model import Asset, AssetDraft, AssetVersion, PublishResult
+from catalog.model import AssetDraft, PublishResult
 from catalog.server import openapi, views
 from catalog.server.auth import Auth
 from catalog.store import CatalogStore
@@ -236,13 +236,6 @@ def _int_param(request: web.Request, name: str, default: int) -> int:
         raise InvalidAsset(name, f"{text!r} must be an integer") from exc
 
 
-def _find_version(asset: Asset, version: str) -> AssetVersion:
-    for candidate in asset.versions:
-        if candidate.version == version:
-            return candidate
-    raise NotFound(group_id=asset.group_id, asset_id=asset.asset_id, version=version)
-
-
 # -- handlers ---------------------------------------------------------------------
 
 
@@ -290,10 +283,8 @@ async def _search(request: web.Request) -> web.Response:
 
 async def _get_asset(request: web.Request) -> web.Response:
     group_id, asset_id = _ids(request)
-    asset = await _call(_store(request).get, group_id=group_id, asset_id=asset_id)
-    return web.json_response(
-        views.asset_json(asset.summary(), base=_asset_base(group_id, asset_id))
-    )
+    found = await _call(_store(request).describe, group_id=group_id, asset_id=asset_id)
+    return web.json_response(views.asset_json(found.asset, base=_asset_base(group_id, asset_id)))
 
 
 async def _patch_asset(request: web.Request) -> web.Response:
@@ -310,40 +301,36 @@ async def _patch_asset(request: web.Request) -> web.Response:
 
 async def _list_versions(request: web.Request) -> web.Response:
     group_id, asset_id = _ids(request)
-    asset = await _call(_store(request).get, group_id=group_id, asset_id=asset_id)
+    found = await _call(_store(request).describe, group_id=group_id, asset_id=asset_id, every=True)
     base = _asset_base(group_id, asset_id)
-    summary = asset.summary()
     return web.json_response(
-        [views.version_json(summary, v.summary(), base=base) for v in reversed(asset.versions)]
+        [views.version_json(found.asset, v, base=base) for v in reversed(found.versions)]
     )
 
 
 async def _asset_instances(request: web.Request) -> web.Response:
     group_id, asset_id = _ids(request)
-    asset = await _call(_store(request).get, group_id=group_id, asset_id=asset_id)
+    found = await _call(_store(request).describe, group_id=group_id, asset_id=asset_id, every=True)
     return web.json_response(
-        [wire.instance_json(i, version=v.version) for v in asset.versions for i in v.instances]
+        [wire.instance_json(i, version=v.version) for v in found.versions for i in v.instances]
     )
 
 
 async def _get_version(request: web.Request) -> web.Response:
     group_id, asset_id = _ids(request)
-    version = _version(request)
-    asset = await _call(_store(request).get, group_id=group_id, asset_id=asset_id)
-    found = _find_version(asset, version)
+    found = await _call(
+        _store(request).describe, group_id=group_id, asset_id=asset_id, version=_version(request)
+    )
     base = _asset_base(group_id, asset_id)
-    return web.json_response(views.version_json(asset.summary(), found.summary(), base=base))
+    return web.json_response(views.version_json(found.asset, found.versions[0], base=base))
 
 
 async def _version_instances(request: web.Request) -> web.Response:
     group_id, asset_id = _ids(request)
     found = await _call(
-        _store(request).get_version,
-        group_id=group_id,
-        asset_id=asset_id,
-        version=_version(request),
+        _store(request).describe, group_id=group_id, asset_id=asset_id, version=_version(request)
     )
-    return web.json_response([wire.instance_json(i) for i in found.instances])
+    return web.json_response([wire.instance_json(i) for i in found.versions[0].instances])
 
 
 async def _download(request: web.Request) -> web.Response:
@@ -351,24 +338,50 @@ async def _download(request: web.Request) -> web.Response:
     version = _version(request)
     classifier = request.match_info["classifier"]
     packaging = request.match_info["packaging"]
-    found = await _call(
-        _store(request).get_version, group_id=group_id, asset_id=asset_id, version=version
+    file = await _call(
+        _store(request).file,
+        group_id=group_id,
+        asset_id=asset_id,
+        version=version,
+        classifier=classifier,
+        packaging=packaging,
     )
-    for file in found.files:
-        if file.classifier == classifier and file.packaging == packaging:
-            response = web.Response(
-                body=file.content,
-                content_type=_CONTENT_TYPES.get(file.packaging, "application/octet-stream"),
-            )
-            response.headers["Content-Disposition"] = (
-                f'attachment; filename="{asset_id}-{version}-{classifier}.{packaging}"'
-            )
-            response.headers["ETag"] = f'"{file.sha256}"'
-            # Published bytes came from a Service: inert on this origin, whatever
-            # they are (a WSDL that is also JavaScript, an SVG, HTML).
-            response.headers.update(_INERT)
-            return response
-    return _problem(404, f"{group_id}:{asset_id}:{version} has no {classifier}/{packaging} file")
+    if file is None:
+        return _problem(
+            404, f"{group_id}:{asset_id}:{version} has no {classifier}/{packaging} file"
+        )
+    # A version never changes: its files are cached for good, revalidated by digest.
+    etag = f'"{file.sha256}"'
+    headers = {
+        "ETag": etag,
+        "Cache-Control": _immutable(request),
+        "Content-Disposition": (
+            f'attachment; filename="{asset_id}-{version}-{classifier}.{packaging}"'
+        ),
+        # Published bytes came from a Service: inert on this origin, whatever
+        # they are (a WSDL that is also JavaScript, an SVG, HTML).
+        **_INERT,
+    }
+    if etag in _etags(request.headers.get("If-None-Match")):
+        return web.Response(status=304, headers=headers)
+    return web.Response(
+        body=file.content,
+        content_type=_CONTENT_TYPES.get(file.packaging, "application/octet-stream"),
+        headers=headers,
+    )
+
+
+def _immutable(request: web.Request) -> str:
+    # A private server's answers belong to the one who asked: no shared caches.
+    scope = "private" if request.app[_AUTH].private else "public"
+    return f"{scope}, max-age=31536000, immutable"
+
+
+def _etags(header: str | None) -> frozenset[str]:
+    """The entity tags of an If-None-Match header (weak ones compared as strong)."""
+    if not header:
+        return frozenset()
+    return frozenset(tag.strip().removeprefix("W/") for tag in header.split(","))
 
 
 async def _publish_version(request: web.Request) -> web.Response:
