@@ -4,12 +4,13 @@ PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: all demo test lint format clean system-deps kubectl node-deps zoo
+.PHONY: all demo test lint format clean system-deps kubectl node-deps zoo image
 
 # Debian packages the tests use (graphviz renders the graph exports;
 # prometheus + promtool serve backfilled Istio telemetry to the graph tests;
-# chromium + chromium-driver drive the portal tests).
-APT_PACKAGES := graphviz prometheus prometheus-pushgateway chromium chromium-driver
+# chromium + chromium-driver drive the portal tests; zsh and fish load the
+# shell completions `meshatlas completion` writes).
+APT_PACKAGES := graphviz prometheus prometheus-pushgateway chromium chromium-driver zsh fish
 # Backstage's entity schemas for the export tests, installed with npm under .node/.
 NODE_DIR := .node
 BACKSTAGE_MODEL := @backstage/catalog-model@~1.10.0
@@ -29,6 +30,12 @@ ZOO_STAMP    := $(ZOO_VENV)/.installed
 ZOO_NODE     := $(ZOO_DIR)/node
 ZOO_NODE_PKG := fixtures/zoo/node/package.json
 ZOO_NODE_STAMP := $(ZOO_NODE)/.installed
+# The container image, built from the Dockerfile with podman on a Debian base
+# that mmdebstrap bootstraps from Debian's packages (deploy/image/): no Docker
+# daemon, no registry. IMAGE_ENGINE=docker builds with docker instead.
+IMAGE_ENGINE ?= podman
+IMAGE_TAG    ?= localhost/meshatlas:$(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml)
+IMAGE_BASE   ?= localhost/meshatlas-base:bookworm
 
 
 all: test
@@ -56,7 +63,7 @@ format: $(STAMP)
 
 system-deps:
 	@if ! command -v dot >/dev/null || ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null \
-		|| ! command -v prometheus-pushgateway >/dev/null \
+		|| ! command -v prometheus-pushgateway >/dev/null || ! command -v zsh >/dev/null || ! command -v fish >/dev/null \
 		|| [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
 		else echo "install these Debian packages first: $(APT_PACKAGES)"; exit 1; fi; \
@@ -98,6 +105,11 @@ node-deps:
 
 test: $(STAMP) system-deps kubectl node-deps zoo lint
 	$(PY) -m pytest
+
+# Bootstraps IMAGE_BASE once (BASE_REFRESH=1 again), then builds IMAGE_TAG.
+# tests/test_image.py runs it (MESHATLAS_IMAGE_TESTS=1).
+image:
+	ENGINE=$(IMAGE_ENGINE) BASE_IMAGE=$(IMAGE_BASE) deploy/image/build.sh $(IMAGE_TAG)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache meshatlas-demo $(NODE_DIR) $(ZOO_DIR) build/test-artifacts

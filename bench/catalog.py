@@ -26,9 +26,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import catalog  # noqa: E402
-from tests import pgserver  # noqa: E402
-
 from bench.drafts import drafts  # noqa: E402
+from tests import pgserver  # noqa: E402
 
 
 def with_new_content(draft: catalog.AssetDraft) -> catalog.AssetDraft:

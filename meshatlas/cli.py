@@ -2,299 +2,228 @@
 
 ``main(argv) -> int`` parses, runs one command, and maps every error to a
 named exit code (:class:`meshatlas.status.ExitCode`) in one place.
+
+Start-up is kept short: ``--version`` and ``--help`` are answered from a
+parser that knows each command only by name, and a command's module (with
+discovery, the catalogue, aiohttp...) is imported only when that command runs
+or its own help is asked for.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import importlib
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
+from dataclasses import dataclass
+from typing import Final
 
-import catalog
-import graph
-from discovery.errors import DiscoveryError
-from discovery.inventory import DEFAULT_EXCLUDED
-from discovery.probe import DEFAULT_BUDGET, DEFAULT_MAX_PORTS
-from meshatlas import config, console, exportcmd, graphcmd, metrics, probecmd, serve, telemetry
-from meshatlas.errors import UsageError
-from meshatlas.pipeline import DiscoverOptions, run_discover
+from meshatlas import console, outcome
+from meshatlas.errors import SourceError, UsageError
+from meshatlas.parsing import Parser, unknown_arguments
 from meshatlas.status import ExitCode
+from meshatlas.suggest import did_you_mean
 from meshatlas.version import VERSION
 
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that raises instead of exiting, so ``main`` owns exit codes."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{self.prog}: {message}")
+__all__ = ["COMMANDS", "Command", "build_parser", "entry", "main"]
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A subcommand: its name, its one-line help, the module that adds and runs it.
+
+    The module has ``add_parser(subparsers)`` and ``run(args) -> ExitCode``.
+    """
+
+    name: str
+    help: str
+    module: str
 
 
-def _probe_path(text: str) -> str:
-    """A path on the probed Service: never a URL, never another host."""
-    if not text.startswith("/") or text.startswith("//") or "\\" in text or " " in text:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a path (it must start with one /)")
-    return text
+#: Every command, in the order ``--help`` lists them. The help is repeated here
+#: so that listing them imports none; a test holds it equal to each module's.
+COMMANDS: Final = (
+    Command(
+        "discover", "discover services and APIs, publish to a catalogue", "meshatlas.discovercmd"
+    ),
+    Command("graph", "export the dependency graph and ask it questions", "meshatlas.graphcmd"),
+    Command("serve", "serve the catalogue's REST API", "meshatlas.serve"),
+    Command("export", "export the catalogue for developer portals", "meshatlas.exportcmd"),
+    Command(
+        "probe",
+        "probe one port and print every request tried (why an API was missed)",
+        "meshatlas.probecmd",
+    ),
+    Command("demo", "run discover against the bundled demo mesh", "meshatlas.democmd"),
+    Command("version", "print the version of meshatlas", "meshatlas.versioncmd"),
+    Command(
+        "completion", "print a shell completion script (bash, zsh or fish)", "meshatlas.completion"
+    ),
+)
+_BY_NAME: Final = {c.name: c for c in COMMANDS}
+#: Flags of ``meshatlas`` itself that take a value (to find the command in argv).
+_TOP_VALUED: Final = frozenset({"--log-level"})
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be positive")
-    return value
+def _add_log_level(parser: argparse.ArgumentParser, *, default: str | None) -> None:
+    parser.add_argument(
+        "--log-level",
+        choices=console.LEVELS,
+        default=default,
+        help="the least severe log lines shown on stderr"
+        f" (default: info; also ${console.LOG_LEVEL_ENV})",
+    )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of ``meshatlas``.
+
+    Args:
+        command: The one command whose flags are wanted (its module is imported;
+            the others are known by name only); ``""`` builds none, enough for
+            ``--help`` and ``--version``; None builds every command's, for
+            completion scripts and tests.
+    """
+    parser = Parser(
         prog="meshatlas",
         description="Discover every service and API in Kubernetes + Istio clusters, "
         "and build an API catalogue and a dependency graph.",
+        epilog="Run 'meshatlas COMMAND --help' for a command's flags.",
     )
     parser.add_argument("--version", action="version", version=f"meshatlas {VERSION}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-
-    discover = sub.add_parser("discover", help="discover services and APIs, publish to a catalogue")
-    conn = discover.add_argument_group("clusters")
-    conn.add_argument(
-        "--kubeconfig",
-        metavar="PATH",
-        help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)",
-    )
-    conn.add_argument(
-        "--context",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="kubeconfig context to read; repeat for several clusters",
-    )
-    conn.add_argument("--in-cluster", action="store_true", help="use the Pod's ServiceAccount")
-    conn.add_argument(
-        "--cluster-name",
-        metavar="NAME",
-        help="the name this cluster is catalogued under (default: the kubeconfig context;"
-        " in a Pod, in-cluster); set one per cluster when several publish to one catalogue,"
-        " ideally Istio's cluster name",
-    )
-    sel = discover.add_argument_group("what to read")
-    sel.add_argument(
-        "--namespace",
-        action="append",
-        default=[],
-        metavar="NS",
-        help="only this namespace (repeatable)",
-    )
-    sel.add_argument(
-        "--exclude-namespace",
-        action="append",
-        default=[],
-        metavar="NS",
-        help=f"skip this namespace (repeatable; default: {', '.join(DEFAULT_EXCLUDED)})",
-    )
-    sel.add_argument(
-        "--selector", metavar="LABELS", help="label selector for Services, e.g. team=shop"
-    )
-    out = discover.add_argument_group("where results go")
-    out.add_argument(
-        "--catalog",
-        default="sqlite:///meshatlas.db",
-        metavar="URL",
-        help="sqlite:///PATH, postgresql://... or http(s)://HOST of a meshatlas serve,"
-        " token from $MESHATLAS_TOKEN (default: %(default)s)",
-    )
-    out.add_argument(
-        "--group-id",
-        default="meshatlas",
-        metavar="ID",
-        help="asset group id (default: %(default)s)",
-    )
-    out.add_argument("--out", type=Path, metavar="DIR", help="write the graph and report here")
-    out.add_argument(
-        "--report", metavar="PATH|-", help="write the JSON report to PATH, or - for stdout"
-    )
-    out.add_argument("--dry-run", action="store_true", help="discover but publish nothing")
-    out.add_argument(
-        "--deprecate-after",
-        type=_positive_int,
-        default=catalog.DEFAULT_DEPRECATE_AFTER,
-        metavar="N",
-        help="deprecate an API missed by N complete runs in a row (default: %(default)s)",
-    )
-    run = discover.add_argument_group("probing")
-    run.add_argument(
-        "--concurrency",
-        type=_positive_int,
-        default=64,
-        metavar="N",
-        help="parallel probe requests (default: %(default)s)",
-    )
-    run.add_argument(
-        "--timeout",
-        type=_positive_float,
-        default=8.0,
-        metavar="SECONDS",
-        help="total deadline per probe request (default: %(default)s)",
-    )
-    run.add_argument(
-        "--probe-path",
-        action="append",
-        type=_probe_path,
-        default=[],
-        metavar="PATH",
-        help="an extra description location (a path) tried first on every port (repeatable)",
-    )
-    run.add_argument(
-        "--probe-budget",
-        type=_positive_int,
-        default=DEFAULT_BUDGET,
-        metavar="N",
-        help="most requests one HTTP port may cost on a cold run (default: %(default)s)",
-    )
-    run.add_argument(
-        "--validation-cpu",
-        type=_positive_int,
-        default=20,
-        metavar="SECONDS",
-        help="CPU time one description may take to validate, in its own worker process; "
-        "past it the description is refused with that reason (default: %(default)s)",
-    )
-    run.add_argument(
-        "--probe-max-ports",
-        type=_positive_int,
-        default=DEFAULT_MAX_PORTS,
-        metavar="N",
-        help="most ports of one Service probed; the rest are noted (default: %(default)s)",
-    )
-    run.add_argument(
-        "--cold",
-        action="store_true",
-        help="ignore where APIs were found last time; probe every port afresh",
-    )
-    run.add_argument(
-        "--exhaustive",
-        action="store_true",
-        help="try every location the framework table knows on every port, ignoring what "
-        "was learnt last run (up to 200 requests a port)",
-    )
-
-    telemetry.add_arguments(discover)
-    metrics.add_arguments(discover)
-    config.add_arguments(discover)
-    graphcmd.add_parser(sub)
-
-    serve.add_parser(sub)
-    exportcmd.add_parser(sub)
-    probecmd.add_parser(sub)
-
-    demo = sub.add_parser("demo", help="run discover against the bundled demo mesh")
-    demo.add_argument(
-        "--out",
-        type=Path,
-        default=Path("meshatlas-demo"),
-        metavar="DIR",
-        help="where outputs go (default: %(default)s)",
-    )
-    demo.add_argument("--report", metavar="PATH", help="also write the JSON report here")
-    demo.add_argument(
-        "--keep-running", action="store_true", help="keep the demo mesh up after the run"
-    )
+    _add_log_level(parser, default=None)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for known in COMMANDS:
+        if command is None or known.name == command:
+            importlib.import_module(known.module).add_parser(sub)
+            # Also after the command (meshatlas discover --log-level debug).
+            _add_log_level(sub.choices[known.name], default=argparse.SUPPRESS)
+        else:
+            sub.add_parser(known.name, help=known.help, add_help=False)
     return parser
 
 
-def _discover(args: argparse.Namespace) -> ExitCode:
-    console.use_format(args.log_format)
-    excluded = tuple(args.exclude_namespace) or DEFAULT_EXCLUDED
-    options = DiscoverOptions(
-        kubeconfig=args.kubeconfig,
-        contexts=tuple(args.context),
-        in_cluster=args.in_cluster,
-        cluster_name=args.cluster_name,
-        namespaces=tuple(args.namespace),
-        exclude_namespaces=excluded,
-        selector=args.selector,
-        catalog=args.catalog,
-        group_id=args.group_id,
-        out=args.out,
-        report=args.report,
-        concurrency=args.concurrency,
-        timeout=args.timeout,
-        dry_run=args.dry_run,
-        deprecate_after=args.deprecate_after,
-        probe_paths=tuple(args.probe_path),
-        exhaustive=args.exhaustive,
-        probe_budget=args.probe_budget,
-        probe_max_ports=args.probe_max_ports,
-        validation_cpu=args.validation_cpu,
-        cold=args.cold,
-        **telemetry.option_values(args),
-    )
-    with (
-        metrics.pushing(
-            url=args.pushgateway, labels=args.pushgateway_label, options=options
-        ) as record,
-        console.progress() as tick,
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The command word of ``argv``: its first word that is not a flag of ``meshatlas``."""
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word == "--":
+            return None
+        elif word in _TOP_VALUED:
+            skip = True
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def _parse(argv: list[str]) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
+    """Parse ``argv`` with only its command's flags loaded.
+
+    Raises:
+        UsageError: An unknown command or flag (with the one likely meant), or
+            a value a flag refuses.
+    """
+    name = _command_in(argv)
+    if name is not None and name not in _BY_NAME:
+        hint = did_you_mean(name, _BY_NAME)
+        raise UsageError(f"meshatlas: unknown command {name!r}{hint} (meshatlas --help lists them)")
+    parser = build_parser(name or "")
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        raise unknown_arguments(_subparser(parser, args.command) or parser, extras)
+    return parser, args
+
+
+def _subparser(parser: argparse.ArgumentParser, name: str | None) -> argparse.ArgumentParser | None:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and name in action.choices:
+            found: argparse.ArgumentParser = action.choices[name]
+            return found
+    return None
+
+
+def _log_level(args: argparse.Namespace) -> str:
+    level = getattr(args, "log_level", None) or os.environ.get(console.LOG_LEVEL_ENV) or "info"
+    if level not in console.LEVELS:
+        levels = ", ".join(console.LEVELS)
+        raise UsageError(f"${console.LOG_LEVEL_ENV}: {level!r} is not one of {levels}")
+    return level
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str]) -> int:
+    """Run the parsed command; its exit code."""
+    from meshatlas import config  # not for --version: it reads the settings' schema
+
+    console.use_level(_log_level(args))
+    if args.command is None:
+        parser.print_help()
+        return int(ExitCode.USAGE)
+    module = importlib.import_module(_BY_NAME[args.command].module)
+    if args.command == "discover":
+        args = config.apply(
+            args,
+            parser=config.subparser(parser, "discover"),
+            argv=argv[argv.index("discover") + 1 :],
+        )
+        console.use_format(args.log_format)
+    for warning in config.unknown_variables():
+        console.warning(warning)
+    code: ExitCode = module.run(args)
+    return int(code)
+
+
+def _library_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is an error of discovery, the catalogue or the graph.
+
+    Their packages are not imported to ask: an exception of theirs can only
+    exist once they are.
+    """
+    roots = []
+    for module, name in (
+        ("discovery.errors", "DiscoveryError"),
+        ("catalog.errors", "CatalogError"),
+        ("graph.errors", "GraphError"),
     ):
-        result = run_discover(options, progress=tick)
-        record(result)
-    if args.report == "-":
-        console.print_json(result.report)
-    else:
-        console.summary(result)
-    return result.exit_code
-
-
-def _demo(args: argparse.Namespace) -> ExitCode:
-    from meshatlas import demo  # the fixture mesh is only needed here
-
-    return demo.run(out=args.out, report=args.report, keep_running=args.keep_running)
+        loaded = sys.modules.get(module)
+        if loaded is not None:
+            roots.append(getattr(loaded, name))
+    return bool(roots) and isinstance(exc, tuple(roots))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     console.use_format("text")  # discover may switch to JSON lines
+    console.use_level("info")
+    given = list(sys.argv[1:] if argv is None else argv)
     try:
-        parser = build_parser()
-        args = parser.parse_args(argv)
-        if args.command == "discover":
-            given = list(sys.argv[1:] if argv is None else argv)
-            args = config.apply(
-                args,
-                parser=config.subparser(parser, "discover"),
-                argv=given[given.index("discover") + 1 :],
-            )
-            return int(_discover(args))
-        if args.command == "demo":
-            return int(_demo(args))
-        if args.command == "serve":
-            return int(serve.run(args))
-        if args.command == "graph":
-            return int(graphcmd.run(args))
-        if args.command == "export":
-            return int(exportcmd.run(args))
-        if args.command == "probe":
-            return int(probecmd.run(args))
-        build_parser().print_help()
-        return int(ExitCode.USAGE)
+        parser, args = _parse(given)
+        return _run(parser, args, given)
     except UsageError as exc:
         # Like argparse's own messages: plain text for whoever wrote the command.
         console.error(str(exc), text=True)
         return int(ExitCode.USAGE)
-    except (DiscoveryError, catalog.CatalogError, graph.GraphError) as exc:
+    except SourceError as exc:
         console.error(str(exc))
         return int(ExitCode.ERROR)
     except KeyboardInterrupt:
         console.error("interrupted")
-        return 130
+        return outcome.INTERRUPTED
     except SystemExit as exc:  # --help and --version
         return int(exc.code or 0)
+    except OSError as exc:
+        # A file or folder of the user's that could not be read or written.
+        where = f"{exc.filename}: " if exc.filename else ""
+        console.error(f"{where}{exc.strerror or exc}")
+        return int(ExitCode.ERROR)
+    except Exception as exc:
+        if not _library_error(exc):
+            raise
+        console.error(str(exc))
+        return int(ExitCode.ERROR)
 
 
 if __name__ == "__main__":

@@ -18,13 +18,13 @@ first:
 3. the command line.
 
 Any bad value is a :class:`ConfigError` (exit code 2) that names the key or
-variable it came from.
+variable it came from. A ``MESHATLAS_*`` variable meshatlas does not know is
+a warning that names the one most likely meant (:func:`unknown_variables`).
 """
 
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -32,30 +32,56 @@ from datetime import date, datetime
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-import jsonschema
-import yaml
-
+from meshatlas import console
 from meshatlas.errors import UsageError
+from meshatlas.parsing import CommaList
+from meshatlas.suggest import closest
+
+if TYPE_CHECKING:
+    import jsonschema
 
 __all__ = [
     "CONFIG_ENV",
     "ENV_PREFIX",
+    "LOG_LEVEL_ENV",
+    "OTHER_VARIABLES",
     "ConfigError",
     "add_arguments",
     "apply",
     "file_keys",
+    "known_variables",
     "parse",
     "schema",
+    "settings",
     "subparser",
+    "unknown_variables",
+    "variable",
 ]
 
 #: Environment variable naming the config file when ``--config`` is not given.
 CONFIG_ENV: Final = "MESHATLAS_CONFIG"
 ENV_PREFIX: Final = "MESHATLAS_"
-#: Flags that are not settings: they stay on the command line.
-_NOT_SETTINGS: Final = frozenset({"help", "config"})
+#: Environment variable setting ``--log-level`` for every command.
+LOG_LEVEL_ENV: Final = console.LOG_LEVEL_ENV
+#: Flags that are not ``discover`` settings: they stay on the command line
+#: (``--log-level`` is every command's, from its own variable).
+_NOT_SETTINGS: Final = frozenset({"help", "config", "log_level"})
+#: Settings taken from the command line and the environment, not yet from the
+#: file: the file's keys are its schema's, and the schema has no key for them.
+_NOT_IN_FILE: Final = frozenset({"fail-on"})
+#: The other variables meshatlas reads (``publishing.TOKEN_ENV``,
+#: ``serve.HASHES_ENV``), and the one deploy/ sets for the catalogue server's args.
+OTHER_VARIABLES: Final = frozenset(
+    {
+        CONFIG_ENV,
+        LOG_LEVEL_ENV,
+        "MESHATLAS_TOKEN",
+        "MESHATLAS_TOKEN_SHA256",
+        "MESHATLAS_CATALOG_URL",
+    }
+)
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off", ""})
 
@@ -91,8 +117,8 @@ def schema() -> dict[str, Any]:
     return loaded
 
 
-def file_keys(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
-    """The settings of a subcommand's parser, by config-file key."""
+def settings(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    """The settings of a subcommand's parser, by key (the long flag without ``--``)."""
     keys: dict[str, argparse.Action] = {}
     for action in parser._actions:
         longs = [o for o in action.option_strings if o.startswith("--")]
@@ -100,6 +126,41 @@ def file_keys(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
             continue
         keys[longs[0][2:]] = action
     return keys
+
+
+def file_keys(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    """The settings of a subcommand's parser that a config file may hold, by key."""
+    return {k: a for k, a in settings(parser).items() if k not in _NOT_IN_FILE}
+
+
+def variable(key: str) -> str:
+    """The environment variable of a setting: ``fail-on`` is ``MESHATLAS_FAIL_ON``."""
+    return ENV_PREFIX + key.upper().replace("-", "_")
+
+
+def known_variables() -> frozenset[str]:
+    """Every ``MESHATLAS_*`` variable meshatlas reads.
+
+    The settings are the schema's keys (a test holds them equal to the flags),
+    so no command's parser has to be built, nor its modules imported.
+    """
+    keys = set(schema()["properties"]["discover"]["properties"]) | _NOT_IN_FILE
+    return frozenset(variable(key) for key in keys) | OTHER_VARIABLES
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """A warning for each ``MESHATLAS_*`` variable meshatlas does not read."""
+    env = os.environ if environ is None else environ
+    known = known_variables()
+    said = []
+    for name in sorted(env):
+        if not name.startswith(ENV_PREFIX) or name in known:
+            continue
+        # Compared without the prefix every one of them shares.
+        meant = closest(name.removeprefix(ENV_PREFIX), [k.removeprefix(ENV_PREFIX) for k in known])
+        hint = f"; did you mean ${ENV_PREFIX}{meant}?" if meant else ""
+        said.append(f"${name} is not a meshatlas variable and is ignored{hint}")
+    return said
 
 
 def subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
@@ -117,6 +178,9 @@ def parse(text: str, *, source: str) -> dict[str, Any]:
     Raises:
         ConfigError: Not YAML, or not valid against the schema.
     """
+    import jsonschema
+    import yaml
+
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -151,8 +215,8 @@ def _describe(error: jsonschema.ValidationError, source: str) -> str:
         described = []
         for key in unknown:
             name = f"{where}.{key}" if where else key
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            meant = closest(key, known)
+            hint = f" (did you mean {meant!r}?)" if meant else ""
             described.append(f"{source}: {name}: unknown key{hint}")
         return "; ".join(described)
     return f"{source}: {where or '(top level)'}: {error.message}"
@@ -193,6 +257,8 @@ def _convert(action: argparse.Action, raw: Any, where: str) -> Any:
         if isinstance(action, argparse._AppendAction):
             items = raw if isinstance(raw, list) else [s.strip() for s in str(raw).split(",")]
             values = [convert(str(item)) for item in items if str(item)]
+            if isinstance(action, CommaList):  # each item converts to a list of its own
+                values = [value for listed in values for value in listed]
             for value in values:
                 _check_choice(action, value)
             return values
@@ -234,12 +300,12 @@ def apply(
         path = Path(env[CONFIG_ENV])
     from_file = _read(path) if path is not None else {}
     source = str(path)
-    for key, action in file_keys(parser).items():
+    for key, action in settings(parser).items():
         if action.dest in explicit:
             continue
-        variable = ENV_PREFIX + action.dest.upper()
-        if variable in env:
-            setattr(args, action.dest, _convert(action, env[variable], f"${variable}"))
+        name = variable(key)
+        if name in env:
+            setattr(args, action.dest, _convert(action, env[name], f"${name}"))
         elif key in from_file:
             where = f"{source}: discover.{key}"
             setattr(args, action.dest, _convert(action, from_file[key], where))

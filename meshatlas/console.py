@@ -16,35 +16,64 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
-
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-
-from discovery import secrets
+from functools import cache
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from meshatlas.pipeline import RunResult
 
-_err = Console(stderr=True, highlight=False)
-_out = Console(highlight=False)
-if not _out.is_terminal:
-    # Logs and pipes have no width; keep rows on one line.
-    _out = Console(highlight=False, width=160)
+#: Log levels, least severe first; ``--log-level`` drops the lines below its own.
+LEVELS: Final = ("debug", "info", "warning", "error")
+#: Environment variable for ``--log-level`` (every command).
+LOG_LEVEL_ENV: Final = "MESHATLAS_LOG_LEVEL"
+
+
+@cache
+def _err() -> Console:
+    # rich is imported on first use: ``meshatlas --version`` never pays for it.
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+@cache
+def _out() -> Console:
+    from rich.console import Console
+
+    out = Console(highlight=False)
+    if not out.is_terminal:
+        # Logs and pipes have no width; keep rows on one line.
+        out = Console(highlight=False, width=160)
+    return out
 
 
 _json_lines = False
+_threshold = LEVELS.index("info")
 
 
 def use_format(name: str) -> None:
     """Log as ``json`` lines, ``text``, or ``auto`` (JSON unless stderr is a terminal)."""
     global _json_lines
-    _json_lines = name == "json" or (name == "auto" and not _err.is_terminal)
+    _json_lines = name == "json" or (name == "auto" and not _err().is_terminal)
+
+
+def use_level(name: str) -> None:
+    """Show log lines of level ``name`` (one of :data:`LEVELS`) and above."""
+    global _threshold
+    _threshold = LEVELS.index(name)
+
+
+def shows(level: str) -> bool:
+    """Whether a line of ``level`` is shown at the current ``--log-level``."""
+    return LEVELS.index(level) >= _threshold
 
 
 def log(level: str, message: str, *, text: bool = False, **fields: Any) -> None:
     """One log line on stderr: a JSON object, or the message as text (also when ``text``)."""
+    if not shows(level):
+        return
     if _json_lines and not text:
         line = {
             "ts": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
@@ -54,26 +83,47 @@ def log(level: str, message: str, *, text: bool = False, **fields: Any) -> None:
         }
         sys.stderr.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
         sys.stderr.flush()
-    elif level == "error":
+        return
+    err = _err()
+    if level == "error":
         # Off a terminal nothing is wrapped: a message is copied, grepped, pasted.
-        if _err.is_terminal:
-            _err.print("error:", style="bold red", end=" ")
+        if err.is_terminal:
+            err.print("error:", style="bold red", end=" ")
         else:
-            _err.print("error:", end=" ", markup=False)
-        _err.print(message, markup=False, soft_wrap=not _err.is_terminal)
+            err.print("error:", end=" ", markup=False)
+        err.print(message, markup=False, soft_wrap=not err.is_terminal)
     elif level == "warning":
-        _err.print(f"warning: {message}", markup=False, soft_wrap=not _err.is_terminal)
+        err.print(f"warning: {message}", markup=False, soft_wrap=not err.is_terminal)
     else:
-        _err.print(message, markup=False, soft_wrap=not _err.is_terminal)
+        err.print(message, markup=False, soft_wrap=not err.is_terminal)
 
 
 def error(message: str, *, text: bool = False) -> None:
     """Print an error for a person; ``text`` keeps it plain even in JSON mode."""
-    log("error", secrets.mask_credentials(message), text=text)
+    log("error", mask_credentials(message), text=text)
+
+
+def warning(message: str, *, text: bool = False) -> None:
+    """Print a warning for a person; ``text`` keeps it plain even in JSON mode."""
+    log("warning", mask_credentials(message), text=text)
 
 
 def info(message: str) -> None:
     log("info", message)
+
+
+def debug(message: str, **fields: Any) -> None:
+    log("debug", mask_credentials(message), **fields)
+
+
+def mask_credentials(text: str) -> str:
+    """``text`` with the password of every URL in it masked."""
+    if "://" not in text or "@" not in text:
+        # Nothing to mask, and nothing to import: discovery loads its whole package.
+        return text
+    from discovery import secrets
+
+    return secrets.mask_credentials(text)
 
 
 def out(line: str) -> None:
@@ -89,14 +139,23 @@ def print_json(doc: dict[str, Any]) -> None:
 @contextmanager
 def progress() -> Iterator[Callable[[int, int, str], None]]:
     """A progress callback: a live bar on a terminal, plain lines otherwise."""
-    if _err.is_terminal and not _json_lines:
+    err = _err()
+    if err.is_terminal and not _json_lines and shows("info"):
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
         bar = Progress(
             TextColumn("probing"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             TextColumn("{task.description}"),
-            console=_err,
+            console=err,
             transient=True,
         )
         task = bar.add_task("", total=None)
@@ -117,8 +176,8 @@ def progress() -> Iterator[Callable[[int, int, str], None]]:
             last = done // step
             if _json_lines:
                 log("info", "probing", done=done, total=total, last=name)
-            else:
-                _err.print(f"probed {done}/{total} services (last: {name})", markup=False)
+            elif shows("info"):
+                err.print(f"probed {done}/{total} services (last: {name})", markup=False)
 
     yield plain
 
@@ -128,6 +187,9 @@ def summary(result: RunResult) -> None:
     if _json_lines:
         _summary_lines(result)
         return
+    from rich.table import Table
+
+    stdout = _out()
     table = Table(title="meshatlas discovery", title_justify="left")
     for column in ("service", "port", "kind", "spec", "ops", "asset", "reqs", "note"):
         table.add_column(column, justify="right" if column in ("port", "ops", "reqs") else "left")
@@ -161,9 +223,9 @@ def summary(result: RunResult) -> None:
         if not findings.apis:
             reasons = "; ".join(dict.fromkeys(s.reason for s in findings.skipped)) or "no API"
             table.add_row(key.short, "", "-", "", "", "", str(findings.requests), reasons)
-    _out.print(table)
+    stdout.print(table)
     stats = result.report["stats"]
-    _out.print(
+    stdout.print(
         f"{stats['services']} services, {stats['apis']} APIs "
         f"({', '.join(f'{k} {v}' for k, v in stats['apis_by_kind'].items())}), "
         f"{stats['edges']} edges, {stats['requests']} probe requests, "
@@ -171,13 +233,13 @@ def summary(result: RunResult) -> None:
         markup=False,
     )
     for note in result.report["notes"]:
-        _out.print(f"note: {note}", markup=False)
+        stdout.print(f"note: {note}", markup=False)
     for problem in result.report["problems"]:
-        _out.print(
+        stdout.print(
             f"problem: {problem['where']}: {problem['what']}: {problem['why']}", markup=False
         )
     for path in result.outputs:
-        _out.print(f"wrote {path}", markup=False)
+        stdout.print(f"wrote {path}", markup=False)
 
 
 def _summary_lines(result: RunResult) -> None:

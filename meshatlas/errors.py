@@ -3,7 +3,9 @@
 ::
 
     MeshatlasError
-     └── UsageError       bad flags or configuration (exit 2)
+     ├── UsageError       bad flags or configuration: fix the command (exit 2)
+     └── SourceError      a source the whole run needs did not answer: no API
+                          server, no catalogue server (exit 1; a retry may do)
 
 Errors of the other packages (``DiscoveryError``, ``CatalogError``,
 ``GraphError``) reach :func:`meshatlas.cli.main`, which maps them to exit codes.
@@ -18,3 +20,7 @@ class MeshatlasError(Exception):
 
 class UsageError(MeshatlasError):
     """The command line or configuration is wrong; the message says how."""
+
+
+class SourceError(MeshatlasError):
+    """A source the whole run depends on did not answer; nothing was probed or published."""

@@ -14,7 +14,7 @@ from typing import Final
 import catalog
 from catalog import portal
 from catalog.exports import BackstageOptions, backstage, exchange, specs
-from meshatlas import console
+from meshatlas import catalogues, console
 from meshatlas.errors import UsageError
 from meshatlas.status import ExitCode
 
@@ -29,9 +29,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     export.add_argument("target", choices=TARGETS, help="what to write")
     export.add_argument(
         "--catalog",
-        default="sqlite:///meshatlas.db",
         metavar="URL",
-        help="sqlite:///PATH or postgresql://... (default: %(default)s)",
+        help=f"sqlite:///PATH or postgresql://... (default: ${catalogues.CATALOG_ENV},"
+        f" else {catalogues.DEFAULT_URL})",
     )
     export.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     export.add_argument("--group-id", metavar="ID", help="only assets of this group")
@@ -51,11 +51,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def run(args: argparse.Namespace) -> ExitCode:
-    """Write the export; returns the exit code."""
-    if not args.catalog.startswith(("sqlite", "postgresql", "postgres:")):
-        raise UsageError("export reads a database: --catalog sqlite:///PATH or postgresql://...")
+    """Write the export; returns the exit code.
+
+    Raises:
+        UsageError: The catalogue is not a database that exists, or ``--out``
+            cannot be written.
+    """
+    given = args.catalog or catalogues.default_url()
+    flag = "--catalog" if args.catalog else f"${catalogues.CATALOG_ENV}"
+    if args.catalog is None and given == catalogues.DEFAULT_URL:
+        flag = "--catalog (default)"
+    catalogue = catalogues.parse(given, servers=False, flag=flag)
+    # Reading never creates: a mistyped path is refused, not made an empty catalogue.
+    catalogues.require_existing(catalogue, flag=flag)
     out: Path = args.out
-    with catalog.open_store(args.catalog) as store:
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; give a directory (created if missing)")
+    problem = catalogues.writable_place(out)
+    if problem is not None:
+        raise UsageError(f"--out {out}: cannot write there: {problem}")
+    with catalog.open_store(catalogue.url) as store:
         assets = store.list_assets(group_id=args.group_id)
     try:
         if args.target == "backstage":

@@ -22,13 +22,13 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import networkx as nx
 
 import catalog
 import graph
 from graph.build import EdgeAttributes, NodeAttributes
+from meshatlas import catalogues
 from meshatlas.errors import UsageError
 from meshatlas.status import ExitCode
 
@@ -59,10 +59,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     source.add_argument(
         "--catalog",
         metavar="URL",
-        help="catalogue to read dependencies from (default: sqlite:///meshatlas.db)",
+        help="catalogue to read dependencies from (default: $MESHATLAS_CATALOG,"
+        " else sqlite:///meshatlas.db)",
     )
     out = parser.add_argument_group("export")
-    out.add_argument("--format", choices=FORMATS, help="output format (default: json)")
+    out.add_argument("-o", "--format", choices=FORMATS, help="output format (default: json)")
     out.add_argument("--out", type=Path, metavar="FILE", help="write here instead of stdout")
     ask = parser.add_argument_group("questions")
     ask.add_argument("--cycles", action="store_true", help="dependency cycles")
@@ -135,13 +136,13 @@ def load(
         except ValueError as exc:
             raise UsageError(f"{report_path} is not JSON: {exc}") from exc
         return graph.from_report(doc)
-    url = catalog_url or "sqlite:///meshatlas.db"
-    parts = urlsplit(url)
-    if parts.scheme.startswith("sqlite") and parts.path.startswith("/"):
-        path = Path(parts.path[1:]) if not url.startswith("sqlite:////") else Path(parts.path)
-        if not path.exists():
-            raise UsageError(f"no catalogue at {url} (run meshatlas discover first)")
-    with catalog.open_store(url) as store:
+    flag = "--catalog" if catalog_url else f"${catalogues.CATALOG_ENV}"
+    url = catalog_url or catalogues.default_url()
+    if catalog_url is None and url == catalogues.DEFAULT_URL:
+        flag = "--catalog (default)"
+    catalogue = catalogues.parse(url, servers=False, flag=flag)
+    catalogues.require_existing(catalogue, flag=flag)  # reading never creates one
+    with catalog.open_store(catalogue.url) as store:
         return from_catalog(store.list_assets())
 
 

@@ -18,13 +18,24 @@ import orjson
 import catalog
 import graph
 from catalog import DEFAULT_DEPRECATE_AFTER
+from catalog.validation import check_id
 from discovery import crawl, fetch, kube, specpool
 from discovery.errors import KubeError
 from discovery.inventory import DEFAULT_EXCLUDED, Scope
 from discovery.model import Discovery, HintKey, Problem
 from discovery.probe import DEFAULT_BUDGET, DEFAULT_MAX_PORTS, ProbeSettings
-from meshatlas import assets, memory, publishing, report, telemetry
-from meshatlas.errors import UsageError
+from meshatlas import (
+    assets,
+    catalogues,
+    console,
+    memory,
+    outcome,
+    preflight,
+    publishing,
+    report,
+    telemetry,
+)
+from meshatlas.errors import SourceError, UsageError
 from meshatlas.status import ExitCode
 from meshatlas.version import VERSION
 
@@ -57,6 +68,8 @@ class DiscoverOptions:
     dry_run: bool = False
     # Complete runs in a row that must miss an API before it is deprecated.
     deprecate_after: int = DEFAULT_DEPRECATE_AFTER
+    #: The least that makes the exit code non-zero (see :mod:`meshatlas.outcome`).
+    fail_on: outcome.FailOn = outcome.DEFAULT_FAIL_ON
     graph_formats: tuple[str, ...] = ("json", "graphml", "dot", "mermaid")
     # Telemetry sources (see meshatlas.telemetry); none means config edges only.
     prometheus: str | None = None
@@ -103,13 +116,26 @@ class _Clock:
         self._last = now
 
 
-def check(options: DiscoverOptions) -> None:
-    """Refuse options that cannot work before anything is contacted."""
-    scheme = urlsplit(options.catalog).scheme
-    if scheme not in ("http", "https") and not scheme.startswith(("sqlite", "postgresql")):
+def check(options: DiscoverOptions) -> catalogues.CatalogueUrl:
+    """Refuse options that cannot work before anything is contacted or created.
+
+    Returns:
+        The catalogue ``--catalog`` names (``postgres://`` spelt ``postgresql://``).
+
+    Raises:
+        UsageError: An option, or a combination, cannot work; the message says why.
+    """
+    catalogue = catalogues.parse(options.catalog)
+    if not options.dry_run:
+        catalogues.check_creatable(catalogue)
+    try:
+        check_id("--group-id", options.group_id)
+    except catalog.InvalidAsset as exc:
+        raise UsageError(str(exc)) from exc
+    if options.in_cluster and (options.kubeconfig is not None or options.contexts):
+        given = "--kubeconfig" if options.kubeconfig is not None else "--context"
         raise UsageError(
-            "--catalog must be sqlite:///PATH, postgresql://... or http(s)://HOST (a meshatlas"
-            f" serve), not {options.catalog!r}"
+            f"--in-cluster reads the Pod's ServiceAccount, {given} a kubeconfig: give one of them"
         )
     if options.cluster_name is not None:
         name = options.cluster_name
@@ -126,21 +152,89 @@ def check(options: DiscoverOptions) -> None:
         raise UsageError("--concurrency must be at least 1")
     if options.timeout <= 0:
         raise UsageError("--timeout must be positive")
+    if options.fail_on not in outcome.FAIL_ON:
+        raise UsageError(f"--fail-on must be one of {', '.join(outcome.FAIL_ON)}")
+    preflight.check_outputs(out=options.out, report=options.report)
     telemetry.check(options)
+    return catalogue
 
 
-def run_discover(options: DiscoverOptions, *, progress: crawl.Progress | None = None) -> RunResult:
-    """Run discovery end to end; errors of sources become problems, not exceptions."""
-    check(options)
-    started = datetime.now(UTC)
+def _connect(options: DiscoverOptions) -> list[kube.ClusterConnection]:
+    """One client per cluster, the kubeconfig checked first so that no error is a traceback."""
+    if not options.in_cluster:
+        preflight.check_kubeconfig(kubeconfig=options.kubeconfig, contexts=options.contexts)
     try:
         connections = kube.connect(
             kubeconfig=options.kubeconfig, contexts=options.contexts, in_cluster=options.in_cluster
         )
     except KubeError as exc:
+        if options.kubeconfig is None and not any(
+            f.exists() for f in preflight.kubeconfig_files(None)
+        ):
+            raise UsageError(preflight.no_kubeconfig()) from exc
         raise UsageError(str(exc)) from exc
     if options.cluster_name is not None:
         connections = [dataclasses.replace(c, name=options.cluster_name) for c in connections]
+    return connections
+
+
+def _reachable(
+    connections: list[kube.ClusterConnection],
+) -> tuple[list[kube.ClusterConnection], list[Problem]]:
+    """The clusters whose API server accepts a connection, and a problem for each other.
+
+    Raises:
+        SourceError: No API server accepts: there is nothing to do.
+    """
+    servers = {}
+    for c in connections:
+        configuration = c.api.configuration
+        servers[c.name] = configuration.proxy or configuration.host
+        console.debug(f"cluster {c.name}: API server {configuration.host}")
+    down = preflight.unreachable(servers)
+    if not down:
+        return connections, []
+    if len(down) == len(connections):
+        raise SourceError("; ".join(f"cluster {name!r}: {said}" for name, said in down.items()))
+    problems = [
+        Problem(f"{name}: {servers[name]}", "cluster not read; its API server did not answer", said)
+        for name, said in down.items()
+    ]
+    return [c for c in connections if c.name not in down], problems
+
+
+def _open(catalogue: catalogues.CatalogueUrl) -> catalog.PublishTarget:
+    """The publish target, opened before anything is probed.
+
+    Raises:
+        UsageError: A SQLite file that is no catalogue (the user's to fix).
+        SourceError: A database or catalogue server that did not answer or refused.
+    """
+    try:
+        return publishing.open_catalogue(catalogue.url)
+    except catalog.CatalogError as exc:
+        # The driver's first line says it; SQLAlchemy's background link does not.
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        said = f"--catalog {catalogue.shown}: the catalogue cannot be opened: {reason}"
+        if catalogue.kind == "sqlite":
+            raise UsageError(said) from exc
+        raise SourceError(said) from exc
+
+
+def run_discover(options: DiscoverOptions, *, progress: crawl.Progress | None = None) -> RunResult:
+    """Run discovery end to end; errors of sources become problems, not exceptions.
+
+    Everything that can be checked is checked first (options, kubeconfig, API
+    servers, catalogue): a refusal raises before a Service is probed.
+
+    Raises:
+        UsageError: The options, the kubeconfig or the catalogue cannot work.
+        SourceError: No API server, or the catalogue's server, answers.
+    """
+    catalogue = check(options)
+    options = dataclasses.replace(options, catalog=catalogue.url)
+    started = datetime.now(UTC)
+    connections, unreached = _reachable(_connect(options))
     scope = Scope(
         namespaces=options.namespaces,
         exclude_namespaces=options.exclude_namespaces,
@@ -148,23 +242,19 @@ def run_discover(options: DiscoverOptions, *, progress: crawl.Progress | None = 
     )
     limits = fetch.Limits(deadline=options.timeout, read_timeout=min(5.0, options.timeout))
     # Opened once: what it remembers steers the probes, then it takes the results.
-    target: catalog.PublishTarget | None = None
+    target = None if options.dry_run else _open(catalogue)
     extra: list[Problem] = []
-    catalog_failed = False
-    if not options.dry_run:
-        try:
-            target = publishing.open_catalogue(options.catalog)
-        except catalog.CatalogError as exc:
-            catalog_failed = True
-            extra.append(Problem(redact(options.catalog), "catalogue not opened", str(exc)))
     try:
         recalled = memory.Memory()
         if target is not None and not options.cold:
             recalled = memory.recall(target, clusters=[c.name for c in connections])
         found = asyncio.run(_discover(connections, scope, limits, options, progress, recalled))
+        if unreached:
+            # Problems of discovery itself: the run is not complete, nothing is missed.
+            found = dataclasses.replace(found, problems=(*unreached, *found.problems))
         if options.cluster_name is None and urlsplit(options.catalog).scheme in ("http", "https"):
             found = _note_unnamed(found)
-        return _finish(options, started, found, target, extra, catalog_failed, recalled.quiet)
+        return _finish(options, started, found, target, extra, False, recalled.quiet)
     finally:
         if target is not None:
             target.close()
@@ -250,18 +340,15 @@ def _finish(
             extra.append(Problem(str(options.out), "graph not written", str(exc)))
     clock.lap("exports")
     problems = list(found.problems) + extra
-    if catalog_failed or (not found.inventory.services and problems):
-        code = ExitCode.ERROR
-    elif problems:
-        code = ExitCode.PARTIAL
-    else:
-        code = ExitCode.COMPLETE
-    outcome = {ExitCode.COMPLETE: "complete", ExitCode.PARTIAL: "partial"}.get(code, "error")
+    judged = outcome.judge(
+        found=found, problems=problems, catalog_failed=catalog_failed, fail_on=options.fail_on
+    )
+    code = judged.exit_code
     doc = report.build(
         discovery=found,
         assets=asset_fields,
         extra_problems=extra,
-        outcome=outcome,
+        outcome=judged.name,
         catalog=None if options.dry_run else redact(options.catalog),
         version=VERSION,
         started_at=started,

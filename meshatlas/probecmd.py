@@ -20,10 +20,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from discovery import fetch, inventory, kube, protocols, specpool
+from discovery.errors import KubeError
 from discovery.model import Service, ServiceKey, ServicePort
 from discovery.probe import DEFAULT_BUDGET, Prober, ProbeSettings
-from meshatlas import console
-from meshatlas.errors import UsageError
+from meshatlas import console, preflight
+from meshatlas.errors import SourceError, UsageError
 from meshatlas.status import ExitCode
 
 __all__ = ["add_parser", "run"]
@@ -179,9 +180,17 @@ def _read_service(args: argparse.Namespace) -> Service:
     namespace, _, name = str(args.service).partition("/")
     if not namespace or not name:
         raise UsageError(f"probe: --service {args.service}: give NAMESPACE/NAME")
-    connections = kube.connect(
-        kubeconfig=args.kubeconfig, contexts=(args.context,) if args.context else ()
-    )
+    contexts = (args.context,) if args.context else ()
+    # The same checks as discover's: a bad kubeconfig is one line, never a traceback.
+    preflight.check_kubeconfig(kubeconfig=args.kubeconfig, contexts=contexts)
+    try:
+        connections = kube.connect(kubeconfig=args.kubeconfig, contexts=contexts)
+    except KubeError as exc:
+        raise UsageError(f"probe: {exc}") from exc
+    servers = {c.name: c.api.configuration.proxy or c.api.configuration.host for c in connections}
+    down = preflight.unreachable(servers)
+    if down:
+        raise SourceError("; ".join(f"cluster {n!r}: {said}" for n, said in down.items()))
     found = inventory.read_inventory(
         connections[:1], scope=inventory.Scope(namespaces=(namespace,), exclude_namespaces=())
     )

@@ -121,11 +121,13 @@ def test_unreadable_services_make_a_partial_run(
     assert report["stats"]["published"]["created"] == 6
 
 
-def test_catalog_that_cannot_open_is_an_error(
+def test_catalog_that_cannot_open_is_refused_before_probing(
     demo_mesh: Mesh, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # Checked before anything is probed: a usage error, one line, no report.
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
+    before = demo_mesh.backend_requests()
     code = main(
         [
             "discover",
@@ -139,10 +141,11 @@ def test_catalog_that_cannot_open_is_an_error(
             "-",
         ]
     )
-    report = json.loads(capsys.readouterr().out)
-    assert code == 1
-    assert report["outcome"] == "error"
-    assert report["problems"][0]["what"] == "catalogue not opened"
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.out == ""
+    assert f"{blocker} is not a directory" in captured.err
+    assert demo_mesh.backend_requests() == before
 
 
 def test_redact_hides_passwords() -> None:

@@ -76,9 +76,10 @@ def _said(api: dict[str, Any]) -> str:
 
 
 def test_the_run_completes_without_a_traceback(hostile: dict[str, Any]) -> None:
-    # Partial: the trickler never finished an answer, so its port is a problem
-    # of this run, not a fact about the Service (see the trickle case below).
-    assert hostile["code"] == 3, hostile["stderr"]
+    # The trickler never finished an answer, so its port is a problem of this
+    # run, not a fact about the Service (see the trickle case below); a Service
+    # that does not answer is no failure of the run itself, so the exit is 0.
+    assert hostile["code"] == 0, hostile["stderr"]
     assert "Traceback" not in hostile["stderr"]
     assert len(hostile["report"]["services"]) == 12
     assert [p["where"] for p in hostile["report"]["problems"]] == ["hostile/hostile/trickle:8080"]

@@ -77,7 +77,8 @@ def test_only_a_bounded_number_of_ports_is_ever_started(crawl: dict[str, Any]) -
 
 def test_every_port_left_out_is_said(crawl: dict[str, Any]) -> None:
     report = crawl["report"]
-    assert crawl["code"] == 3  # partial: the silent ports are problems of this run
+    # The silent ports are problems of this run, and no failure of meshatlas.
+    assert crawl["code"] == 0
     (many,) = [s for s in report["services"] if s["name"] == "many-ports"]
     assert many["apis"] == []
     problems = [p for p in report["problems"] if p["where"].startswith("bounds/b/many-ports:")]
