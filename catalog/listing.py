@@ -27,11 +27,14 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Executable,
+    and_,
     bindparam,
+    column,
     func,
     literal,
     or_,
     select,
+    table,
 )
 
 from catalog import rows, validation, versioning
@@ -61,8 +64,22 @@ from catalog.schema import (
     VersionRow,
 )
 
-__all__ = ["SEPARATOR", "Described", "describe", "document", "file", "filters", "page"]
+__all__ = [
+    "SEPARATOR",
+    "Described",
+    "callers",
+    "describe",
+    "document",
+    "facets",
+    "file",
+    "filters",
+    "page",
+]
 
+# SQLite's FTS5 trigram table over search_text (migration 0005), and the
+# shortest needle it can look up.
+_SEARCH: Final = table("catalog_search", column("rowid"), column("catalog_search"))
+_TRIGRAM: Final = 3
 #: Joins the values of ``search_text``; a control character no one types.
 SEPARATOR: Final = "\x1f"
 # The LIKE escape character, and what it escapes.
@@ -92,8 +109,14 @@ def filters(
     group_id: str | None,
     namespace: str | None,
     cluster: str | None,
+    words: Sequence[str] = (),
+    fts: bool = False,
 ) -> list[ColumnElement[bool]]:
     """Conditions on :class:`~catalog.schema.AssetRow` for a search's filters.
+
+    ``query`` is one needle; each of ``words`` must be found too (a portal's
+    "every word" search). ``fts``: the database is SQLite, with the trigram
+    table of migration 0005 to find candidates in.
 
     Raises:
         InvalidAsset: ``type`` or ``lifecycle`` is not a known value.
@@ -113,17 +136,26 @@ def filters(
         placed = select(InstanceRow.asset_pk).where(InstanceRow.cluster == cluster)
         where.append(AssetRow.id.in_(placed))
     if query is not None and query.strip():
-        where.append(_text_filter(query.strip()))
+        where.append(_text_filter(query.strip(), fts=fts))
+    for word in words:
+        if word.strip():
+            where.append(_text_filter(word.strip(), fts=fts))
     return where
 
 
-def _text_filter(needle: str) -> ColumnElement[bool]:
+def _text_filter(needle: str, *, fts: bool) -> ColumnElement[bool]:
     if SEPARATOR in needle:
         return _text_filter_by_value(needle)
     # lower() on both sides, by the database: what ILIKE (PostgreSQL) and
     # lower() LIKE lower() (SQLite) did on each value.
     escaped = literal(needle.translate(_ESCAPED))
-    return AssetRow.search_text.contains(func.lower(escaped), escape=_ESCAPE)
+    found = AssetRow.search_text.contains(func.lower(escaped), escape=_ESCAPE)
+    if not fts or len(needle) < _TRIGRAM:
+        return found  # PostgreSQL's trigram index serves LIKE itself
+    # SQLite: the trigram table names the candidates, LIKE decides, as before.
+    phrase = '"' + needle.replace('"', '""') + '"'
+    candidates = select(_SEARCH.c.rowid).where(_SEARCH.c.catalog_search.op("MATCH")(phrase))
+    return and_(AssetRow.id.in_(candidates), found)
 
 
 def _text_filter_by_value(needle: str) -> ColumnElement[bool]:
@@ -365,6 +397,41 @@ def file(
             )
     describe(connection, group_id, asset_id, version=version)  # NotFound when missing
     return None
+
+
+_CALLERS: Final = Prepared(
+    select(AssetRow.group_id, AssetRow.asset_id, VersionRow.version)
+    .join(VersionRow, VersionRow.asset_pk == AssetRow.id)
+    .join(DependencyRow, DependencyRow.version_pk == VersionRow.id)
+    .where(
+        DependencyRow.group_id == bindparam("group_id"),
+        DependencyRow.asset_id == bindparam("asset_id"),
+    )
+)
+
+
+def callers(connection: Connection, group_id: str, asset_id: str) -> list[AssetSummary]:
+    """Assets whose latest version calls ``group_id:asset_id``, by group and asset id."""
+    candidates: dict[tuple[str, str], set[str]] = {}
+    for caller_group, caller_asset, version in _CALLERS.rows(
+        connection, {"group_id": group_id, "asset_id": asset_id}
+    ):
+        candidates.setdefault((caller_group, caller_asset), set()).add(version)
+    found = []
+    for (caller_group, caller_asset), versions in sorted(candidates.items()):
+        summary = describe(connection, caller_group, caller_asset).asset
+        if summary.latest.version in versions:
+            found.append(summary)
+    return found
+
+
+def facets(connection: Connection) -> tuple[list[str], list[str], list[str]]:
+    """The types, lifecycle statuses and namespaces the catalogue holds, sorted."""
+    return (
+        sorted(connection.scalars(select(AssetRow.type).distinct())),
+        sorted(connection.scalars(select(AssetRow.lifecycle).distinct())),
+        sorted(connection.scalars(select(InstanceRow.namespace).distinct())),
+    )
 
 
 def _summary(

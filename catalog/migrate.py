@@ -29,15 +29,19 @@ from sqlalchemy.exc import SQLAlchemyError
 from catalog import engine as engine_setup
 from catalog.errors import StoreError
 
-__all__ = ["BASE", "HEAD", "VERSION_TABLE", "current_revision", "upgrade"]
+__all__ = ["BASE", "HEAD", "VERSION_TABLE", "current_revision", "modelled", "upgrade"]
 
 #: Alembic's bookkeeping table, prefixed like the catalogue's own tables.
 VERSION_TABLE: Final = "catalog_alembic_version"
 #: The revision that creates the first release's tables.
 BASE: Final = "0001"
 #: The newest revision; a test checks it against the scripts.
-HEAD: Final = "0004"
+HEAD: Final = "0005"
 
+# Made by revision 0005 outside the models: SQLite's FTS5 table (and the
+# shadow tables FTS5 keeps beside it), PostgreSQL's trigram index.
+_SEARCH_INDEX_TABLE: Final = "catalog_search"
+_SEARCH_INDEX: Final = "ix_catalog_assets_search_trgm"
 _SCRIPTS: Final = Path(__file__).parent / "migrations"
 # Any fixed 64-bit number; names the PostgreSQL advisory lock of migrations.
 _PG_LOCK_KEY: Final = 0x6D65736861746C61
@@ -61,6 +65,20 @@ def upgrade(engine: Engine, *, revision: str = "head") -> None:
             _migrate(connection, revision)
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot migrate the catalogue schema: {exc}") from exc
+
+
+def modelled(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    """Whether Alembic should compare a schema object with the models.
+
+    An ``include_object`` hook: the search index objects of revision 0005
+    live only in the database (the models cannot declare an FTS5 table or an
+    index that may be missing where ``pg_trgm`` is), so they are left out.
+    """
+    if type_ == "table" and name is not None and name.startswith(_SEARCH_INDEX_TABLE):
+        return False
+    return not (type_ == "index" and name == _SEARCH_INDEX)
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -225,8 +225,9 @@ class InstanceRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     asset_pk: Mapped[int] = mapped_column(ForeignKey("catalog_assets.id"))
     version_pk: Mapped[int] = mapped_column(index=True)
-    cluster: Mapped[str] = mapped_column(Text)
-    namespace: Mapped[str] = mapped_column(Text)
+    # Indexed for the namespace and cluster filters (revision 0005).
+    cluster: Mapped[str] = mapped_column(Text, index=True)
+    namespace: Mapped[str] = mapped_column(Text, index=True)
     service: Mapped[str] = mapped_column(Text)
     port: Mapped[int] = mapped_column(Integer)
     endpoint_uri: Mapped[str] = mapped_column(Text)

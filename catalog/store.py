@@ -28,6 +28,7 @@ from catalog.model import (
     AssetDraft,
     AssetFile,
     AssetPage,
+    AssetSummary,
     AssetVersion,
     PublishResult,
     QuietPort,
@@ -41,6 +42,8 @@ __all__ = ["MAX_PAGE", "CatalogStore", "open_store"]
 
 #: Most assets one :meth:`CatalogStore.search` page holds.
 MAX_PAGE: Final = 200
+# Assets read per statement by summaries(): keeps IN lists well under bind limits.
+_SUMMARY_CHUNK: Final = 1000
 #: Transactions tried per publish before giving up with VersionConflict.
 PUBLISH_ATTEMPTS: Final = 5
 # PostgreSQL serialization failure and deadlock: safe to retry from scratch.
@@ -93,6 +96,8 @@ class CatalogStore:
         self._engine = engine
         self._writer = engine.execution_options(**{engine_setup.WRITE_OPTION: True})
         self._owns_engine = False
+        # SQLite searches look candidates up in the trigram table first.
+        self._fts = engine.dialect.name == "sqlite"
 
     @property
     def engine(self) -> Engine:
@@ -493,6 +498,7 @@ class CatalogStore:
             group_id=group_id,
             namespace=namespace,
             cluster=cluster,
+            fts=self._fts,
         )
         return self._load(where)
 
@@ -507,6 +513,7 @@ class CatalogStore:
         cluster: str | None = None,
         offset: int = 0,
         limit: int = 20,
+        words: Sequence[str] = (),
     ) -> AssetPage:
         """One page of :meth:`list_assets`' results, as summaries, with the total count.
 
@@ -516,6 +523,7 @@ class CatalogStore:
         Args:
             offset: Assets to skip; at least 0.
             limit: Assets per page, 1 to :data:`MAX_PAGE`.
+            words: Each must be found as ``query`` is (every word of a search box).
 
         Raises:
             InvalidAsset: A filter or the paging is refused.
@@ -537,9 +545,59 @@ class CatalogStore:
             group_id=group_id,
             namespace=namespace,
             cluster=cluster,
+            words=words,
+            fts=self._fts,
         )
-        with self._session() as session:
-            return listing.page(session.connection(), where, offset=offset, limit=limit)
+        with self._reading() as connection:
+            return listing.page(connection, where, offset=offset, limit=limit)
+
+    def summaries(
+        self,
+        *,
+        type: str | None = None,
+        group_id: str | None = None,
+        namespace: str | None = None,
+    ) -> list[AssetSummary]:
+        """Every matching asset as a listing shows it (no file bytes), by group and asset id.
+
+        Raises:
+            InvalidAsset: ``type`` is not a known value.
+            StoreError: The database failed.
+        """
+        where = listing.filters(
+            type=type,
+            query=None,
+            lifecycle=None,
+            group_id=group_id,
+            namespace=namespace,
+            cluster=None,
+            fts=self._fts,
+        )
+        found: list[AssetSummary] = []
+        with self._reading() as connection:
+            while True:
+                chunk = listing.page(connection, where, offset=len(found), limit=_SUMMARY_CHUNK)
+                found.extend(chunk.assets)
+                if len(found) >= chunk.total or not chunk.assets:
+                    return found
+
+    def callers(self, group_id: str, asset_id: str) -> list[AssetSummary]:
+        """Assets whose latest version calls this one, by group and asset id.
+
+        Raises:
+            StoreError: The database failed.
+        """
+        with self._reading() as connection:
+            return listing.callers(connection, group_id, asset_id)
+
+    def facets(self) -> tuple[list[str], list[str], list[str]]:
+        """The asset types, lifecycle statuses and namespaces in the catalogue, sorted.
+
+        Raises:
+            StoreError: The database failed.
+        """
+        with self._reading() as connection:
+            return listing.facets(connection)
 
     def _load(self, where: Sequence[ColumnElement[bool]]) -> list[Asset]:
         stmt = (

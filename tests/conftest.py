@@ -13,9 +13,10 @@ import pytest
 
 from fixtures.mesh import Mesh
 from fixtures.zoo import Zoo
-from tests.pgserver import catalog_url, postgres_server
+from tests.pgserver import catalog_url, catalog_url_module, postgres_server
 
-__all__ = ["catalog_url", "postgres_server"]  # fixtures shared by the catalogue tests
+# Fixtures shared by the catalogue tests.
+__all__ = ["catalog_url", "catalog_url_module", "postgres_server"]
 
 
 def _loopback(address: Any) -> bool:

@@ -121,3 +121,14 @@ def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'catalog.db'}"
     server: PostgresServer = request.getfixturevalue("postgres_server")
     return server.new_database()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def catalog_url_module(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    """Like ``catalog_url``, shared by a module's tests (for costly catalogues)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp('catalog') / 'catalog.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.new_database()

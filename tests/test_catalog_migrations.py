@@ -94,7 +94,8 @@ def test_a_first_release_database_without_version_table_is_stamped_then_upgraded
 def test_migrated_schema_matches_the_models(catalog_url: str) -> None:
     with catalog.open_store(catalog_url) as store, store.engine.connect() as connection:
         context = MigrationContext.configure(
-            connection, opts={"version_table": migrate.VERSION_TABLE}
+            connection,
+            opts={"version_table": migrate.VERSION_TABLE, "include_object": migrate.modelled},
         )
         assert compare_metadata(context, metadata) == []
 

@@ -2,7 +2,8 @@
 
 ``Site(assets).page(path)`` renders one page; :func:`write` copies every page
 into a folder for any static web server; :mod:`catalog.server` serves them
-under ``/portal/``. Pages link relatively, so both behave the same.
+under ``/portal/`` through :class:`LiveSite`, which reads only what each page
+shows. Pages link relatively, so both behave the same.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from catalog.model import Asset
+from catalog.portal.live import LiveSite
 from catalog.portal.pages import CSP, Page, Site
 
-__all__ = ["CSP", "Page", "Site", "write"]
+__all__ = ["CSP", "LiveSite", "Page", "Site", "write"]
 
 
 def write(assets: Sequence[Asset], out: Path) -> list[Path]:

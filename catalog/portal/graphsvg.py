@@ -14,7 +14,7 @@ import subprocess
 from collections.abc import Callable, Sequence
 from typing import Final
 
-from catalog.model import Asset
+from catalog.model import Asset, AssetSummary
 
 __all__ = ["to_dot", "to_svg"]
 
@@ -27,7 +27,9 @@ _COLORS: Final = {
 }
 
 
-def to_dot(assets: Sequence[Asset], *, href: Callable[[Asset], str]) -> str:
+def to_dot(
+    assets: Sequence[Asset | AssetSummary], *, href: Callable[[Asset | AssetSummary], str]
+) -> str:
     """DOT source: namespaces as boxes, assets as nodes with ``URL`` = ``href(asset)``."""
     keys = {f"{a.group_id}:{a.asset_id}": a for a in assets}
     lines = [

@@ -22,11 +22,24 @@ from typing import Final
 
 import jinja2
 
-from catalog.model import Asset
+from catalog.model import Asset, AssetSummary
 from catalog.portal import graphsvg
 from catalog.portal.operations import changes, operations
 
-__all__ = ["CSP", "META_CSP", "Page", "Site"]
+__all__ = [
+    "API_PAGE",
+    "CONTENT_TYPES",
+    "CSP",
+    "META_CSP",
+    "SPEC_PAGE",
+    "Page",
+    "Site",
+    "api_context",
+    "api_path",
+    "graph_context",
+    "render",
+    "static_file",
+]
 
 #: The portal's Content-Security-Policy: own files only, no inline script or style.
 CSP: Final = (
@@ -36,7 +49,7 @@ CSP: Final = (
 #: The same as a ``<meta>`` tag allows it (no ``frame-ancestors``) for static copies.
 META_CSP: Final = CSP.rsplit(";", 1)[0]
 STATIC_FILES: Final = ("portal.css", "portal.js")
-_CONTENT_TYPES: Final = {
+CONTENT_TYPES: Final = {
     "html": "text/html; charset=utf-8",
     "css": "text/css; charset=utf-8",
     "js": "text/javascript; charset=utf-8",
@@ -46,8 +59,8 @@ _CONTENT_TYPES: Final = {
     "wsdl": "application/wsdl+xml",
     "xml": "application/xml",
 }
-_API_PAGE: Final = re.compile(r"^apis/([a-z0-9][a-z0-9.-]*)/([a-z0-9][a-z0-9.-]*)\.html$")
-_SPEC: Final = re.compile(
+API_PAGE: Final = re.compile(r"^apis/([a-z0-9][a-z0-9.-]*)/([a-z0-9][a-z0-9.-]*)\.html$")
+SPEC_PAGE: Final = re.compile(
     r"^specs/([a-z0-9][a-z0-9.-]*)/([a-z0-9][a-z0-9.-]*)/([0-9A-Za-z.+-]+)\.(json|yaml|wsdl|xml)$"
 )
 
@@ -73,7 +86,6 @@ class Site:
         self._assets = list(assets)
         self._by_key = {f"{a.group_id}:{a.asset_id}": a for a in self._assets}
         self._static = static
-        self._env = _environment()
 
     def page(self, path: str) -> Page | None:
         """The page at ``path`` (relative to the portal root), or None."""
@@ -81,13 +93,12 @@ class Site:
             return self._html("index.html", self._index())
         if path == "graph.html":
             return self._html("graph.html", self._graph())
-        if path.startswith("static/") and path[7:] in STATIC_FILES:
-            content = resources.files("catalog.portal").joinpath("static", path[7:]).read_bytes()
-            return Page(path, content, _CONTENT_TYPES[path.rsplit(".", 1)[1]])
-        if match := _API_PAGE.match(path):
+        if path.startswith("static/"):
+            return static_file(path)
+        if match := API_PAGE.match(path):
             asset = self._by_key.get(f"{match[1]}:{match[2]}")
             return self._html(path, self._api(asset)) if asset else None
-        if match := _SPEC.match(path):
+        if match := SPEC_PAGE.match(path):
             return self._spec(path, match[1], match[2], match[3], match[4])
         return None
 
@@ -125,6 +136,8 @@ class Site:
             "root": "",
             "title": "APIs",
             "rows": rows,
+            "total": len(rows),
+            "paging": None,
             "types": sorted({a.type for a in self._assets}),
             "lifecycles": sorted({a.lifecycle for a in self._assets}),
             "namespaces": sorted(
@@ -134,68 +147,104 @@ class Site:
 
     def _api(self, asset: Asset) -> dict[str, object]:
         key = f"{asset.group_id}:{asset.asset_id}"
-        providers = []
-        for dependency in asset.latest.dependencies:
-            target = ":".join(dependency.split(":")[:2])
-            providers.append({"key": dependency, "asset": self._by_key.get(target)})
+        providers = [self._by_key.get(_called(d)) for d in asset.latest.dependencies]
         consumers = [
             other
             for other in self._assets
-            if any(":".join(d.split(":")[:2]) == key for d in other.latest.dependencies)
+            if any(_called(d) == key for d in other.latest.dependencies)
         ]
-        versions = []
-        for version in reversed(asset.versions):
-            versions.append(
-                {
-                    "version": version,
-                    "spec": (
-                        _spec_path(asset, version.version, version.files[0].packaging)
-                        if version.files
-                        else None
-                    ),
-                }
-            )
-        return {
-            "root": "../../",
-            "title": asset.name,
-            "asset": asset,
-            "latest": asset.latest,
-            "operations": operations(asset.latest),
-            "versions": versions,
-            "changes": changes(asset),
-            "providers": providers,
-            "consumers": consumers,
-            "api_path": _api_path,
-        }
+        return api_context(asset, providers, consumers)
 
     def _graph(self) -> dict[str, object]:
-        dot = graphsvg.to_dot(self._assets, href=_api_path)
-        edges = [
-            (asset, ":".join(d.split(":")[:2]))
-            for asset in self._assets
-            for d in asset.latest.dependencies
-        ]
-        return {
-            "root": "",
-            "title": "Dependency graph",
-            "svg": graphsvg.to_svg(dot),
-            "edges": edges,
-            "by_key": self._by_key,
-            "api_path": _api_path,
-        }
+        return graph_context(self._assets)
 
     def _html(self, path: str, context: dict[str, object]) -> Page:
-        template = self._env.get_template(path if "/" not in path else "api.html")
-        index = "index.html" if self._static else ""
-        html = template.render(**context, static=self._static, meta_csp=META_CSP, index=index)
-        return Page(path, html.encode("utf-8"), _CONTENT_TYPES["html"])
+        return render(path, context, static=self._static)
 
     def _spec(self, path: str, group_id: str, asset_id: str, version: str, ext: str) -> Page | None:
         asset = self._by_key.get(f"{group_id}:{asset_id}")
         found = next((v for v in asset.versions if v.version == version), None) if asset else None
         if found is None or not found.files or found.files[0].packaging != ext:
             return None
-        return Page(path, found.files[0].content, _CONTENT_TYPES[ext])
+        return Page(path, found.files[0].content, CONTENT_TYPES[ext])
+
+
+Named = Asset | AssetSummary
+
+
+def api_context(
+    asset: Asset, providers: Sequence[Named | None], consumers: Sequence[Named]
+) -> dict[str, object]:
+    """What an API page shows.
+
+    Args:
+        asset: The asset in full.
+        providers: For each dependency of its latest version, the called asset
+            (None where it is not catalogued).
+        consumers: Assets whose latest version calls it.
+    """
+    versions = []
+    for version in reversed(asset.versions):
+        versions.append(
+            {
+                "version": version,
+                "spec": (
+                    _spec_path(asset, version.version, version.files[0].packaging)
+                    if version.files
+                    else None
+                ),
+            }
+        )
+    return {
+        "root": "../../",
+        "title": asset.name,
+        "asset": asset,
+        "latest": asset.latest,
+        "operations": operations(asset.latest),
+        "versions": versions,
+        "changes": changes(asset),
+        "providers": [
+            {"key": key, "asset": found}
+            for key, found in zip(asset.latest.dependencies, providers, strict=True)
+        ],
+        "consumers": consumers,
+        "api_path": _api_path,
+    }
+
+
+def graph_context(assets: Sequence[Named]) -> dict[str, object]:
+    """What the dependency graph page shows."""
+    dot = graphsvg.to_dot(assets, href=_api_path)
+    edges = [(asset, _called(d)) for asset in assets for d in asset.latest.dependencies]
+    return {
+        "root": "",
+        "title": "Dependency graph",
+        "svg": graphsvg.to_svg(dot),
+        "edges": edges,
+        "by_key": {f"{a.group_id}:{a.asset_id}": a for a in assets},
+        "api_path": _api_path,
+    }
+
+
+def render(path: str, context: dict[str, object], *, static: bool) -> Page:
+    """The HTML page at ``path`` from its template (``api.html`` for API pages)."""
+    template = _environment().get_template(path if "/" not in path else "api.html")
+    index = "index.html" if static else ""
+    html = template.render(**context, static=static, meta_csp=META_CSP, index=index)
+    return Page(path, html.encode("utf-8"), CONTENT_TYPES["html"])
+
+
+def static_file(path: str) -> Page | None:
+    """One of the portal's own files (``static/portal.css``...), or None."""
+    if path.startswith("static/") and path[7:] in STATIC_FILES:
+        content = resources.files("catalog.portal").joinpath("static", path[7:]).read_bytes()
+        return Page(path, content, CONTENT_TYPES[path.rsplit(".", 1)[1]])
+    return None
+
+
+def _called(dependency: str) -> str:
+    """``group:asset`` of a dependency (``group:asset[:version]``)."""
+    return ":".join(dependency.split(":")[:2])
 
 
 @functools.cache
@@ -210,9 +259,12 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def _api_path(asset: Asset) -> str:
+def _api_path(asset: Named) -> str:
     return f"apis/{asset.group_id}/{asset.asset_id}.html"
 
 
-def _spec_path(asset: Asset, version: str, packaging: str) -> str:
+def _spec_path(asset: Named, version: str, packaging: str) -> str:
     return f"specs/{asset.group_id}/{asset.asset_id}/{version}.{packaging}"
+
+
+api_path = _api_path

@@ -480,8 +480,8 @@ async def _portal_root(request: web.Request) -> web.Response:
 
 async def _portal(request: web.Request) -> web.Response:
     path = request.match_info["path"]
-    assets = await _call(_store(request).list_assets)
-    page = await asyncio.to_thread(lambda: portal.Site(assets).page(path))
+    site = portal.LiveSite(_store(request))
+    page = await _call(site.page, path=path, query=dict(request.query))
     if page is None:
         response = web.Response(status=404, text="no such page\n", content_type="text/plain")
     else:

@@ -1,0 +1,146 @@
+"""The portal as ``meshatlas serve`` serves it: each page reads only what it shows.
+
+A static copy (:class:`~catalog.portal.pages.Site`) holds every asset in
+memory and lists them all on one page, filtered in the browser. Served from
+a catalogue of ten thousand APIs, that cost every page a full export. Here
+the home page is one page of search results (the filters and every-word
+search run in the database, with links to the next and previous pages), an
+API page reads its asset, what it calls and what calls it, and a
+description page reads one file. The dependency graph still shows the whole
+catalogue, from light summaries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final
+from urllib.parse import urlencode
+
+from catalog.errors import InvalidAsset, NotFound
+from catalog.model import AssetSummary
+from catalog.portal import pages
+from catalog.portal.pages import Page
+from catalog.store import MAX_PAGE, CatalogStore
+
+__all__ = ["PAGE_SIZE", "LiveSite"]
+
+#: APIs on one page of the served home page.
+PAGE_SIZE: Final = 100
+_FILTERS: Final = ("q", "type", "lifecycle", "namespace")
+
+
+class LiveSite:
+    """The portal over a store, read page by page.
+
+    Args:
+        store: The catalogue; thread-safe, as every call opens its own transaction.
+        page_size: APIs per home page, 1 to :data:`catalog.store.MAX_PAGE`.
+    """
+
+    def __init__(self, store: CatalogStore, *, page_size: int = PAGE_SIZE) -> None:
+        if not 1 <= page_size <= MAX_PAGE:
+            raise ValueError(f"page_size must be from 1 to {MAX_PAGE}")
+        self._store = store
+        self._page_size = page_size
+
+    def page(self, path: str, query: Mapping[str, str]) -> Page | None:
+        """The page at ``path`` with the home page's filters in ``query``, or None.
+
+        Raises:
+            StoreError: The database failed.
+        """
+        if path in ("", "index.html"):
+            return pages.render("index.html", self._index(query), static=False)
+        if path == "graph.html":
+            return pages.render(
+                "graph.html", pages.graph_context(self._store.summaries()), static=False
+            )
+        if path.startswith("static/"):
+            return pages.static_file(path)
+        if match := pages.API_PAGE.match(path):
+            return self._api(path, match[1], match[2])
+        if match := pages.SPEC_PAGE.match(path):
+            return self._spec(path, match[1], match[2], match[3], match[4])
+        return None
+
+    def _index(self, query: Mapping[str, str]) -> dict[str, object]:
+        chosen = {name: query.get(name, "").strip() for name in _FILTERS}
+        number = _page_number(query.get("page"))
+        types, lifecycles, namespaces = self._store.facets()
+        try:
+            found = self._store.search(
+                words=chosen["q"].split(),
+                type=chosen["type"] or None,
+                lifecycle=chosen["lifecycle"] or None,
+                namespace=chosen["namespace"] or None,
+                offset=(number - 1) * self._page_size,
+                limit=self._page_size,
+            )
+            assets, total = found.assets, found.total
+        except InvalidAsset:  # an unknown type or lifecycle in the URL matches nothing
+            assets, total = (), 0
+        first = (number - 1) * self._page_size
+
+        def link(to: int) -> str:
+            kept = {k: v for k, v in chosen.items() if v}
+            return "?" + urlencode({**kept, "page": to}) if to > 1 or kept else "./"
+
+        return {
+            "root": "",
+            "title": "APIs",
+            "rows": [_row(asset) for asset in assets],
+            "types": types,
+            "lifecycles": lifecycles,
+            "namespaces": namespaces,
+            "total": total,
+            "paging": {
+                "first": first + 1 if assets else 0,
+                "last": first + len(assets),
+                "previous": link(number - 1) if number > 1 else None,
+                "next": link(number + 1) if first + len(assets) < total else None,
+            },
+        }
+
+    def _api(self, path: str, group_id: str, asset_id: str) -> Page | None:
+        try:
+            asset = self._store.get(group_id, asset_id)
+        except NotFound:
+            return None
+        providers: list[AssetSummary | None] = []
+        for dependency in asset.latest.dependencies:
+            called_group, called_asset = dependency.split(":")[:2]
+            try:
+                providers.append(self._store.describe(called_group, called_asset).asset)
+            except NotFound:
+                providers.append(None)
+        consumers = self._store.callers(group_id, asset_id)
+        return pages.render(path, pages.api_context(asset, providers, consumers), static=False)
+
+    def _spec(self, path: str, group_id: str, asset_id: str, version: str, ext: str) -> Page | None:
+        try:
+            found = self._store.file(group_id, asset_id, version=version)
+        except NotFound:
+            return None
+        if found is None or found.packaging != ext:
+            return None
+        return Page(path, found.content, pages.CONTENT_TYPES[ext])
+
+
+def _row(asset: AssetSummary) -> dict[str, object]:
+    latest = asset.latest
+    words = [asset.name, asset.asset_id, asset.description or "", *asset.tags]
+    return {
+        "asset": asset,
+        "href": pages.api_path(asset),
+        "namespaces": sorted({i.namespace for i in latest.instances}),
+        "operations": len(latest.operations),
+        "search": " ".join([*words, *latest.operations]).lower(),
+    }
+
+
+def _page_number(text: str | None) -> int:
+    try:
+        number = int(text or "1")
+    except ValueError:
+        return 1
+    return max(1, min(number, 10**9))
