@@ -1,11 +1,14 @@
-"""Reliability figures: the crash, concurrency, load, fuzz and fault suites, summed up.
+"""Reliability figures: the crash, concurrency, load, fuzz, fault and hostile suites, summed up.
 
 Runs the reliability tests with pytest in this process and a small plugin
 that adds up what each test records with ``record_property``: cases tried,
-faults survived, hostile inputs rejected, assets lost, and the load test's
-latency percentiles. Failed tests count as unhandled errors. Prints a table
-and the same figures as JSON; exits 1 unless every test passed with zero
-assets lost and zero unhandled errors.
+faults survived, hostile inputs rejected, crawls completed, assets lost, the
+load test's latency percentiles, and from the hostile suites (hostile
+Services beside ordinary ones, generated backend behaviour) the worst wall
+time each hostile Service cost its crawl and the worst peak memory of a
+crawler with its validation workers. Failed tests count as unhandled
+errors. Prints a table and the same figures as JSON; exits 1 unless every
+test passed with zero assets lost and zero unhandled errors.
 
     python bench/reliability.py            # the CI sizes, a few minutes
     python bench/reliability.py --long     # 25 kills per database, 60 s of load, ...
@@ -32,6 +35,10 @@ import pytest  # noqa: E402
 #: first, before this process has served the load test's sockets.
 SUITES = (
     "tests/test_hostile.py",
+    "tests/test_hostile_mix.py",
+    "tests/test_property_probe.py",
+    "tests/test_probe_budget.py",
+    "tests/test_probe_interrupted.py",
     "tests/test_inventory_faults.py",
     "tests/test_crash.py",
     "tests/test_concurrency.py",
@@ -53,7 +60,7 @@ LONG = {
     "MESHATLAS_FUZZ_EXAMPLES": "1000",
     "MESHATLAS_SCHEMATHESIS_EXAMPLES": "100",
 }
-SUMMED = ("cases", "faults_survived", "hostile_rejected", "assets_lost")
+SUMMED = ("cases", "faults_survived", "hostile_rejected", "crawls_completed", "assets_lost")
 
 
 class Figures:
@@ -63,14 +70,22 @@ class Figures:
         self.totals: dict[str, int] = dict.fromkeys(SUMMED, 0)
         self.tests = 0
         self.failed: list[str] = []
+        self.passed: set[str] = set()
         self.load: dict[str, Any] = {}
+        #: Worst seconds each hostile Service (by name) cost the crawl it was in.
+        self.hostile_wall: dict[str, float] = {}
+        self.peak_rss_mib = 0
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.failed:
             self.failed.append(report.nodeid)
-        if report.when != "call" or not report.passed:
+        if report.when == "call" and report.passed:
+            self.tests += 1
+            self.passed.add(report.nodeid)
+        # Read at teardown: a fixture may record after its test (the fuzz
+        # suites' counters do), and the teardown report carries everything.
+        if report.when != "teardown" or report.nodeid not in self.passed:
             return
-        self.tests += 1
         recorded = False
         for name, value in report.user_properties:
             if name in self.totals:
@@ -79,6 +94,11 @@ class Figures:
             elif name == "load":
                 backend = report.nodeid.rsplit("_on_", 1)[-1]
                 self.load[backend] = value
+            elif name == "hostile_wall_s":
+                for service, seconds in value.items():
+                    self.hostile_wall[service] = max(self.hostile_wall.get(service, 0), seconds)
+            elif name == "peak_rss_mib":
+                self.peak_rss_mib = max(self.peak_rss_mib, int(value))
         if not recorded:
             path = report.nodeid.split("::", 1)[0]
             self.totals["cases"] += 1
@@ -93,6 +113,9 @@ class Figures:
             "cases_tried": self.totals["cases"],
             "faults_survived": self.totals["faults_survived"],
             "hostile_inputs_rejected": self.totals["hostile_rejected"],
+            "crawls_completed": self.totals["crawls_completed"],
+            "worst_wall_s_per_hostile_service": dict(sorted(self.hostile_wall.items())),
+            "worst_peak_rss_mib": self.peak_rss_mib,
             "assets_lost": self.totals["assets_lost"],
             "unhandled_errors": len(self.failed),
             "failed": self.failed,
@@ -107,10 +130,16 @@ def table(figures: dict[str, Any]) -> str:
         ("cases tried", figures["cases_tried"]),
         ("faults survived", figures["faults_survived"]),
         ("hostile inputs rejected", figures["hostile_inputs_rejected"]),
+        ("crawls completed", figures["crawls_completed"]),
+        ("worst peak RSS, MiB", figures["worst_peak_rss_mib"]),
         ("assets lost", figures["assets_lost"]),
         ("unhandled errors", figures["unhandled_errors"]),
     ]
     lines = [f"{name:<26}{value:>10}" for name, value in rows]
+    walls = figures["worst_wall_s_per_hostile_service"]
+    if walls:
+        lines.append("worst wall time per hostile Service, s:")
+        lines += [f"  {name:<24}{seconds:>10.1f}" for name, seconds in walls.items()]
     for backend, load in sorted(figures["load"].items()):
         lines.append(
             f"serve on {backend:<17}{load['requests']:>10} requests, {load['clients']} clients, "

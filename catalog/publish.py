@@ -102,6 +102,8 @@ def _apply(work: Batch, submission: Submission, *, seen_at: datetime) -> Publish
                 hint=draft.spec_version_hint,
                 published=[v.version for v in asset.versions],
                 change=_change_from_latest(asset.versions, draft),
+                contract=bool(draft.files),
+                top_contract=not asset.versions or bool(batch.top(asset.versions).files),
             )
         served = _new_version(draft, key=key, seen_at=seen_at, choice=choice)
         asset.versions.append(served)

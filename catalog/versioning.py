@@ -15,6 +15,11 @@ Rules (Semantic Versioning 2.0.0, with two documented leniencies for spec hints)
   parameter → major, added operation → minor, otherwise patch). Without a
   comparison the bump is minor. The bump starts from the highest version, so
   it can never land on a published one.
+- A version published without a contract (no description file) never
+  outranks one with a contract: when the highest version has none, a
+  described version's own lower hint (``1.0.0-SNAPSHOT`` after a spec-less
+  ``1.0.0``) is not honoured, and it is numbered by the bump above instead,
+  so the description becomes the latest.
 """
 
 from __future__ import annotations
@@ -167,7 +172,12 @@ class VersionChoice:
 
 
 def choose_version(
-    *, hint: str | None, published: Collection[str], change: Change | None = None
+    *,
+    hint: str | None,
+    published: Collection[str],
+    change: Change | None = None,
+    contract: bool = False,
+    top_contract: bool = True,
 ) -> VersionChoice:
     """Number a new version of an asset whose content is not yet published.
 
@@ -176,6 +186,8 @@ def choose_version(
         published: Versions of the asset already in the catalogue.
         change: How the content differs from the highest published version
             (:func:`catalog.changes.compare`); None bumps the minor.
+        contract: The new version carries a contract (a description file).
+        top_contract: The highest published version carries one.
 
     Returns:
         The version to create and a one-line reason.
@@ -201,8 +213,17 @@ def choose_version(
         return VersionChoice(
             str(fallback), f"{lead}; spec version {shown} is already published, so {how}"
         )
+    below = top is not None and candidate.precedence() < parse(top).precedence()
+    if below and contract and not top_contract:
+        # Honouring it would leave the spec-less version the latest.
+        shown = repr(hint) if str(candidate) == hint else f"{hint!r} ({candidate})"
+        return VersionChoice(
+            str(fallback),
+            f"{lead}; spec version {shown} is below {top}, which was published without a"
+            f" contract, so {how}",
+        )
     words = [lead, note or f"spec version {hint!r}"]
-    if top is not None and candidate.precedence() < parse(top).precedence():
+    if below:
         # Honoured anyway: the spec says what it is; "latest" stays the higher one.
         words.append(f"below the latest {top}")
     return VersionChoice(str(candidate), "; ".join(words))

@@ -42,6 +42,8 @@ async def discover(
 
     ``hints`` (what worked last time, per port) send probes straight there;
     ``quiet`` ports (silent last time) get a short deadline until they answer;
+    ``settings`` bound each port and each Service (requests, ports, seconds and
+    bytes: ``service_seconds``, ``service_bytes``);
     descriptions whose ``checks`` are known are not validated again; the
     others are parsed and validated in ``pool``'s bounded workers (inline
     without one).
@@ -74,7 +76,12 @@ async def probe_all(
 
     Services without an answer from last time start first: they are the new,
     the changed and the ones that gave nothing (dead, or silent until their
-    deadline), so their waiting overlaps the quick, remembered ones.
+    deadline), so their waiting overlaps the quick, remembered ones. All are
+    probed side by side, each within its per-Service budget (see
+    :class:`~discovery.probe.ProbeSettings`), so a hostile Service's probing
+    adds at most its own budget to the crawl's wall time, not the sum of its
+    ports' deadlines. (Descriptions wait for a validation worker in turn, each
+    bounded by :class:`~discovery.specpool.PoolLimits`.)
     """
     total = len(inventory.services)
     done = 0

@@ -5,7 +5,8 @@
     DiscoveryError
      ├── KubeError        a cluster's API could not be read (cluster, resource, status)
      ├── ProbeError       an HTTP probe failed (url)
-     │    └── ProbeTimeout  ... because no answer came in time (connect, read or deadline)
+     │    ├── ProbeTimeout  ... because no answer came in time (connect, read or deadline)
+     │    └── BudgetExhausted  ... because its Service spent its per-Service budget
      ├── TelemetryError   a telemetry source (Prometheus, Jaeger, Zipkin) failed (source, url)
      └── SpecError        bytes that could not be used as an API description (url)
           ├── NotASpecError     ... because they are not an API description at all
@@ -62,6 +63,22 @@ class ProbeError(DiscoveryError):
 
 class ProbeTimeout(ProbeError):
     """No answer in time: the port did not accept, or accepted and stayed silent."""
+
+
+class BudgetExhausted(ProbeError):
+    """The Service spent its per-Service budget (time probing, or bytes received).
+
+    Nothing more is asked of the Service in this run; what it did not finish
+    is a problem of the run, never a fact about it.
+
+    Attributes:
+        url: the URL in flight when the budget ran out (or the next one).
+        sent: whether that request had been sent.
+    """
+
+    def __init__(self, message: str, *, url: str | None = None, sent: bool = False) -> None:
+        super().__init__(message, url=url)
+        self.sent = sent
 
 
 class SpecError(DiscoveryError):

@@ -16,6 +16,13 @@ else: they cost their deadline, not the crawl's throughput. A request waiting
 in the slow lane costs an open socket and a timer, nothing more, on either
 side.
 
+A request may also carry its Service's :class:`ServiceBudget`: the seconds
+and bytes every port and request of that Service may cost together. Its
+clock runs only while one of the Service's requests holds a lane, so waiting
+behind others in a busy crawl costs a Service nothing; once either part is
+spent, the request in flight is cut and none is sent after it
+(:class:`~discovery.errors.BudgetExhausted`).
+
 aiohttp rather than httpx: per request it costs about a quarter of the CPU
 (measured in ``bench/crawl.py``), which is what a crawl of thousands of
 Services spends its time on.
@@ -32,13 +39,15 @@ from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
-from discovery.errors import ProbeError, ProbeTimeout
+from discovery.errors import BudgetExhausted, ProbeError, ProbeTimeout
 
 USER_AGENT: Final = "meshatlas-probe/0.1"
 #: The slow lane's size, in fast lanes.
 SLOW_LANE: Final = 4
-_MAX_REDIRECTS: Final = 3
+#: Redirects followed for one request (same origin only).
+MAX_REDIRECTS: Final = 3
 _CHUNK: Final = 65_536
+_MIB: Final = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +110,90 @@ def make_client(*, limits: Limits = Limits(), max_connections: int = 64) -> aioh
         ),
         headers={"User-Agent": USER_AGENT},
     )
+
+
+class ServiceBudget:
+    """What one Service may cost a crawl: seconds of probing and bytes received.
+
+    Shared by every port and request of the Service. Time is counted while at
+    least one of its requests holds a lane (overlapping requests count once),
+    so a Service's time waiting for a lane, or for its description to be
+    validated (bounded on its own, see :mod:`discovery.specpool`), is not
+    spent. Bytes are the decoded body bytes of every answer. One event loop
+    only.
+    """
+
+    __slots__ = (
+        "seconds",
+        "max_bytes",
+        "received",
+        "validation_refused",
+        "_spent",
+        "_active",
+        "_since",
+    )
+
+    def __init__(self, *, seconds: float, max_bytes: int) -> None:
+        self.seconds = seconds
+        self.max_bytes = max_bytes
+        self.received = 0
+        #: Why one of the Service's descriptions passed a validation limit, if one did:
+        #: its other, new descriptions are then not validated in this run.
+        self.validation_refused: str | None = None
+        self._spent = 0.0
+        self._active = 0
+        self._since = 0.0
+
+    def spent(self, now: float) -> float:
+        """Seconds spent so far, ``now`` being the event loop's time."""
+        return self._spent + (now - self._since if self._active else 0.0)
+
+    def left(self, now: float) -> float:
+        """Seconds left (zero or less once spent)."""
+        return self.seconds - self.spent(now)
+
+    def exhausted(self, now: float) -> str | None:
+        """Why nothing more may be asked of the Service, or None while something is left."""
+        if self.received >= self.max_bytes:
+            return self.bytes_reason
+        if self.left(now) <= 0:
+            return self.time_reason
+        return None
+
+    @property
+    def bytes_left(self) -> int:
+        return self.max_bytes - self.received
+
+    @property
+    def time_reason(self) -> str:
+        return f"stopped after {self.seconds:g} s, its per-Service budget"
+
+    @property
+    def bytes_reason(self) -> str:
+        return f"stopped after {self.max_bytes / _MIB:g} MiB, its per-Service budget"
+
+    def enter(self, now: float) -> None:
+        """A request of the Service took a lane."""
+        if self._active == 0:
+            self._since = now
+        self._active += 1
+
+    def leave(self, now: float) -> None:
+        """A request of the Service gave its lane back."""
+        self._active -= 1
+        if self._active == 0:
+            self._spent += now - self._since
+
+    def charge(self, size: int, *, url: str) -> None:
+        """Count ``size`` bytes received; raise once the Service received more than allowed."""
+        self.received += size
+        if self.received > self.max_bytes:
+            raise BudgetExhausted(self.bytes_reason, url=url, sent=True)
+
+    def check(self, now: float, *, url: str, sent: bool = False) -> None:
+        """Raise :class:`BudgetExhausted` when nothing is left."""
+        if (why := self.exhausted(now)) is not None:
+            raise BudgetExhausted(why, url=url, sent=sent)
 
 
 class Lanes:
@@ -183,6 +276,7 @@ class Fetcher:
         deadline: float | None = None,
         quiet: bool = False,
         keep_alive: bool = True,
+        budget: ServiceBudget | None = None,
     ) -> tuple[Response, int]:
         """Send a request, following same-origin redirects unless told not to.
 
@@ -203,7 +297,7 @@ class Fetcher:
         left = total
         spent = 0
         current = url
-        for _ in range(_MAX_REDIRECTS + 1):
+        for _ in range(MAX_REDIRECTS + 1):
             if left <= 0:
                 raise ProbeTimeout(f"no complete answer within {total:g}s", url=current)
             spent += 1
@@ -215,6 +309,7 @@ class Fetcher:
                 left=left,
                 total=total,
                 quiet=quiet,
+                budget=budget,
             )
             left -= took
             location = response.headers.get("location")
@@ -246,24 +341,38 @@ class Fetcher:
         left: float,
         total: float,
         quiet: bool = False,
+        budget: ServiceBudget | None = None,
     ) -> tuple[Response, float]:
         """One exchange within ``left`` seconds of the ``total`` deadline; and its time."""
         send = {"Accept-Encoding": "gzip, deflate", **(headers or {})}
+        loop = asyncio.get_running_loop()
+        if budget is not None:
+            budget.check(loop.time(), url=url)  # spent: not even a lane is taken
         slow = quiet and self.lanes.try_enter_slow()
         if not slow:
             await self.lanes.fast.acquire()
-        loop = asyncio.get_running_loop()
         started = loop.time()
         ticket = _Ticket(self.lanes, min(self.limits.slow_after, total / 2), slow=slow)
+        cut = False  # the budget, not the deadline, ends this exchange
+        if budget is not None:
+            budget.enter(started)
         try:
+            if budget is not None:
+                # Another port of the Service may have spent it while this one queued.
+                budget.check(started, url=url)
+                room = budget.left(started)
+                if room < left:
+                    left, cut = room, True
             async with asyncio.timeout(left):
-                response = await self._exchange(method, url, send, content)
+                response = await self._exchange(method, url, send, content, budget)
             return response, loop.time() - started
         except TimeoutError as exc:
             if isinstance(exc, aiohttp.ConnectionTimeoutError):
                 raise ProbeTimeout("connect timed out", url=url) from exc
             if isinstance(exc, aiohttp.SocketTimeoutError):
                 raise ProbeTimeout("read timed out", url=url) from exc
+            if cut and budget is not None:
+                raise BudgetExhausted(budget.time_reason, url=url, sent=True) from exc
             raise ProbeTimeout(f"no complete answer within {total:g}s", url=url) from exc
         except aiohttp.ClientError as exc:
             raise ProbeError(_describe(exc), url=url) from exc
@@ -271,14 +380,21 @@ class Fetcher:
             raise ProbeError(f"unusable URL: {exc}", url=url) from exc
         finally:
             ticket.release()
+            if budget is not None:
+                budget.leave(loop.time())
 
     async def _exchange(
-        self, method: str, url: str, headers: Mapping[str, str], content: bytes | None
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        content: bytes | None,
+        budget: ServiceBudget | None,
     ) -> Response:
         async with self.client.request(
             method, url, headers=headers, data=content, allow_redirects=False
         ) as response:
-            body, truncated = await self._read(response, url)
+            body, truncated = await self._read(response, url, budget)
             return Response(
                 url=url,
                 status=response.status,
@@ -287,7 +403,9 @@ class Fetcher:
                 truncated=truncated,
             )
 
-    async def _read(self, response: aiohttp.ClientResponse, url: str) -> tuple[bytes, bool]:
+    async def _read(
+        self, response: aiohttp.ClientResponse, url: str, budget: ServiceBudget | None
+    ) -> tuple[bytes, bool]:
         cap = self.limits.max_body_bytes
         encoding = response.headers.get("content-encoding", "identity").strip().lower()
         decoder: zlib._Decompress | None
@@ -301,13 +419,19 @@ class Fetcher:
         chunks: list[bytes] = []
         size = 0
         async for raw in response.content.iter_chunked(_CHUNK):
+            room = cap + 1 - size
+            if budget is not None:
+                # Never decode more than the Service may still send; at least 1 (0: unbounded).
+                room = max(1, min(room, budget.bytes_left + 1))
             if decoder is None:
-                piece = raw[: cap + 1 - size]
+                piece = raw[:room]
             else:
                 try:
-                    piece = decoder.decompress(raw, cap + 1 - size)
+                    piece = decoder.decompress(raw, room)
                 except zlib.error as exc:
                     raise ProbeError(f"corrupt {encoding} body: {exc}", url=url) from exc
+            if budget is not None:
+                budget.charge(len(piece), url=url)
             chunks.append(piece)
             size += len(piece)
             if size > cap:

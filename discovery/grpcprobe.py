@@ -28,10 +28,15 @@ MAX_SERVICES = 1000
 
 @dataclass(frozen=True, slots=True)
 class GrpcAnswer:
-    """What a gRPC port said: its services, or only a status code."""
+    """What a gRPC port said: its services, or only a status code.
+
+    ``received`` is the size of the one message read, for the Service's
+    byte budget.
+    """
 
     services: tuple[str, ...]
     status: str | None
+    received: int = 0
 
 
 async def list_services(
@@ -50,14 +55,16 @@ async def list_services(
         request = reflection_pb2.ServerReflectionRequest(list_services="")
         call = stub.ServerReflectionInfo(iter([request]), timeout=deadline)
         services: list[str] = []
+        received = 0
         # One request, one answer: a server that keeps streaming is not read on
         # (each message is capped by max_bytes; the stream is capped here).
         async for response in call:
+            received = response.ByteSize()
             listed = response.list_services_response.service
             services.extend(s.name for s in listed[:MAX_SERVICES] if s.name not in _INFRASTRUCTURE)
             break
         call.cancel()
-        return GrpcAnswer(tuple(sorted(n[:256] for n in services)), "OK")
+        return GrpcAnswer(tuple(sorted(n[:256] for n in services)), "OK", received)
     except grpc.aio.AioRpcError as exc:
         code = exc.code()
         if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):

@@ -8,17 +8,25 @@ headers, listings, redirects) first, then the recognised frameworks'
 locations, then the wide net, until a valid description is found or the
 port's request budget is spent. A port without a description is classified
 by how it answered: GraphQL, a SOAP Fault, JSON, or plain HTTP.
+
+"No description" is a verdict only when the search was answered: a port
+whose requests went unanswered (timeouts, resets, refusals), whose every
+answer was a server error (a 5xx storm: a restarting or overloaded
+workload), whose operator-named or remembered description location answered
+a 5xx, or whose Service spent its per-Service budget, is a problem of the
+run instead. Nothing is learnt from it, and it is probed in full next time.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from discovery import classify, frameworks, specs
-from discovery.errors import NotASpecError, ProbeError, ProbeTimeout, SpecError
-from discovery.fetch import Fetcher, Response
+from discovery import classify, fetch, frameworks, specs
+from discovery.errors import BudgetExhausted, NotASpecError, ProbeError, ProbeTimeout, SpecError
+from discovery.fetch import Fetcher, Response, ServiceBudget
 from discovery.frameworks import Candidate, Plan
 from discovery.model import (
     Api,
@@ -50,6 +58,11 @@ CONFIDENCE: Final = {
     "http": 0.7,
     "port-protocol": 0.5,
 }
+_REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
+#: How :mod:`discovery.specpool` words a refusal for passing a CPU, memory or wall limit.
+_PAST_A_LIMIT: Final = "validation exceeded"
+#: Where a 5xx answer means "unavailable now", not "no description here".
+_EXPECTED_HERE: Final = frozenset({"annotation", "configured", "remembered"})
 #: What each framework in the table is called in evidence.
 _LABELS: Final = {f.name: f.label for f in frameworks.FRAMEWORKS}
 
@@ -96,6 +109,11 @@ class _State:
     soap_fault: bool = False
     #: Requests that got no answer: without a description, the search is not a verdict.
     failures: list[ProbeError] = field(default_factory=list)
+    #: HTTP answers received, and how many of them were server errors (5xx).
+    answers: int = 0
+    server_errors: int = 0
+    #: A followed request still ended on a redirect (a loop, or a long chain): said once.
+    redirect_loop: bool = False
     trail: list[Step] | None = None
 
     def step(
@@ -134,6 +152,7 @@ class PortSearch:
         known_digests: Collection[str] = (),
         pool: SpecPool | None = None,
         trail: list[Step] | None = None,
+        service_budget: ServiceBudget | None = None,
     ) -> None:
         host = f"[{address}]" if ":" in address else address
         base = f"http://{host}:{target_port}"
@@ -146,6 +165,8 @@ class PortSearch:
         self.known_digests = known_digests
         #: Where descriptions are parsed and validated, each bounded; None: inline.
         self.pool = pool
+        #: What the whole Service may still cost (shared with its other ports).
+        self.service_budget = service_budget
         self.extra_paths = tuple(extra_paths)
         self.exhaustive = exhaustive
         self.state = _State(base=base, budget=budget, deadline=quiet_deadline, trail=trail)
@@ -180,9 +201,17 @@ class PortSearch:
                 confidence = CONFIDENCE["spec" if spec.valid else "invalid-spec"]
             else:
                 kind, confidence = await self._classify_without_spec()
+        except BudgetExhausted as exc:
+            # The Service's share of the crawl is spent: a problem, never silence.
+            where = f"{key}:{self.port.port}"
+            why = f"{exc.message} (at {exc.url})" if exc.url else exc.message
+            return Outcome(None, state.requests, Problem(where, "probe stopped", why))
         except ProbeError as exc:
-            silent = isinstance(exc, ProbeTimeout)
-            if state.requests <= 1 and self.port.mesh_protocol == "unknown" and not self.quiet:
+            # Silent: no answer at all in this run. A port that answered some
+            # requests and then stalled is a problem, but not a quiet port.
+            silent = isinstance(exc, ProbeTimeout) and state.answers == 0
+            sniffed = self.port.mesh_protocol == "unknown" and not state.answers
+            if state.requests <= 1 and sniffed and not self.quiet:
                 # Istio would sniff this port; it does not speak HTTP. (A quiet
                 # port had only the short deadline: that proves nothing, so it
                 # stays a problem and the run does not count its APIs as gone.)
@@ -238,8 +267,8 @@ class PortSearch:
         if hint.knowledge != frameworks.KNOWLEDGE:
             return None  # found without a description by a search that knew less
         root = await self._get("/", why="remembered", follow=False, last=True)
-        if root is None:
-            return None
+        if root is None or root.status >= 500:
+            return None  # a server error proves nothing: searched in full
         state.evidence.append(
             Evidence(
                 "remembered",
@@ -301,6 +330,11 @@ class PortSearch:
         if state.fallback is None and state.failures and state.graphql_at is None:
             # Part of the search went unanswered: "no description" would be a guess.
             raise state.failures[0]
+        if state.fallback is None and state.answers and state.server_errors == state.answers:
+            raise ProbeError(
+                f"every answer ({state.answers}) was a server error (5xx): no verdict this run",
+                url=state.base + "/",
+            )
         return state.fallback
 
     def _root_verdict(self, plan: Plan) -> str:
@@ -325,6 +359,8 @@ class PortSearch:
         state = self.state
         try:
             response = await self._get(candidate.path, why=candidate.why, last=last)
+        except BudgetExhausted:
+            raise
         except ProbeError as exc:
             state.evidence.append(Evidence(candidate.how, f"gave up: {exc.message}", exc.url))
             state.step(
@@ -335,6 +371,14 @@ class PortSearch:
         if response is None:
             return None
         verdict = str(response.status)
+        if response.status >= 500 and candidate.how in _EXPECTED_HERE:
+            # Where the description should be, it is unavailable now: not absent.
+            state.failures.append(
+                ProbeError(
+                    f"{candidate.path} ({candidate.why}) answered {response.status}",
+                    url=response.url,
+                )
+            )
         doc: SpecDocument | None = None
         if response.refused_redirect:
             state.evidence.append(
@@ -356,6 +400,12 @@ class PortSearch:
                 )
             )
             verdict = "body over the size cap, not parsed"
+        elif response.status in _REDIRECTS and "location" in response.headers:
+            verdict = f"still redirecting after {fetch.MAX_REDIRECTS} redirects, not followed"
+            if not state.redirect_loop:
+                state.redirect_loop = True
+                seen = Evidence(candidate.how, verdict, response.url, response.status)
+                state.evidence.append(seen)
         elif response.status == 200:
             quiet = candidate.how == "probe"
             doc = await self._accept(response, candidate.how, quiet_refusal=quiet)
@@ -413,6 +463,14 @@ class PortSearch:
         quiet_refusal: bool = True,
     ) -> SpecDocument | None:
         state = self.state
+        spent = self.service_budget.validation_refused if self.service_budget else None
+        if spent is not None and self._costly(body, content_type):
+            # One description past a validation limit is this Service's share of
+            # the workers; another new one would take it again.
+            if content_type.endswith(("json", "yaml", "xml")):
+                said = f"not validated: another description of this Service was refused ({spent})"
+                state.evidence.append(Evidence(how, said, url, status, content_type))
+            return None
         try:
             if self.pool is None:
                 doc = specs.parse_spec(body, url=url, content_type=content_type, known=self.checks)
@@ -425,6 +483,8 @@ class PortSearch:
                     known_digests=self.known_digests,
                 )
         except SpecError as exc:
+            if self.service_budget is not None and exc.message.startswith(_PAST_A_LIMIT):
+                self.service_budget.validation_refused = exc.message
             claimed = content_type.endswith(("json", "yaml", "xml"))
             if not isinstance(exc, NotASpecError) or claimed or not quiet_refusal:
                 if (
@@ -441,6 +501,12 @@ class PortSearch:
             return doc
         state.fallback = state.fallback or doc
         return None
+
+    def _costly(self, body: bytes, content_type: str) -> bool:
+        """Whether these bytes would go to a worker: not validated before, here or earlier."""
+        if self.pool is None or specs.known_outcome(body, content_type=content_type) is not None:
+            return False
+        return hashlib.sha256(body).hexdigest() not in self.known_digests
 
     # --- requests -------------------------------------------------------------
 
@@ -459,12 +525,16 @@ class PortSearch:
                 deadline=state.deadline,
                 quiet=state.deadline is not None,
                 keep_alive=not last,
+                budget=self.service_budget,
             )
+        except BudgetExhausted as exc:
+            state.requests += exc.sent
+            raise
         except ProbeError:
             state.requests += 1
             raise
         state.requests += spent
-        state.deadline = None  # it answers: the full deadline from now on
+        self._answered(response)
         if response.content_type.endswith("json"):
             state.json_seen = True
         return response
@@ -484,15 +554,25 @@ class PortSearch:
                 content=body,
                 deadline=state.deadline,
                 quiet=state.deadline is not None,
+                budget=self.service_budget,
             )
+        except BudgetExhausted as exc:
+            state.requests += exc.sent
+            raise
         except ProbeError as exc:
             state.requests += 1
             state.step("POST", url, None, why, f"gave up: {exc.message}")
             state.failures.append(exc)
             return None
         state.requests += spent
-        state.deadline = None
+        self._answered(response)
         return response
+
+    def _answered(self, response: Response) -> None:
+        state = self.state
+        state.deadline = None  # it answers: the full deadline from now on
+        state.answers += 1
+        state.server_errors += response.status >= 500
 
     async def _graphql(self, path: str, how: str, why: str) -> bool:
         state = self.state

@@ -5,6 +5,13 @@ last run's location, ``/``, then what the answers and the framework table
 suggest, within a per-port request budget); gRPC ports are asked through
 server reflection. Requests go only to the Service's own address and each
 one is counted.
+
+Whatever one Service serves, it costs a bounded share of the crawl: at most
+``max_ports`` of its ports, ``per_service`` of them at a time, none started
+once ``max_silent_ports`` stayed silent, and a :class:`~discovery.fetch.ServiceBudget`
+of seconds and bytes across all its ports and requests. Services are probed
+concurrently (:func:`discovery.crawl.probe_all`), so a hostile Service adds
+its budget to the crawl's wall time, not the sum of its ports' deadlines.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from discovery import grpcprobe, httpprobe
-from discovery.fetch import Fetcher
+from discovery.fetch import Fetcher, Limits, ServiceBudget
 from discovery.httpprobe import CONFIDENCE, Outcome, endpoint
 from discovery.model import (
     Api,
@@ -35,6 +42,9 @@ __all__ = [
     "DEFAULT_BUDGET",
     "DEFAULT_MAX_PORTS",
     "DEFAULT_MAX_SILENT",
+    "DEFAULT_PER_SERVICE",
+    "DEFAULT_SERVICE_BYTES",
+    "SERVICE_DEADLINES",
     "ProbeSettings",
     "Prober",
 ]
@@ -56,6 +66,12 @@ DEFAULT_MAX_PORTS: Final = 16
 DEFAULT_MAX_SILENT: Final = 3
 #: ``--exhaustive`` tries every known location; this bounds it still.
 EXHAUSTIVE_BUDGET: Final = 200
+#: Ports of one Service probed at the same time.
+DEFAULT_PER_SERVICE: Final = 4
+#: A Service's time budget, in request deadlines (``--timeout``), unless set.
+SERVICE_DEADLINES: Final = 8
+#: Bytes one Service may send across all its ports and requests.
+DEFAULT_SERVICE_BYTES: Final = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,19 +90,35 @@ class ProbeSettings:
     first), and once ``max_silent_ports`` of them gave no answer within the
     deadline its remaining ports are not started: each is a problem of the
     run, so nothing about them is learnt as a fact.
+
+    Each Service also has a budget across all its ports and requests:
+    ``service_seconds`` of probing (by default :data:`SERVICE_DEADLINES`
+    request deadlines), counted while one of its requests is in flight, and
+    ``service_bytes`` of answers. Once either is spent its probing stops:
+    every port it did not finish is a problem ("stopped after N s, its
+    per-Service budget"), never an API without a description, and is probed
+    in full next run.
     """
 
     extra_paths: tuple[str, ...] = ()
     exhaustive: bool = False
     budget: int = DEFAULT_BUDGET
-    per_service: int = 2
+    per_service: int = DEFAULT_PER_SERVICE
     quiet_deadline: float = 1.0
     max_ports: int = DEFAULT_MAX_PORTS
     max_silent_ports: int = DEFAULT_MAX_SILENT
+    service_seconds: float | None = None
+    service_bytes: int = DEFAULT_SERVICE_BYTES
 
     @property
     def port_budget(self) -> int:
         return max(self.budget, EXHAUSTIVE_BUDGET) if self.exhaustive else self.budget
+
+    def service_time(self, limits: Limits) -> float:
+        """Seconds of probing one Service may cost, with these request ``limits``."""
+        if self.service_seconds is not None:
+            return self.service_seconds
+        return SERVICE_DEADLINES * limits.deadline
 
 
 class Prober:
@@ -153,23 +185,33 @@ class Prober:
                 why = f"over the cap of {cap} ports probed per Service (--probe-max-ports)"
                 skipped.append(ProbeSkip(service.key, port, why))
             ports = ports[:cap]
+        if not ports:
+            return ServiceFindings(service, (), tuple(skipped), 0)
+        budget = ServiceBudget(
+            seconds=self.settings.service_time(self.fetcher.limits),
+            max_bytes=self.settings.service_bytes,
+        )
         gate = asyncio.Semaphore(self.settings.per_service)
         silent = 0
+        loop = asyncio.get_running_loop()
 
         async def one(port: ServicePort) -> Outcome:
             nonlocal silent
             async with gate:
+                where = f"{service.key}:{port.port}"
                 if silent >= self.settings.max_silent_ports:
                     why = (
                         f"not probed: {silent} other ports of this Service gave no answer "
                         "within the deadline"
                     )
-                    where = f"{service.key}:{port.port}"
+                    return Outcome(None, 0, Problem(where=where, what="probe skipped", why=why))
+                if (spent := budget.exhausted(loop.time())) is not None:
+                    why = f"not probed: {spent}"
                     return Outcome(None, 0, Problem(where=where, what="probe skipped", why=why))
                 if port.mesh_protocol == "grpc":
-                    outcome = await self._probe_grpc(service, port, address)
+                    outcome = await self._probe_grpc(service, port, address, budget)
                 else:
-                    outcome = await self._probe_http(service, port, address)
+                    outcome = await self._probe_http(service, port, address, budget)
                 silent += outcome.silent
                 return outcome
 
@@ -189,13 +231,34 @@ class Prober:
             silent=tuple(p.port for p, o in zip(ports, results, strict=True) if o.silent),
         )
 
-    async def _probe_grpc(self, service: Service, port: ServicePort, address: str) -> Outcome:
+    async def _probe_grpc(
+        self, service: Service, port: ServicePort, address: str, budget: ServiceBudget
+    ) -> Outcome:
         target = _target_port(service, port)
         limits = self.fetcher.limits
-        answer = await grpcprobe.list_services(
-            address=address, port=target, deadline=limits.deadline, max_bytes=limits.max_body_bytes
-        )
         url = f"grpc://{address}:{target}"
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        deadline = min(limits.deadline, budget.left(started))
+        max_bytes = min(limits.max_body_bytes, budget.bytes_left)
+        budget.enter(started)
+        try:
+            answer = await grpcprobe.list_services(
+                address=address, port=target, deadline=deadline, max_bytes=max_bytes
+            )
+        finally:
+            waited = loop.time() - started
+            budget.leave(started + waited)
+        if answer is not None:
+            budget.received += answer.received
+        # No answer, and the budget's deadline (shorter than the request's) ended the wait.
+        cut_short = answer is None and deadline < limits.deadline and waited >= deadline
+        cut_small = max_bytes < limits.max_body_bytes and (
+            answer is not None and answer.status == "RESOURCE_EXHAUSTED"
+        )
+        if cut_short or cut_small:
+            why = f"{budget.time_reason if cut_short else budget.bytes_reason} (at {url})"
+            return Outcome(None, 1, Problem(f"{service.key}:{port.port}", "probe stopped", why))
         if answer is None:
             check, confidence = "port-protocol", CONFIDENCE["port-protocol"]
             evidence = Evidence(check, "port named grpc (Istio port naming); no gRPC answer", url)
@@ -219,7 +282,9 @@ class Prober:
         )
         return Outcome(api, 1)
 
-    async def _probe_http(self, service: Service, port: ServicePort, address: str) -> Outcome:
+    async def _probe_http(
+        self, service: Service, port: ServicePort, address: str, budget: ServiceBudget
+    ) -> Outcome:
         key = service.key
         where = (key.cluster, key.namespace, key.name, port.port)
         quiet = where in self.quiet
@@ -241,6 +306,7 @@ class Prober:
             known_digests=self.known_digests,
             pool=self.pool,
             trail=trail,
+            service_budget=budget,
         )
         return await search.run()
 

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+import catalog
 from catalog import versioning
 from catalog.versioning import SemVer
+
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+T1 = T0 + timedelta(hours=1)
 
 
 @pytest.mark.parametrize(
@@ -166,3 +174,93 @@ def test_content_key_without_files_uses_type_and_operation_set() -> None:
     assert key("soap-api", ["Pay", "Refund"]) == key("soap-api", ["Refund", "Pay", "Pay"])
     assert key("soap-api", ["Pay"]) != key("soap-api", ["Pay", "Refund"])
     assert key("soap-api", []) != key("http-api", [])
+
+
+# -- a version without a contract never outranks one with a contract --------------
+
+
+@pytest.mark.parametrize(
+    ("hint", "published", "version", "reason"),
+    [
+        (
+            "1.0.0-SNAPSHOT",
+            ["1.0.0"],
+            "1.1.0",
+            "content changed; spec version '1.0.0-SNAPSHOT' is below 1.0.0, which was"
+            " published without a contract, so next minor after 1.0.0",
+        ),
+        (
+            "0.9",
+            ["1.0.0", "1.2.0"],
+            "1.3.0",
+            "content changed; spec version '0.9' (0.9.0) is below 1.2.0, which was"
+            " published without a contract, so next minor after 1.2.0",
+        ),
+        # Above the spec-less version, the spec's own version is honoured as always.
+        ("2.0.0", ["1.0.0"], "2.0.0", "content changed; spec version '2.0.0'"),
+    ],
+)
+def test_a_described_version_is_numbered_above_a_spec_less_latest(
+    hint: str, published: list[str], version: str, reason: str
+) -> None:
+    choice = versioning.choose_version(
+        hint=hint, published=published, contract=True, top_contract=False
+    )
+    assert (choice.version, choice.reason) == (version, reason)
+    assert versioning.latest([*published, choice.version]) == choice.version
+
+
+def test_a_lower_hint_is_still_honoured_when_the_latest_has_a_contract_too() -> None:
+    choice = versioning.choose_version(
+        hint="1.0.0-SNAPSHOT", published=["1.0.0"], contract=True, top_contract=True
+    )
+    assert choice.version == "1.0.0-SNAPSHOT"
+    assert choice.reason.endswith("below the latest 1.0.0")
+
+
+def test_the_catalogue_makes_the_described_version_latest(tmp_path: Path) -> None:
+    # As issue 21 saw it: an interrupted probe published a spec-less 1.0.0; the
+    # real description, Quarkus-style 1.0.0-SNAPSHOT, came a run later.
+    spec = (
+        b'{"openapi": "3.0.3", "info": {"title": "Inventory", "version": "1.0.0-SNAPSHOT"},'
+        b' "paths": {"/items": {"get": {"responses": {"200": {"description": "ok"}}}}}}'
+    )
+    where = catalog.Instance(
+        cluster="c", namespace="shop", service="inventory", port=8080, endpoint_uri="http://i"
+    )
+
+    def draft(**changes: Any) -> catalog.AssetDraft:
+        base = catalog.AssetDraft(
+            group_id="acme",
+            asset_id="shop-inventory",
+            name="inventory",
+            type="http-api",
+            description=None,
+            spec_version_hint=None,
+            files=(),
+            operations=(),
+            tags=(),
+            owner=None,
+            lifecycle=None,
+            instance=where,
+            dependencies=(),
+            provenance=catalog.Provenance(method="probe", detail="answers HTTP"),
+        )
+        return dataclasses.replace(base, **changes)
+
+    with catalog.open_store(f"sqlite:///{tmp_path / 'catalog.db'}") as store:
+        first = store.publish(draft(), seen_at=T0)
+        described = store.publish(
+            draft(
+                type="rest-api",
+                spec_version_hint="1.0.0-SNAPSHOT",
+                files=(catalog.AssetFile(classifier="oas", packaging="json", content=spec),),
+                operations=("GET /items",),
+            ),
+            seen_at=T1,
+        )
+        asset = store.get("acme", "shop-inventory")
+    assert first.version == "1.0.0"
+    assert described.version == "2.0.0"  # type changed, so a major bump after 1.0.0
+    assert "published without a contract" in described.reason
+    assert asset.latest.version == "2.0.0" and asset.latest.files
