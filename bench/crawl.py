@@ -146,7 +146,7 @@ def start_server(db: Path, workdir: Path) -> tuple[subprocess.Popen[bytes], str]
     log = (workdir / "serve.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "meshatlas.cli", "serve", "--port", str(port)]
-        + ["--catalog", f"sqlite:///{db}"],
+        + ["--catalog", f"sqlite:///{db}", "--create"],
         cwd=ROOT,
         env=env,
         stdout=log,

@@ -124,7 +124,7 @@ def _load(packaging: str, content: bytes) -> Any:
         if packaging == "json":
             return json.loads(content)
         return yaml.safe_load(content)
-    except (ValueError, yaml.YAMLError):
+    except (ValueError, yaml.YAMLError, RecursionError):
         return None
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final, cast
@@ -32,6 +33,7 @@ __all__ = [
     "draft_from_json",
     "draft_json",
     "instance_json",
+    "load_json",
     "publication_from_json",
     "publication_json",
     "read_int",
@@ -86,6 +88,24 @@ _RUN_FIELDS: Final = {
     "clusters": False,
     "namespaces": False,
 }
+
+
+def load_json(raw: bytes) -> Any:
+    """The JSON value of a request body.
+
+    A body nested past the interpreter's recursion limit is refused like any
+    other malformed body: a network peer chooses the nesting, so it must cost
+    a 400, never a ``RecursionError`` (a 500) in the server.
+
+    Raises:
+        InvalidAsset: Not UTF-8 JSON, or nested too deeply to read.
+    """
+    try:
+        return json.loads(raw)
+    except RecursionError as exc:  # the C decoder unwinds cleanly before raising it
+        raise InvalidAsset("body", "is nested too deeply to read") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidAsset("body", f"is not valid JSON: {exc}") from exc
 
 
 def read_object(field: str, value: Any, fields: Mapping[str, bool]) -> JsonObject:

@@ -32,7 +32,7 @@ def serve_process(catalogue: str, workdir: Path, *, token: str) -> Iterator[str]
     env.pop("MESHATLAS_TOKEN", None)
     log_path = workdir / "serve.log"
     command = [sys.executable, "-m", "meshatlas.cli", "serve", "--port", str(port)]
-    command += ["--catalog", catalogue]
+    command += ["--catalog", catalogue, "--create"]
     with log_path.open("w") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"

@@ -235,4 +235,4 @@ def test_public_surface() -> None:
         "exchange",
         "specs",
     ]
-    assert sorted(portal.__all__) == ["CSP", "Page", "Site", "write"]
+    assert sorted(portal.__all__) == ["CSP", "LiveSite", "Page", "Site", "write"]

@@ -580,7 +580,8 @@ def test_meshatlas_serve_runs_until_interrupted(tmp_path: Path) -> None:
     hashes = tmp_path / "tokens"
     hashes.write_text(f"# ci publisher\n{server.hash_token(TOKEN)}\n")
     command = [sys.executable, "-m", "meshatlas.cli", "serve", "--port", str(port)]
-    command += ["--catalog", f"sqlite:///{tmp_path / 'c.db'}", "--token-file", str(hashes)]
+    command += ["--catalog", f"sqlite:///{tmp_path / 'c.db'}", "--create"]
+    command += ["--token-file", str(hashes)]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 30

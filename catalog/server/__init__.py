@@ -18,11 +18,19 @@ from types import TracebackType
 
 from aiohttp import web
 
-from catalog.server.app import DEFAULT_MAX_BODY, EXCHANGE, LINGERING_TIME, MESHATLAS, make_app
+from catalog.server.app import (
+    DEFAULT_MAX_BODY,
+    DEFAULT_READ_TIMEOUT,
+    EXCHANGE,
+    LINGERING_TIME,
+    MESHATLAS,
+    make_app,
+)
 from catalog.server.auth import Auth, hash_token, parse_hashes, read_hash_file
 
 __all__ = [
     "DEFAULT_MAX_BODY",
+    "DEFAULT_READ_TIMEOUT",
     "EXCHANGE",
     "LINGERING_TIME",
     "MESHATLAS",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -67,9 +68,17 @@ _CRAWLER_PATHS: Final = frozenset({_PROBE_MEMORY})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+#: Seconds a request body may take to arrive once its headers have.
+DEFAULT_READ_TIMEOUT: Final = 30.0
+
 
 def make_app(
-    store: CatalogStore, *, auth: Auth | None = None, max_body: int = DEFAULT_MAX_BODY
+    store: CatalogStore,
+    *,
+    auth: Auth | None = None,
+    max_body: int = DEFAULT_MAX_BODY,
+    read_timeout: float = DEFAULT_READ_TIMEOUT,
+    public_url: str | None = None,
 ) -> web.Application:
     """Build the application around an open store.
 
@@ -78,11 +87,19 @@ def make_app(
         auth: Accepted tokens and whether reading is private; None accepts
             no token (a read-only server).
         max_body: Largest request body in bytes; larger ones get 413.
+        read_timeout: Seconds a request body may take to arrive; slower ones
+            get 408 and the connection is closed.
+        public_url: Base URL people and portals reach this server at
+            (``https://catalog.example.com``), for the links it hands out;
+            None links to the address each request reached.
     """
     app = web.Application(middlewares=[_errors, _authorize], client_max_size=max_body)
     app[_STORE] = store
+    app.on_startup.append(_database_threads)
     app[_AUTH] = auth or Auth()
     app[_MAX_BODY] = max_body
+    app[_READ_TIMEOUT] = read_timeout
+    app[_PUBLIC_URL] = (public_url or "").rstrip("/")
     add = app.router.add_route
     add("GET", "/healthz", _healthz)
     add("GET", "/readyz", _readyz)
@@ -194,6 +211,19 @@ async def _call(method: Callable[..., Any], /, **kwargs: Any) -> Any:
     return await asyncio.to_thread(method, **kwargs)
 
 
+#: Threads that run the store's calls, by database. SQLite's work is CPU in
+#: this process: more threads than cores only fight over the GIL (measured at
+#: 10,000 assets, 50 clients: a list page cost 14.9 ms of CPU with six threads,
+#: 6.3 ms with one). PostgreSQL's calls wait on the network, so more overlap.
+DATABASE_THREADS: Final = {"sqlite": 2, "postgresql": 8}
+
+
+async def _database_threads(app: web.Application) -> None:
+    threads = DATABASE_THREADS.get(app[_STORE].engine.dialect.name, 4)
+    executor = ThreadPoolExecutor(threads, thread_name_prefix="catalog")
+    asyncio.get_running_loop().set_default_executor(executor)
+
+
 def _store(request: web.Request) -> CatalogStore:
     return request.app[_STORE]
 
@@ -214,16 +244,27 @@ def _asset_base(group_id: str, asset_id: str) -> str:
     return f"{EXCHANGE}/assets/{group_id}/{asset_id}"
 
 
+_READ_TIMEOUT: Final = web.AppKey("read_timeout", float)
+
+
 async def _json_body(request: web.Request) -> Any:
     if request.content_type != "application/json":
         raise web.HTTPUnsupportedMediaType(
             text=f"send application/json, not {request.content_type or 'no content type'}"
         )
-    raw = await request.read()
+    limit = request.app[_READ_TIMEOUT]
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidAsset("body", f"is not valid JSON: {exc}") from exc
+        async with asyncio.timeout(limit):
+            raw = await request.read()
+    except TimeoutError:
+        # A body that trickles in holds a connection and its buffer: cut it off
+        # and close, rather than draining the rest.
+        message = f"the request body did not arrive within {limit:g} s"
+        body = {"status": 408, "error": "Request Timeout", "message": message}
+        refusal = web.HTTPRequestTimeout(text=json.dumps(body), content_type="application/json")
+        refusal.force_close()
+        raise refusal from None
+    return wire.load_json(raw)
 
 
 def _int_param(request: web.Request, name: str, default: int) -> int:
@@ -466,10 +507,20 @@ async def _graph(request: web.Request) -> web.Response:
     return web.json_response(views.graph_json(assets))
 
 
+_PUBLIC_URL: Final = web.AppKey("public_url", str)
+
+
 async def _backstage(request: web.Request) -> web.Response:
     # A catalog location for Backstage: every entity in one multi-document YAML.
     assets = await _call(_store(request).list_assets)
-    options = backstage.BackstageOptions(portal_url=f"{request.scheme}://{request.host}")
+    # Links point at the configured public URL, else at the address this
+    # connection reached; never at the Host header, which the client writes.
+    portal_url = request.app[_PUBLIC_URL] or None
+    local = request.transport.get_extra_info("sockname") if request.transport else None
+    if portal_url is None and isinstance(local, tuple):
+        host = f"[{local[0]}]" if ":" in local[0] else local[0]
+        portal_url = f"{request.scheme}://{host}:{local[1]}"
+    options = backstage.BackstageOptions(portal_url=portal_url)
     text = backstage.to_yaml(backstage.entities(assets, options=options))
     return web.Response(text=text, content_type="application/yaml")
 
