@@ -49,7 +49,7 @@ COMMANDS: Final = (
         "discover", "discover services and APIs, publish to a catalogue", "meshatlas.discovercmd"
     ),
     Command("graph", "export the dependency graph and ask it questions", "meshatlas.graphcmd"),
-    Command("serve", "serve the catalogue's REST API", "meshatlas.serve"),
+    Command("serve", "serve the catalogue's REST API and portal", "meshatlas.serve"),
     Command("export", "export the catalogue for developer portals", "meshatlas.exportcmd"),
     Command(
         "probe",

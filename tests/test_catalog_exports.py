@@ -85,6 +85,7 @@ def test_server_public_names() -> None:
     assert sorted(server.__all__) == [
         "Auth",
         "DEFAULT_MAX_BODY",
+        "DEFAULT_READ_TIMEOUT",
         "EXCHANGE",
         "LINGERING_TIME",
         "MESHATLAS",

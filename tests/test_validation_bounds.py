@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,9 @@ def test_the_fanout_is_refused_with_the_limit_it_passed(crawl: dict[str, Any]) -
     (api,) = crawl["services"]["fanout"]["apis"]
     assert api["spec"] is None
     said = " | ".join(e["matched"] for e in api["evidence"])
-    assert "validation exceeded 2 s of CPU time" in said
+    # The kernel's CPU limit (2 s), or on a machine too loaded to give the
+    # worker that much CPU in time, the wall-time bound behind it (3 x 2 + 5 s).
+    assert re.search(r"validation exceeded (2 s of CPU time|11 s of wall time)", said), said
 
 
 def test_the_pool_replaces_a_worker_that_passed_its_limit() -> None:

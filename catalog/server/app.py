@@ -12,6 +12,7 @@ one slow query does not stall other requests. Errors become JSON bodies
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -47,6 +48,7 @@ DEFAULT_MAX_BODY: Final = 16 * 1024 * 1024
 _STORE: Final = web.AppKey("store", CatalogStore)
 _AUTH: Final = web.AppKey("auth", Auth)
 _MAX_BODY: Final = web.AppKey("max_body", int)
+_WRITER: Final = web.AppKey("writer", ThreadPoolExecutor)
 #: Seconds a body left unread (a refused upload) is drained before the
 #: connection closes; aiohttp's default is ten.
 LINGERING_TIME: Final = 1.0
@@ -96,6 +98,7 @@ def make_app(
     app = web.Application(middlewares=[_errors, _authorize], client_max_size=max_body)
     app[_STORE] = store
     app.on_startup.append(_database_threads)
+    app.on_cleanup.append(_stop_writer)
     app[_AUTH] = auth or Auth()
     app[_MAX_BODY] = max_body
     app[_READ_TIMEOUT] = read_timeout
@@ -219,9 +222,32 @@ DATABASE_THREADS: Final = {"sqlite": 2, "postgresql": 8}
 
 
 async def _database_threads(app: web.Application) -> None:
-    threads = DATABASE_THREADS.get(app[_STORE].engine.dialect.name, 4)
+    dialect = app[_STORE].engine.dialect.name
+    threads = DATABASE_THREADS.get(dialect, 4)
     executor = ThreadPoolExecutor(threads, thread_name_prefix="catalog")
     asyncio.get_running_loop().set_default_executor(executor)
+    if dialect == "sqlite":
+        # SQLite takes one writer at a time, and a connection that waits for the
+        # lock sleeps in its busy handler, holding its thread, for up to tens of
+        # milliseconds after the lock is free. This process's writes queue on
+        # one thread of their own instead, so reads never wait behind them.
+        app[_WRITER] = ThreadPoolExecutor(1, thread_name_prefix="catalog-writer")
+
+
+async def _stop_writer(app: web.Application) -> None:
+    # A write in flight finishes: it is a publication somebody is waiting for.
+    writer = app.get(_WRITER)
+    if writer is not None:
+        await asyncio.to_thread(writer.shutdown, wait=True)
+
+
+async def _write(request: web.Request, method: Callable[..., Any], /, **kwargs: Any) -> Any:
+    """Run a store call that writes: on the writer thread where there is one."""
+    writer = request.app.get(_WRITER)
+    if writer is None:
+        return await asyncio.to_thread(method, **kwargs)
+    call = functools.partial(method, **kwargs)
+    return await asyncio.get_running_loop().run_in_executor(writer, call)
 
 
 def _store(request: web.Request) -> CatalogStore:
@@ -332,8 +358,8 @@ async def _patch_asset(request: web.Request) -> web.Response:
     group_id, asset_id = _ids(request)
     body = wire.read_object("", await _json_body(request), {"lifecycle": True})
     status = validation.check_lifecycle("lifecycle", body["lifecycle"])
-    asset = await _call(
-        _store(request).set_lifecycle, group_id=group_id, asset_id=asset_id, status=status
+    asset = await _write(
+        request, _store(request).set_lifecycle, group_id=group_id, asset_id=asset_id, status=status
     )
     return web.json_response(
         views.asset_json(asset.summary(), base=_asset_base(group_id, asset_id))
@@ -431,7 +457,8 @@ async def _publish_version(request: web.Request) -> web.Response:
     draft, seen_at = wire.publication_from_json(
         await _json_body(request), defaults={"groupId": group_id, "assetId": asset_id}
     )
-    result = await _call(
+    result = await _write(
+        request,
         _store(request).publish,
         draft=draft,
         seen_at=seen_at or datetime.now(UTC),
@@ -442,7 +469,9 @@ async def _publish_version(request: web.Request) -> web.Response:
 
 async def _publish(request: web.Request) -> web.Response:
     draft, seen_at = wire.publication_from_json(await _json_body(request))
-    result = await _call(_store(request).publish, draft=draft, seen_at=seen_at or datetime.now(UTC))
+    result = await _write(
+        request, _store(request).publish, draft=draft, seen_at=seen_at or datetime.now(UTC)
+    )
     status = 200 if result.outcome == "unchanged" else 201
     return web.json_response(wire.result_json(result), status=status)
 
@@ -452,7 +481,8 @@ async def _publish_batch(request: web.Request) -> web.Response:
     # refused publication is answered in its slot and the others go on.
     seen_at, entries = crawlwire.batch_from_json(await _json_body(request))
     drafts = [e for e in entries if isinstance(e, AssetDraft)]
-    published = iter(await _call(_store(request).publish_many, drafts=drafts, seen_at=seen_at))
+    store = _store(request)
+    published = iter(await _write(request, store.publish_many, drafts=drafts, seen_at=seen_at))
     answers: list[PublishResult | tuple[int, str, str | None]] = []
     for entry in entries:
         outcome = entry if isinstance(entry, InvalidAsset) else next(published)
@@ -479,7 +509,8 @@ async def _probe_memory(request: web.Request) -> web.Response:
 
 async def _record_probes(request: web.Request) -> web.Response:
     lessons = crawlwire.lessons_from_json(await _json_body(request))
-    await _call(
+    await _write(
+        request,
         _store(request).record_probes,
         probed=lessons.probed,
         silent=lessons.silent,
@@ -492,7 +523,7 @@ async def _record_probes(request: web.Request) -> web.Response:
 
 async def _record_run(request: web.Request) -> web.Response:
     arguments = wire.run_from_json(await _json_body(request))
-    summary = await _call(_store(request).record_run, **arguments)
+    summary = await _write(request, _store(request).record_run, **arguments)
     return web.json_response(wire.summary_json(summary), status=201)
 
 
