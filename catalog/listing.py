@@ -219,6 +219,8 @@ _INSTANCES: Final = select(
     InstanceRow.port,
     InstanceRow.endpoint_uri,
     InstanceRow.environment,
+    InstanceRow.last_seen,
+    InstanceRow.stale_since,
 )
 _DEPENDENCIES: Final = select(
     DependencyRow.version_pk, DependencyRow.group_id, DependencyRow.asset_id
@@ -516,7 +518,7 @@ def _details(
     for version_pk, operation in operations:
         by_operation.setdefault(version_pk, []).append(operation)
     by_instance: dict[int, list[Instance]] = {}
-    for version_pk, cluster, namespace, service, port, uri, env in instances:
+    for version_pk, cluster, namespace, service, port, uri, env, seen, since in instances:
         by_instance.setdefault(version_pk, []).append(
             Instance(
                 cluster=cluster,
@@ -525,6 +527,9 @@ def _details(
                 port=port,
                 endpoint_uri=uri,
                 environment=env,
+                last_seen=seen,
+                # Stale as a run found it, until published again (catalog.runs.is_stale).
+                stale=since is not None and seen < since,
             )
         )
     by_dependency: dict[int, list[tuple[str, str]]] = {}

@@ -18,6 +18,7 @@ __all__ = [
     "CLASSIFIERS",
     "DEFAULT_DEPRECATE_AFTER",
     "DEFAULT_LIFECYCLE",
+    "DEFAULT_STALE_AFTER",
     "LIFECYCLES",
     "LIFECYCLE_MOVES",
     "PACKAGINGS",
@@ -31,11 +32,13 @@ __all__ = [
     "Classifier",
     "FileSummary",
     "Instance",
+    "InstanceRef",
     "Lifecycle",
     "Packaging",
     "Provenance",
     "PublishOutcome",
     "PublishResult",
+    "RunCoverage",
     "RunSummary",
     "VersionHeader",
     "VersionSummary",
@@ -43,7 +46,9 @@ __all__ = [
 
 AssetType = Literal["rest-api", "soap-api", "http-api", "grpc-api", "graphql-api"]
 Classifier = Literal["oas", "wsdl", "http", "grpc", "graphql"]
-Packaging = Literal["json", "yaml", "wsdl", "xml"]
+#: ``graphql``: a GraphQL schema as SDL text; ``protobuf``: a serialized
+#: ``google.protobuf.FileDescriptorSet``; ``proto``: ``.proto`` source text.
+Packaging = Literal["json", "yaml", "wsdl", "xml", "graphql", "protobuf", "proto"]
 Lifecycle = Literal["development", "stable", "deprecated"]
 PublishOutcome = Literal["created", "new-version", "unchanged"]
 
@@ -53,11 +58,15 @@ ASSET_TYPES: Final[frozenset[str]] = frozenset(
     {"rest-api", "soap-api", "http-api", "grpc-api", "graphql-api"}
 )
 CLASSIFIERS: Final[frozenset[str]] = frozenset({"oas", "wsdl", "http", "grpc", "graphql"})
-PACKAGINGS: Final[frozenset[str]] = frozenset({"json", "yaml", "wsdl", "xml"})
+PACKAGINGS: Final[frozenset[str]] = frozenset(
+    {"json", "yaml", "wsdl", "xml", "graphql", "protobuf", "proto"}
+)
 LIFECYCLES: Final[frozenset[str]] = frozenset({"development", "stable", "deprecated"})
 DEFAULT_LIFECYCLE: Final[Lifecycle] = "development"
-#: Complete runs in a row that must miss an asset before it is deprecated.
+#: Runs in a row that must miss an asset before it is deprecated (see :mod:`catalog.runs`).
 DEFAULT_DEPRECATE_AFTER: Final = 3
+#: Complete sightings of its Service in a row that must miss an instance before it is stale.
+DEFAULT_STALE_AFTER: Final = 3
 #: Allowed ``(from, to)`` lifecycle moves. Staying put is always allowed.
 LIFECYCLE_MOVES: Final[frozenset[tuple[str, str]]] = frozenset(
     {
@@ -75,7 +84,8 @@ class AssetFile:
 
     Attributes:
         classifier: What the file describes (``oas``, ``wsdl``...).
-        packaging: How it is encoded (``json``, ``yaml``, ``wsdl``, ``xml``).
+        packaging: How it is encoded (``json``, ``yaml``, ``wsdl``, ``xml``,
+            ``graphql``, ``protobuf``, ``proto``).
         content: The bytes exactly as fetched; the catalogue never rewrites them.
     """
 
@@ -121,6 +131,13 @@ class Instance:
 
     ``cluster``, ``namespace``, ``service`` and ``port`` identify the instance;
     ``endpoint_uri`` and ``environment`` are refreshed on every publish.
+
+    ``last_seen`` and ``stale`` are what the catalogue knows of it, filled in
+    by the reads that list instances (None in a draft, and where a read does
+    not carry them). An instance is stale when runs that read its Service
+    completely stopped seeing it (see :mod:`catalog.runs`); it is kept, and is
+    no longer stale once it is published again. Neither takes part in
+    equality: two reads of one instance at different times are equal.
     """
 
     cluster: str
@@ -129,6 +146,8 @@ class Instance:
     port: int
     endpoint_uri: str
     environment: str | None = None
+    last_seen: datetime | None = field(default=None, compare=False)
+    stale: bool | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,19 +379,63 @@ class AssetSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class RunCoverage:
+    """What one run could tell, Service by Service (see :mod:`catalog.runs`).
+
+    A Service is named ``(cluster, namespace, service)``.
+
+    Attributes:
+        answered: Services read completely that answered every probe: an
+            instance of theirs the run did not see is missing.
+        unsure: Services the run listed that had problems (a port that did not
+            answer or was cut off by its budget, no ready endpoint, a draft not
+            published): their instances count neither for nor against their
+            assets.
+        listed: Whether a Service absent from the run's listing is gone. False
+            with a label selector, which lists only some Services.
+        unlisted: ``(cluster, namespace)`` whose Services could not be listed:
+            an absent Service there may still exist.
+        excluded: Namespaces the run did not list (its exclusions), when it
+            did not name its namespaces.
+    """
+
+    answered: frozenset[tuple[str, str, str]] = frozenset()
+    unsure: frozenset[tuple[str, str, str]] = frozenset()
+    listed: bool = True
+    unlisted: frozenset[tuple[str, str]] = frozenset()
+    excluded: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class InstanceRef:
+    """One instance of one asset: which asset, and where."""
+
+    asset_id: str
+    cluster: str
+    namespace: str
+    service: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
 class RunSummary:
     """What :meth:`catalog.CatalogStore.record_run` concluded about one run.
 
     Attributes:
         run_id: The run's number in the catalogue.
         group_id: Group the run published into.
-        counted: Whether the run counted assets it did not see (only complete
-            runs do; a partial run may simply have failed to reach them).
+        counted: Whether the run could count anything it did not see (a
+            partial run of the old kind, without a coverage, counts nothing).
         seen: Asset ids the run saw.
-        missed: Asset ids in scope that the run did not see.
+        missed: Asset ids the run judged missing.
         deprecated: Asset ids this run moved to ``deprecated`` for being missing.
         restored: Asset ids that came back after such a move, with their
             previous lifecycle restored.
+        held: Asset ids with an instance where the run looked that it did not
+            see but could not judge either (its Service had problems, or its
+            namespace could not be listed): left as they were.
+        stale: Instances this run found stale (not seen by enough complete
+            sightings of their Service in a row).
     """
 
     run_id: int
@@ -382,6 +445,8 @@ class RunSummary:
     missed: tuple[str, ...]
     deprecated: tuple[str, ...]
     restored: tuple[str, ...]
+    held: tuple[str, ...] = ()
+    stale: tuple[InstanceRef, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

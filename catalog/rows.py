@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, Connection, and_, select
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.sql.base import ExecutableOption
 
-from catalog import versioning
+from catalog import runs, versioning
 from catalog.errors import NotFound
 from catalog.model import (
     Asset,
@@ -175,6 +175,8 @@ def to_version(row: VersionRow, latest: dict[tuple[str, str], str]) -> AssetVers
             port=i.port,
             endpoint_uri=i.endpoint_uri,
             environment=i.environment,
+            last_seen=i.last_seen,
+            stale=runs.is_stale(i.last_seen, i.stale_since),
         )
         for i in row.instances
     )

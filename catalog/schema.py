@@ -232,9 +232,12 @@ class InstanceRow(Base):
     port: Mapped[int] = mapped_column(Integer)
     endpoint_uri: Mapped[str] = mapped_column(Text)
     environment: Mapped[str | None] = mapped_column(Text)
-    # Kept for the lifecycle automation to come (stale instances), not read yet.
     first_seen: Mapped[datetime]
     last_seen: Mapped[datetime]
+    # Complete sightings of its Service in a row that did not see it (catalog.runs).
+    missed_sightings: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Set by the run that found it stale; it is stale while not published since.
+    stale_since: Mapped[datetime | None]
 
 
 class RunRow(Base):
@@ -246,11 +249,13 @@ class RunRow(Base):
     group_id: Mapped[str] = mapped_column(_ID, index=True)
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime]
-    # False when the run was partial: it then counts no asset as missing.
+    # False when the run could count nothing it did not see (an old-style partial run).
     counted: Mapped[bool] = mapped_column(Boolean)
     seen: Mapped[int] = mapped_column(Integer)
     missed: Mapped[int] = mapped_column(Integer)
     deprecated: Mapped[int] = mapped_column(Integer)
+    # Instances the run found stale (revision 0006).
+    stale: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class QuietPortRow(Base):

@@ -24,6 +24,7 @@ from catalog import listing, migrate, probes, publish, rows, runs, validation, v
 from catalog.errors import CatalogError, InvalidAsset, NotFound, StoreError, VersionConflict
 from catalog.model import (
     DEFAULT_DEPRECATE_AFTER,
+    DEFAULT_STALE_AFTER,
     Asset,
     AssetDraft,
     AssetFile,
@@ -32,6 +33,7 @@ from catalog.model import (
     AssetVersion,
     PublishResult,
     QuietPort,
+    RunCoverage,
     RunSummary,
     Sighting,
 )
@@ -224,23 +226,35 @@ class CatalogStore:
         deprecate_after: int = DEFAULT_DEPRECATE_AFTER,
         clusters: Collection[str] | None = None,
         namespaces: Collection[str] | None = None,
+        coverage: RunCoverage | None = None,
+        stale_after: int = DEFAULT_STALE_AFTER,
     ) -> RunSummary:
         """Record the end of a discovery run that published into ``group_id``.
 
-        Assets the run saw have their miss count reset; if the run was
-        ``complete``, assets in its scope that it did not see get one more miss,
-        and those missed ``deprecate_after`` runs in a row move to
-        ``deprecated``. Nothing is deleted. See :mod:`catalog.runs`.
+        Assets the run saw have their miss count reset. Instances it did not
+        see are judged Service by Service where ``coverage`` says the run could
+        tell (their Service answered in full, or is gone from a namespace listed
+        in full); an instance missed by ``stale_after`` such sightings in a row
+        is stale. An asset whose instances are all missing or stale, one of
+        them judged by this run, gets one more miss, and one missed by
+        ``deprecate_after`` runs in a row moves to ``deprecated``. Nothing is
+        deleted. See :mod:`catalog.runs`.
 
         Args:
             group_id: The group the run published into.
             seen: Asset ids the run published (in any outcome).
-            started_at: When the run started; timezone-aware.
+            started_at: When the run started; timezone-aware. An instance
+                published at or after it counts as seen by the run.
             finished_at: When it finished; timezone-aware.
-            complete: False for a partial run: it then counts no misses.
-            deprecate_after: Complete runs in a row that must miss an asset.
+            complete: Without ``coverage`` (an older crawler): False for a
+                partial run, which then judges nothing; True judges every
+                instance in the run's clusters and namespaces. Ignored with a
+                coverage.
+            deprecate_after: Missed runs in a row before an asset is deprecated.
             clusters: Clusters the run covered; None for all.
             namespaces: Namespaces the run covered; None for all.
+            coverage: What the run could tell, Service by Service.
+            stale_after: Missed sightings in a row before an instance is stale.
 
         Raises:
             InvalidAsset: An argument is refused; nothing was written.
@@ -252,10 +266,13 @@ class CatalogStore:
         seen_ids = [validation.check_id(f"seen[{i}]", a) for i, a in enumerate(seen)]
         start = validation.check_seen_at(started_at)
         end = validation.check_seen_at(finished_at)
-        if isinstance(deprecate_after, bool) or not isinstance(deprecate_after, int):
-            raise InvalidAsset("deprecate_after", f"{deprecate_after!r} must be an integer")
-        if deprecate_after < 1:
-            raise InvalidAsset("deprecate_after", f"{deprecate_after} must be at least 1")
+        for name, value in (("deprecate_after", deprecate_after), ("stale_after", stale_after)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise InvalidAsset(name, f"{value!r} must be an integer")
+            if value < 1:
+                raise InvalidAsset(name, f"{value} must be at least 1")
+        if coverage is not None:
+            _check_coverage(coverage)
         with self._session(write=True) as session:
             return runs.record(
                 session,
@@ -267,6 +284,8 @@ class CatalogStore:
                 deprecate_after=deprecate_after,
                 clusters=None if clusters is None else frozenset(clusters),
                 namespaces=None if namespaces is None else frozenset(namespaces),
+                coverage=coverage,
+                stale_after=stale_after,
             )
 
     def set_lifecycle(self, group_id: str, asset_id: str, *, status: str) -> Asset:
@@ -673,3 +692,21 @@ def _content_key(draft: AssetDraft) -> str:
         file_digests=[file.sha256 for file in draft.files],
         operations=draft.operations,
     )
+
+
+def _check_coverage(coverage: object) -> None:
+    """Refuse a run coverage whose names are not names (see :class:`RunCoverage`)."""
+    if not isinstance(coverage, RunCoverage):
+        raise InvalidAsset("coverage", f"must be a RunCoverage, not {type(coverage).__name__}")
+    if not isinstance(coverage.listed, bool):
+        raise InvalidAsset("coverage.listed", "must be true or false")
+    named: list[tuple[str, object]] = []
+    for part in ("answered", "unsure", "unlisted"):
+        for index, ref in enumerate(getattr(coverage, part)):
+            if not isinstance(ref, tuple) or len(ref) != (2 if part == "unlisted" else 3):
+                raise InvalidAsset(f"coverage.{part}[{index}]", f"{ref!r:.80} is not a place")
+            named.extend((f"coverage.{part}[{index}]", name) for name in ref)
+    named.extend((f"coverage.excluded[{i}]", n) for i, n in enumerate(coverage.excluded))
+    for field, name in named:
+        if not isinstance(name, str) or not name.strip() or "\x00" in name or len(name) > 1024:
+            raise InvalidAsset(field, f"{name!r:.80} must be a non-empty name without NUL")

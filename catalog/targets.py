@@ -22,9 +22,11 @@ from catalog import crawlwire, wire
 from catalog.errors import CatalogError, InvalidAsset, RemoteError
 from catalog.model import (
     DEFAULT_DEPRECATE_AFTER,
+    DEFAULT_STALE_AFTER,
     AssetDraft,
     PublishResult,
     QuietPort,
+    RunCoverage,
     RunSummary,
     Sighting,
 )
@@ -59,6 +61,8 @@ class PublishTarget(Protocol):
         deprecate_after: int = DEFAULT_DEPRECATE_AFTER,
         clusters: Collection[str] | None = None,
         namespaces: Collection[str] | None = None,
+        coverage: RunCoverage | None = None,
+        stale_after: int = DEFAULT_STALE_AFTER,
     ) -> RunSummary:
         """Record the end of a run (see :meth:`catalog.CatalogStore.record_run`)."""
         ...
@@ -175,11 +179,14 @@ class HttpTarget:
         deprecate_after: int = DEFAULT_DEPRECATE_AFTER,
         clusters: Collection[str] | None = None,
         namespaces: Collection[str] | None = None,
+        coverage: RunCoverage | None = None,
+        stale_after: int = DEFAULT_STALE_AFTER,
     ) -> RunSummary:
         """Record the end of a run on the server.
 
         Raises:
-            InvalidAsset: The server refused the run (400).
+            InvalidAsset: The server refused the run (400); an older server
+                refuses a ``coverage`` as an unknown field.
             RemoteError: Any other failure, including no answer.
         """
         body = wire.run_json(
@@ -191,6 +198,8 @@ class HttpTarget:
             deprecate_after=deprecate_after,
             clusters=None if clusters is None else sorted(clusters),
             namespaces=None if namespaces is None else sorted(namespaces),
+            coverage=coverage,
+            stale_after=stale_after,
         )
         return wire.summary_from_json(self._post(_RUNS, body))
 

@@ -18,14 +18,17 @@ from typing import Any, Final, cast
 
 from catalog.errors import InvalidAsset
 from catalog.model import (
+    DEFAULT_STALE_AFTER,
     AssetDraft,
     AssetFile,
     AssetType,
     Classifier,
     Instance,
+    InstanceRef,
     Packaging,
     Provenance,
     PublishResult,
+    RunCoverage,
     RunSummary,
 )
 
@@ -87,6 +90,25 @@ _RUN_FIELDS: Final = {
     "deprecateAfter": False,
     "clusters": False,
     "namespaces": False,
+    "coverage": False,
+    "staleAfter": False,
+}
+_COVERAGE_FIELDS: Final = {
+    "answered": False,
+    "unsure": False,
+    "listed": False,
+    "unlisted": False,
+    "excluded": False,
+}
+_SERVICE_FIELDS: Final = {"cluster": True, "namespace": True, "service": True}
+_PLACE_FIELDS: Final = {"cluster": True, "namespace": True}
+_INSTANCE_REF_FIELDS: Final = {**_SERVICE_FIELDS, "assetId": True, "port": True}
+_SUMMARY_FIELDS: Final = {
+    **dict.fromkeys(
+        ("runId", "groupId", "counted", "seen", "missed", "deprecated", "restored"), True
+    ),
+    "held": False,  # not sent by servers before stale instances
+    "stale": False,
 }
 
 
@@ -281,9 +303,15 @@ def run_json(
     deprecate_after: int,
     clusters: list[str] | None,
     namespaces: list[str] | None,
+    coverage: RunCoverage | None = None,
+    stale_after: int = DEFAULT_STALE_AFTER,
 ) -> JsonObject:
-    """The body that records a run (``POST /meshatlas/api/v1/runs``)."""
-    return {
+    """The body that records a run (``POST /meshatlas/api/v1/runs``).
+
+    ``coverage`` and ``staleAfter`` are sent only when given (a run without
+    them reads as an older crawler's, which every server takes).
+    """
+    body: JsonObject = {
         "groupId": group_id,
         "seen": seen,
         "startedAt": started_at.isoformat(),
@@ -293,6 +321,55 @@ def run_json(
         "clusters": clusters,
         "namespaces": namespaces,
     }
+    if coverage is not None:
+        body["coverage"] = {
+            "answered": [_service_json(ref) for ref in sorted(coverage.answered)],
+            "unsure": [_service_json(ref) for ref in sorted(coverage.unsure)],
+            "listed": coverage.listed,
+            "unlisted": [{"cluster": c, "namespace": n} for c, n in sorted(coverage.unlisted)],
+            "excluded": sorted(coverage.excluded),
+        }
+    if coverage is not None or stale_after != DEFAULT_STALE_AFTER:
+        body["staleAfter"] = stale_after
+    return body
+
+
+def _service_json(ref: tuple[str, str, str]) -> JsonObject:
+    return {"cluster": ref[0], "namespace": ref[1], "service": ref[2]}
+
+
+def _coverage_from_json(body: Any) -> RunCoverage:
+    data = read_object("coverage", body, _COVERAGE_FIELDS)
+    services: dict[str, frozenset[tuple[str, str, str]]] = {}
+    for part in ("answered", "unsure"):
+        found = []
+        for index, raw in enumerate(read_list(f"coverage.{part}", data.get(part, []))):
+            at = f"coverage.{part}[{index}]"
+            item = read_object(at, raw, _SERVICE_FIELDS)
+            found.append(
+                (
+                    read_str(f"{at}.cluster", item["cluster"]),
+                    read_str(f"{at}.namespace", item["namespace"]),
+                    read_str(f"{at}.service", item["service"]),
+                )
+            )
+        services[part] = frozenset(found)
+    unlisted = []
+    for index, raw in enumerate(read_list("coverage.unlisted", data.get("unlisted", []))):
+        at = f"coverage.unlisted[{index}]"
+        item = read_object(at, raw, _PLACE_FIELDS)
+        cluster = read_str(f"{at}.cluster", item["cluster"])
+        unlisted.append((cluster, read_str(f"{at}.namespace", item["namespace"])))
+    listed = data.get("listed", True)
+    if not isinstance(listed, bool):
+        raise InvalidAsset("coverage.listed", f"must be true or false, not {_kind(listed)}")
+    return RunCoverage(
+        answered=services["answered"],
+        unsure=services["unsure"],
+        listed=listed,
+        unlisted=frozenset(unlisted),
+        excluded=frozenset(read_strs("coverage.excluded", data.get("excluded", []))),
+    )
 
 
 def run_from_json(body: Any) -> dict[str, Any]:
@@ -317,6 +394,10 @@ def run_from_json(body: Any) -> dict[str, Any]:
     for key, name in (("clusters", "clusters"), ("namespaces", "namespaces")):
         if data.get(key) is not None:
             arguments[name] = list(read_strs(key, data[key]))
+    if data.get("coverage") is not None:
+        arguments["coverage"] = _coverage_from_json(data["coverage"])
+    if "staleAfter" in data:
+        arguments["stale_after"] = read_int("staleAfter", data["staleAfter"])
     return arguments
 
 
@@ -330,6 +411,17 @@ def summary_json(summary: RunSummary) -> JsonObject:
         "missed": list(summary.missed),
         "deprecated": list(summary.deprecated),
         "restored": list(summary.restored),
+        "held": list(summary.held),
+        "stale": [
+            {
+                "assetId": ref.asset_id,
+                "cluster": ref.cluster,
+                "namespace": ref.namespace,
+                "service": ref.service,
+                "port": ref.port,
+            }
+            for ref in summary.stale
+        ],
     }
 
 
@@ -339,8 +431,20 @@ def summary_from_json(body: Any) -> RunSummary:
     Raises:
         InvalidAsset: The body is not a run summary.
     """
-    names = ("runId", "groupId", "counted", "seen", "missed", "deprecated", "restored")
-    data = read_object("", body, dict.fromkeys(names, True))
+    data = read_object("", body, _SUMMARY_FIELDS)
+    stale = []
+    for index, raw in enumerate(read_list("stale", data.get("stale", []))):
+        at = f"stale[{index}]"
+        item = read_object(at, raw, _INSTANCE_REF_FIELDS)
+        stale.append(
+            InstanceRef(
+                asset_id=read_str(f"{at}.assetId", item["assetId"]),
+                cluster=read_str(f"{at}.cluster", item["cluster"]),
+                namespace=read_str(f"{at}.namespace", item["namespace"]),
+                service=read_str(f"{at}.service", item["service"]),
+                port=read_int(f"{at}.port", item["port"]),
+            )
+        )
     return RunSummary(
         run_id=read_int("runId", data["runId"]),
         group_id=read_str("groupId", data["groupId"]),
@@ -349,11 +453,17 @@ def summary_from_json(body: Any) -> RunSummary:
         missed=read_strs("missed", data["missed"]),
         deprecated=read_strs("deprecated", data["deprecated"]),
         restored=read_strs("restored", data["restored"]),
+        held=read_strs("held", data.get("held", [])),
+        stale=tuple(stale),
     )
 
 
 def instance_json(instance: Instance, *, version: str | None = None) -> JsonObject:
-    """An instance; with ``version`` when listed across versions."""
+    """An instance; with ``version`` when listed across versions.
+
+    ``lastSeen`` and ``stale`` are there when the catalogue's read carried them
+    (never in a draft's body).
+    """
     out: JsonObject = {
         "cluster": instance.cluster,
         "namespace": instance.namespace,
@@ -362,6 +472,10 @@ def instance_json(instance: Instance, *, version: str | None = None) -> JsonObje
         "endpointUri": instance.endpoint_uri,
         "environment": instance.environment,
     }
+    if instance.last_seen is not None:
+        out["lastSeen"] = instance.last_seen.isoformat()
+    if instance.stale is not None:
+        out["stale"] = instance.stale
     if version is not None:
         out["version"] = version
     return out

@@ -1,6 +1,7 @@
 """Decide what kind of API answered, from what probing saw.
 
-A valid OpenAPI/Swagger description makes a port ``rest``, a WSDL ``soap``.
+A valid OpenAPI/Swagger description makes a port ``rest``, a WSDL ``soap``, a
+GraphQL schema ``graphql``, a protobuf descriptor set ``grpc``.
 Without one: a GraphQL answer to a ``__typename`` query means ``graphql``; a
 SOAP Fault for an empty envelope means ``soap``; JSON answers mean ``rest``;
 anything else that speaks HTTP is ``http``.
@@ -16,8 +17,11 @@ __all__ = ["ApiKind", "is_graphql", "kind_of_spec"]
 
 
 def kind_of_spec(spec: SpecDocument) -> ApiKind:
-    """The API kind a description implies."""
-    return "soap" if spec.format == "wsdl" else "rest"
+    """The API kind a description (or a contract) implies."""
+    return _KINDS.get(spec.format, "rest")
+
+
+_KINDS: dict[str, ApiKind] = {"wsdl": "soap", "graphql": "graphql", "protobuf": "grpc"}
 
 
 def is_graphql(response: Response) -> bool:

@@ -18,6 +18,7 @@ PREFIX: Final = "meshatlas.io/"
 IGNORE: Final = PREFIX + "ignore"
 OPENAPI_PATH: Final = PREFIX + "openapi-path"
 WSDL_PATH: Final = PREFIX + "wsdl-path"
+GRAPHQL_SCHEMA_PATH: Final = PREFIX + "graphql-schema-path"
 PORT: Final = PREFIX + "port"
 ASSET_ID: Final = PREFIX + "asset-id"
 OWNER: Final = PREFIX + "owner"
@@ -34,6 +35,7 @@ ALLOWED: Final = frozenset(
         IGNORE,
         OPENAPI_PATH,
         WSDL_PATH,
+        GRAPHQL_SCHEMA_PATH,
         PORT,
         ASSET_ID,
         OWNER,
@@ -126,6 +128,7 @@ def overrides(
         ignore=ignore,
         openapi_path=openapi_path,
         wsdl_path=_path(service_annotations.get(WSDL_PATH), own_hosts),
+        graphql_schema_path=_path(service_annotations.get(GRAPHQL_SCHEMA_PATH), own_hosts),
         port=(service_annotations.get(PORT) or "").strip() or None,
         asset_id=(service_annotations.get(ASSET_ID) or "").strip() or None,
         owner=_safe(merged.get(OWNER)).strip() or None,

@@ -24,7 +24,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from discovery import classify, fetch, frameworks, specs
+from discovery import classify, contracts, fetch, frameworks, specs
 from discovery.errors import BudgetExhausted, NotASpecError, ProbeError, ProbeTimeout, SpecError
 from discovery.fetch import Fetcher, Response, ServiceBudget
 from discovery.frameworks import Candidate, Plan
@@ -63,6 +63,8 @@ _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 _PAST_A_LIMIT: Final = "validation exceeded"
 #: Where a 5xx answer means "unavailable now", not "no description here".
 _EXPECTED_HERE: Final = frozenset({"annotation", "configured", "remembered"})
+#: How the path of a served GraphQL schema ends (Spring GraphQL's printer, SDL files).
+_SCHEMA_FILES: Final = ("/schema", ".graphql", ".graphqls", ".gql", ".sdl")
 #: What each framework in the table is called in evidence.
 _LABELS: Final = {f.name: f.label for f in frameworks.FRAMEWORKS}
 
@@ -106,6 +108,8 @@ class _State:
     json_seen: bool = False
     fallback: SpecDocument | None = None
     graphql_at: str | None = None
+    #: A contract read from the API itself (a GraphQL schema).
+    contract: SpecDocument | None = None
     soap_fault: bool = False
     #: Requests that got no answer: without a description, the search is not a verdict.
     failures: list[ProbeError] = field(default_factory=list)
@@ -233,6 +237,7 @@ class PortSearch:
             evidence=tuple(self.state.evidence),
             requests=self.state.requests,
             confidence=confidence,
+            contract=self.state.contract,
         )
 
     # --- warm runs ------------------------------------------------------------
@@ -242,8 +247,14 @@ class PortSearch:
         state = self.state
         # What worked last time is likely the port's only request: nothing to keep open.
         if hint.kind == "graphql" and hint.path is not None:
-            if await self._graphql(hint.path, "remembered", "where GraphQL answered last time"):
-                return None, "graphql", CONFIDENCE["graphql"]
+            if self._schema_location(hint.path):
+                why = "where the GraphQL schema was last time"
+                if await self._schema_file(hint.path, how="remembered", why=why, last=True):
+                    return None, "graphql", self._graphql_confidence()
+                return None
+            why = "where GraphQL answered last time: its schema, by introspection"
+            if await self._introspect(hint.path, why=why, warm=True):
+                return None, "graphql", self._graphql_confidence()
             return None
         if hint.path is not None:
             doc = await self._try(
@@ -300,6 +311,11 @@ class PortSearch:
             plan.tried(candidate.path, candidate.kind)
             if doc := await self._try(candidate, plan=plan):
                 return doc
+        if schema_path := overrides.graphql_schema_path:
+            plan.tried(schema_path, "get")
+            why = "named by meshatlas.io/graphql-schema-path"
+            if await self._schema_file(schema_path, how="annotation", why=why):
+                return None  # a GraphQL API whose schema its operator named
         root = await self._get("/", why="root", follow=False)
         plan.tried("/", "get")
         if root is not None:
@@ -323,11 +339,13 @@ class PortSearch:
         while state.requests < state.budget and (chosen := plan.next()):
             if chosen.kind == "graphql":
                 if await self._graphql(chosen.path, chosen.how, chosen.why):
+                    await self._introspect(chosen.path, why="its schema, by introspection")
                     return None
                 continue
             if doc := await self._try(chosen, plan=plan):
                 return doc
-        if state.fallback is None and state.failures and state.graphql_at is None:
+        found_graphql = state.graphql_at is not None or state.contract is not None
+        if state.fallback is None and state.failures and not found_graphql:
             # Part of the search went unanswered: "no description" would be a guess.
             raise state.failures[0]
         if state.fallback is None and state.answers and state.server_errors == state.answers:
@@ -626,10 +644,150 @@ class PortSearch:
             state.step("POST", response.url, response, why, f"{response.status}: no SOAP Fault")
         return False
 
+    # --- GraphQL schemas -------------------------------------------------------
+
+    async def _introspect(self, path: str, *, why: str, warm: bool = False) -> bool:
+        """Ask ``path`` for its schema with the introspection query, in one request.
+
+        True when the answer was GraphQL's: the schema (kept as the contract),
+        or a refusal, after which a cold run looks for a served schema file. On
+        a warm run this request alone shows the endpoint still answers GraphQL.
+        """
+        state = self.state
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if state.requests >= state.budget:
+            said = "not asked: the port's request budget is spent"
+            state.evidence.append(Evidence("graphql-introspection", said, state.base + path))
+            return False
+        response = await self._post(path, contracts.graphql.INTROSPECTION_REQUEST, headers, why=why)
+        if response is None:
+            return False
+        verdict: str
+        refused = None if response.truncated else contracts.graphql.refusal(response.body)
+        graphql_answer = True
+        if response.truncated:
+            verdict = "introspection answer over the size cap, not read"
+        elif refused is not None:
+            verdict = f"introspection refused: {refused}"
+        elif response.status != 200 or not response.content_type.endswith("json"):
+            verdict = f"{response.status}: no introspection answer"
+            graphql_answer = False
+        else:
+            doc, verdict = await self._read_schema(response.body, response)
+            graphql_answer = doc is not None or not warm
+            if doc is not None:
+                state.contract = doc
+        if warm and graphql_answer:
+            said = "answered the introspection query where GraphQL answered last time"
+            state.evidence.append(
+                Evidence("graphql", said, response.url, response.status, response.content_type)
+            )
+            state.graphql_at = path
+        if graphql_answer or not warm:
+            state.evidence.append(
+                Evidence(
+                    "graphql-introspection",
+                    verdict,
+                    response.url,
+                    response.status,
+                    response.content_type,
+                )
+            )
+        state.step("POST", response.url, response, why, verdict)
+        if refused is not None and not warm:
+            # Spring for GraphQL prints the schema beside its endpoint
+            # (spring.graphql.schema.printer.enabled): where introspection is off.
+            # A warm run does not look: a schema found there is remembered there.
+            printed = path.rstrip("/") + "/schema"
+            await self._schema_file(printed, how="probe", why="the schema Spring GraphQL prints")
+        return graphql_answer
+
+    async def _schema_file(self, path: str, *, how: str, why: str, last: bool = False) -> bool:
+        """GET a served schema (SDL, or an introspection result); True when it was one."""
+        state = self.state
+        try:
+            response = await self._get(path, why=why, last=last)
+        except BudgetExhausted:
+            raise
+        except ProbeError as exc:
+            state.evidence.append(Evidence(how, f"gave up: {exc.message}", exc.url))
+            state.step("GET", exc.url or state.base + path, None, why, "gave up")
+            if how != "probe":
+                state.failures.append(exc)
+            return False
+        if response is None:
+            return False
+        if response.status >= 500 and how in _EXPECTED_HERE:
+            # Where the schema should be, it is unavailable now: not absent.
+            state.failures.append(
+                ProbeError(f"{path} ({why}) answered {response.status}", url=response.url)
+            )
+        if response.status != 200 or response.truncated:
+            verdict = "body over the size cap, not read" if response.truncated else "no schema"
+            state.step("GET", response.url, response, why, f"{response.status}: {verdict}")
+            if how != "probe":
+                state.evidence.append(
+                    Evidence("graphql-schema", verdict, response.url, response.status)
+                )
+            return False
+        doc, verdict = await self._read_schema(response.body, response)
+        state.step("GET", response.url, response, why, verdict)
+        if doc is None and how == "probe":
+            return False
+        state.evidence.append(
+            Evidence(
+                "graphql-schema", verdict, response.url, response.status, response.content_type
+            )
+        )
+        if doc is not None:
+            state.contract = doc
+        return doc is not None
+
+    async def _read_schema(
+        self, body: bytes, response: Response
+    ) -> tuple[SpecDocument | None, str]:
+        """The schema in ``body``, read in a worker, and the words for it."""
+        budget = self.service_budget
+        reading = contracts.Reading("graphql")
+        content_type = response.content_type
+        spent = budget.validation_refused if budget else None
+        known = specs.known_outcome(body, content_type=content_type, reading=reading)
+        if spent is not None and known is None and self.pool is not None:
+            return None, f"not read: another description of this Service was refused ({spent})"
+        try:
+            if self.pool is None:
+                doc = specs.parse_spec(
+                    body, url=response.url, content_type=content_type, reading=reading
+                )
+            else:
+                doc = await self.pool.parse(
+                    body, url=response.url, content_type=content_type, reading=reading
+                )
+        except SpecError as exc:
+            if budget is not None and exc.message.startswith(_PAST_A_LIMIT):
+                budget.validation_refused = exc.message
+            return None, f"schema not read: {exc.message}"
+        said = f"GraphQL schema ({doc.spec_version}), {doc.operation_count} operations"
+        if not doc.valid:
+            said += "; invalid: " + "; ".join(doc.errors[:3])
+        return doc, said
+
+    def _schema_location(self, path: str) -> bool:
+        """Whether a remembered path is a schema file rather than the GraphQL endpoint."""
+        if path == self.service.overrides.graphql_schema_path:
+            return True
+        return path.split("?", 1)[0].lower().endswith(_SCHEMA_FILES)
+
+    def _graphql_confidence(self) -> float:
+        contract = self.state.contract
+        return (
+            CONFIDENCE["spec"] if contract is not None and contract.valid else CONFIDENCE["graphql"]
+        )
+
     async def _classify_without_spec(self) -> tuple[ApiKind, float]:
         state = self.state
-        if state.graphql_at is not None:
-            return "graphql", CONFIDENCE["graphql"]
+        if state.graphql_at is not None or state.contract is not None:
+            return "graphql", self._graphql_confidence()
         if state.soap_fault:
             return "soap", CONFIDENCE["soap-fault"]
         if state.json_seen:

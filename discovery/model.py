@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 ApiKind = Literal["rest", "soap", "http", "grpc", "graphql"]
-SpecFormat = Literal["openapi", "swagger", "wsdl"]
-Packaging = Literal["json", "yaml", "wsdl", "xml"]
+#: ``graphql`` (a schema, as SDL) and ``protobuf`` (a FileDescriptorSet) are
+#: contracts read from the API itself (introspection, server reflection).
+SpecFormat = Literal["openapi", "swagger", "wsdl", "graphql", "protobuf"]
+Packaging = Literal["json", "yaml", "wsdl", "xml", "graphql", "protobuf"]
 #: How a port's traffic is understood, decided the way Istio decides it.
 MeshProtocol = Literal[
     "http",
@@ -73,6 +75,8 @@ class Overrides:
     ignore: bool = False
     openapi_path: str | None = None
     wsdl_path: str | None = None
+    #: Where the GraphQL schema (SDL or an introspection result) is served.
+    graphql_schema_path: str | None = None
     port: str | None = None
     asset_id: str | None = None
     owner: str | None = None
@@ -141,13 +145,19 @@ class Problem:
 
 @dataclass(frozen=True, slots=True)
 class Operation:
-    """One operation of an API: an HTTP method + path, or a SOAP operation."""
+    """One operation of an API: an HTTP method + path, a SOAP operation, a
+    GraphQL root field (``query users``) or a gRPC method (``rpc shop.Orders/Get``).
+
+    ``streaming`` is set for gRPC methods that stream: ``client``, ``server``
+    or ``bidi``.
+    """
 
     name: str
     method: str | None = None
     path: str | None = None
     soap_action: str | None = None
     summary: str | None = None
+    streaming: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +181,9 @@ class SpecDocument:
     #: What the validation outcome is known by (content digest, validator and its
     #: version), so a later run can reuse it; ``None`` when nothing was validated.
     check_key: str | None = field(default=None, compare=False)
+    #: A readable rendering of a binary ``content`` (the ``.proto`` text of a
+    #: FileDescriptorSet); ``None`` when ``content`` is readable itself.
+    readable: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def operation_count(self) -> int:
@@ -182,9 +195,9 @@ class Evidence:
     """One observation that supports a classification.
 
     ``check`` names what was tried (``fingerprint``, ``openapi``, ``wsdl``,
-    ``graphql``, ``soap-fault``, ``json``, ``http``, ``grpc-reflection``,
-    ``grpc-status``, ``port-protocol``, ``annotation``); ``matched`` says in
-    words what was seen.
+    ``graphql``, ``graphql-introspection``, ``graphql-schema``, ``soap-fault``,
+    ``json``, ``http``, ``grpc-reflection``, ``grpc-descriptors``, ``grpc-status``,
+    ``port-protocol``, ``annotation``); ``matched`` says in words what was seen.
     """
 
     check: str
@@ -216,6 +229,11 @@ class Api:
     requests: int
     confidence: float = 1.0
     grpc_services: tuple[str, ...] = ()
+    #: The contract read from the API itself: a GraphQL schema (introspection or
+    #: a served SDL) or a gRPC server's descriptors (reflection). Kept beside
+    #: ``spec``, which holds only the report's description formats (OpenAPI,
+    #: Swagger, WSDL).
+    contract: SpecDocument | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,9 @@
 HTTP-capable ports are searched by :mod:`discovery.httpprobe` (annotations,
 last run's location, ``/``, then what the answers and the framework table
 suggest, within a per-port request budget); gRPC ports are asked through
-server reflection. Requests go only to the Service's own address and each
-one is counted.
+server reflection for their services and descriptors (:mod:`discovery.grpcprobe`),
+read into a contract in a worker like any description. Requests go only to
+the Service's own address and each one is counted.
 
 Whatever one Service serves, it costs a bounded share of the crawl: at most
 ``max_ports`` of its ports, ``per_service`` of them at a time, none started
@@ -21,7 +22,8 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from discovery import grpcprobe, httpprobe
+from discovery import contracts, grpcprobe, httpprobe, specs
+from discovery.errors import SpecError
 from discovery.fetch import Fetcher, Limits, ServiceBudget
 from discovery.httpprobe import CONFIDENCE, Outcome, endpoint
 from discovery.model import (
@@ -34,6 +36,7 @@ from discovery.model import (
     Service,
     ServiceFindings,
     ServicePort,
+    SpecDocument,
 )
 from discovery.specpool import SpecPool
 
@@ -243,7 +246,7 @@ class Prober:
         max_bytes = min(limits.max_body_bytes, budget.bytes_left)
         budget.enter(started)
         try:
-            answer = await grpcprobe.list_services(
+            answer = await grpcprobe.reflect(
                 address=address, port=target, deadline=deadline, max_bytes=max_bytes
             )
         finally:
@@ -251,6 +254,7 @@ class Prober:
             budget.leave(started + waited)
         if answer is not None:
             budget.received += answer.received
+        calls = answer.calls if answer is not None else 1
         # No answer, and the budget's deadline (shorter than the request's) ended the wait.
         cut_short = answer is None and deadline < limits.deadline and waited >= deadline
         cut_small = max_bytes < limits.max_body_bytes and (
@@ -258,29 +262,64 @@ class Prober:
         )
         if cut_short or cut_small:
             why = f"{budget.time_reason if cut_short else budget.bytes_reason} (at {url})"
-            return Outcome(None, 1, Problem(f"{service.key}:{port.port}", "probe stopped", why))
+            return Outcome(None, calls, Problem(f"{service.key}:{port.port}", "probe stopped", why))
+        evidence: list[Evidence] = []
+        contract = None
         if answer is None:
             check, confidence = "port-protocol", CONFIDENCE["port-protocol"]
-            evidence = Evidence(check, "port named grpc (Istio port naming); no gRPC answer", url)
+            said = "port named grpc (Istio port naming); no gRPC answer"
+            evidence.append(Evidence(check, said, url))
         elif answer.status == "OK":
             check, confidence = "grpc-reflection", CONFIDENCE["grpc-reflection"]
             names = ", ".join(answer.services) or "no services"
-            evidence = Evidence(check, f"server reflection lists {names}", url)
+            version = "" if answer.api == grpcprobe.REFLECTION_APIS[0] else f" ({answer.api})"
+            evidence.append(Evidence(check, f"server reflection{version} lists {names}", url))
+            contract, described = await self._read_descriptors(answer, url)
+            if described:
+                evidence.append(Evidence("grpc-descriptors", described, url))
         else:
             check, confidence = "grpc-status", CONFIDENCE["grpc-status"]
-            evidence = Evidence(check, f"answered with grpc-status {answer.status}", url)
+            said = f"answered with grpc-status {answer.status}"
+            evidence.append(Evidence(check, said, url))
         api = Api(
             service=service.key,
             port=port,
             kind="grpc",
             base_url=endpoint(service, port),
             spec=None,
-            evidence=(evidence,),
-            requests=1,
+            evidence=tuple(evidence),
+            requests=calls,
             confidence=confidence,
             grpc_services=answer.services if answer else (),
+            contract=contract,
         )
-        return Outcome(api, 1)
+        return Outcome(api, calls)
+
+    async def _read_descriptors(
+        self, answer: grpcprobe.GrpcAnswer, url: str
+    ) -> tuple[SpecDocument | None, str | None]:
+        """The contract reflection's descriptors make, and what to say of them."""
+        if answer.descriptors is None:
+            return None, f"no descriptors: {answer.gap}" if answer.gap else None
+        reading = contracts.Reading("protobuf", answer.services)
+        try:
+            if self.pool is None:
+                doc = specs.parse_spec(
+                    answer.descriptors, url=url, content_type=None, reading=reading
+                )
+            else:
+                doc = await self.pool.parse(
+                    answer.descriptors, url=url, content_type=None, reading=reading
+                )
+        except SpecError as exc:
+            return None, f"descriptors refused: {exc.message}"
+        files = f"{answer.files} file{'s' if answer.files != 1 else ''}"
+        said = f"descriptors of {files}, every import included: {doc.operation_count} methods"
+        if not doc.valid:
+            said += "; they do not build: " + "; ".join(doc.errors[:3])
+        if answer.gap:
+            said += f"; {answer.gap}"
+        return doc, said
 
     async def _probe_http(
         self, service: Service, port: ServicePort, address: str, budget: ServiceBudget

@@ -13,7 +13,13 @@ while a document is validated, and our own CPU never eats their deadlines.
 Descriptions whose validation outcome is already known (by the digest of
 their bytes, from an earlier run) and that are no WSDL are parsed in the
 calling process: parsing is bounded by :class:`~discovery.specs.SpecLimits`
-and only validation is unbounded.
+and only validation is unbounded. Contracts read as a known kind (``reading``)
+go to a worker, once per process for the same bytes: building a GraphQL
+schema is its validation, and graphql-core's checks are pure Python. A small
+protobuf descriptor set (:data:`INLINE_DESCRIPTORS` bytes at most) is read in
+the calling process: decoding it and building it into a descriptor pool is
+the protobuf runtime's C code, linear in its size, and a warm crawl of gRPC
+Services then starts no worker.
 
 Workers are ``python -m discovery.specworker`` processes speaking
 length-prefixed pickles over their pipes; one starts (about half a second of
@@ -35,7 +41,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from discovery import specs
+from discovery import contracts, specs
 from discovery.errors import NotASpecError, SpecError, SpecRefusedError
 from discovery.model import SpecDocument
 
@@ -95,17 +101,21 @@ class SpecPool:
         content_type: str | None,
         known: Mapping[str, Sequence[str]] | None = None,
         known_digests: Collection[str] = (),
+        reading: contracts.Reading | None = None,
     ) -> SpecDocument:
         """:func:`discovery.specs.parse_spec`, bounded; raises its :class:`SpecError` s."""
-        outcome = specs.known_outcome(content, content_type=content_type)
+        outcome = specs.known_outcome(content, content_type=content_type, reading=reading)
+        descriptors = reading is not None and reading.kind == "protobuf"
+        if outcome is None and descriptors and len(content) <= INLINE_DESCRIPTORS:
+            return specs.parse_spec(content, url=url, content_type=content_type, reading=reading)
         if outcome is None:
             digest = hashlib.sha256(content).hexdigest()
-            if digest in known_digests and not specs.looks_like_wsdl(content):
+            if digest in known_digests and reading is None and not specs.looks_like_wsdl(content):
                 # Validated before: only parsing is left, and parsing is bounded.
                 return specs.parse_spec(content, url=url, content_type=content_type, known=known)
-            outcome = await self._in_worker(content, url, content_type, known or {})
+            outcome = await self._in_worker(content, url, content_type, known or {}, reading)
             # Kept where parse_spec keeps its own, bounded the same way.
-            specs.keep_outcome(content, _bare(outcome), content_type=content_type)
+            specs.keep_outcome(content, _bare(outcome), content_type=content_type, reading=reading)
         if isinstance(outcome, SpecError):
             raise type(outcome)(outcome.message, url=url)
         return outcome if outcome.url == url else dataclasses.replace(outcome, url=url)
@@ -116,11 +126,12 @@ class SpecPool:
         url: str,
         content_type: str | None,
         known: Mapping[str, Sequence[str]],
+        reading: contracts.Reading | None,
     ) -> SpecDocument | SpecError:
         # Only the outcomes this document could use travel to the worker.
         prefix = hashlib.sha256(content).hexdigest() + "/"
         wanted = {k: list(v) for k, v in known.items() if k.startswith(prefix)}
-        job = (content, url, content_type, wanted, self.limits.cpu_seconds)
+        job = (content, url, content_type, wanted, self.limits.cpu_seconds, reading)
         async with self._slots:
             worker = self._idle.pop() if self._idle else await _Worker.start(self.limits)
             self._busy.add(worker)
@@ -231,6 +242,9 @@ def _death(exitcode: int | None, limits: PoolLimits, said: str = "") -> str:
         return f"validation exceeded {limits.memory_mib} MiB"
     return f"validation worker died (exit code {exitcode}{': ' + said if said else ''})"
 
+
+#: Largest protobuf descriptor set read in the calling process (see the module docstring).
+INLINE_DESCRIPTORS: Final = 64 * 1024
 
 #: The worker's exit code when it ran out of memory outside a document's parse.
 MEMORY_EXIT: Final = 99

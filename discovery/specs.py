@@ -1,5 +1,9 @@
 """Recognise, parse and validate API descriptions: OpenAPI 3.x, Swagger 2.0, WSDL 1.1.
 
+Contracts asked for on purpose (a GraphQL schema, a gRPC descriptor set) are
+read here too, as :mod:`discovery.contracts` says, when the caller names
+what it asked for (``reading``).
+
 These are pure functions of the bytes a probe brought back. Nothing is fetched:
 not a ``$ref`` to another document, not an ``xsd:import``. Work is bounded
 (:class:`SpecLimits`) because the bytes come from whatever answers on a port.
@@ -40,7 +44,7 @@ from openapi_spec_validator import (
 from openapi_spec_validator.validation.validators import SpecValidator
 from referencing.exceptions import Unresolvable
 
-from discovery import wsdl
+from discovery import contracts, wsdl
 from discovery.errors import NotASpecError, SpecError, SpecRefusedError
 
 # openapi-spec-validator switches to jsonschema-rs whenever that is installed
@@ -144,6 +148,7 @@ def parse_spec(
     content_type: str | None,
     limits: SpecLimits = DEFAULT_LIMITS,
     known: Mapping[str, Sequence[str]] | None = None,
+    reading: contracts.Reading | None = None,
 ) -> SpecDocument:
     """Recognise and parse an OpenAPI 3.x / Swagger 2.0 document or a WSDL 1.1 document.
 
@@ -158,6 +163,9 @@ def parse_spec(
         limits: bounds on the work done.
         known: validation outcomes (error messages) by ``check_key``, from an
             earlier run: a document already validated is not validated again.
+        reading: bytes asked for as a contract of a known kind (a GraphQL
+            schema, a protobuf descriptor set: :mod:`discovery.contracts`),
+            read as that kind rather than recognised.
 
     Returns:
         The parsed description; ``valid`` is False and ``errors`` holds the first
@@ -168,18 +176,21 @@ def parse_spec(
         SpecRefusedError: the bytes were refused (too large, too deep, YAML
             alias expansion, an XML DTD).
     """
-    key = _outcome_key(content, content_type, limits)
+    key = _outcome_key(content, content_type, limits, reading)
     outcome = _PARSED.get(key)
     if outcome is None:
         try:
-            outcome = _parse(
-                content,
-                url=url,
-                content_type=content_type,
-                limits=limits,
-                known=known or {},
-                digest=key[0].hex(),
-            )
+            if reading is not None:
+                outcome = contracts.read_contract(content, url=url, reading=reading, limits=limits)
+            else:
+                outcome = _parse(
+                    content,
+                    url=url,
+                    content_type=content_type,
+                    limits=limits,
+                    known=known or {},
+                    digest=key[0].hex(),
+                )
         except SpecError as exc:
             # Kept bare: a traceback or cause would hold the body and its tree alive.
             outcome = type(exc)(exc.message)
@@ -193,23 +204,32 @@ def parse_spec(
 #: way, and the same description is often served by many Services (replicas,
 #: tenants, clusters, and every warm re-run). Validation is by far the costliest
 #: step of a crawl. Bounded, oldest out first; documents share their bytes.
-_PARSED: dict[tuple[bytes, bool, SpecLimits], SpecDocument | SpecError] = {}
+_OutcomeKey: TypeAlias = "tuple[bytes, bool, SpecLimits, contracts.Reading | None]"
+_PARSED: dict[_OutcomeKey, SpecDocument | SpecError] = {}
 _PARSED_MAX = 4096
 _PARSED_MAX_BYTES = 64 * 1024 * 1024
 _parsed_bytes = 0
 
 
 def _outcome_key(
-    content: bytes, content_type: str | None, limits: SpecLimits
-) -> tuple[bytes, bool, SpecLimits]:
-    return hashlib.sha256(content).digest(), "json" in (content_type or "").lower(), limits
+    content: bytes,
+    content_type: str | None,
+    limits: SpecLimits,
+    reading: contracts.Reading | None = None,
+) -> _OutcomeKey:
+    json_hint = "json" in (content_type or "").lower()
+    return hashlib.sha256(content).digest(), json_hint, limits, reading
 
 
 def known_outcome(
-    content: bytes, *, content_type: str | None, limits: SpecLimits = DEFAULT_LIMITS
+    content: bytes,
+    *,
+    content_type: str | None,
+    limits: SpecLimits = DEFAULT_LIMITS,
+    reading: contracts.Reading | None = None,
 ) -> SpecDocument | SpecError | None:
     """What :func:`parse_spec` came to for these bytes earlier in this process, if kept."""
-    return _PARSED.get(_outcome_key(content, content_type, limits))
+    return _PARSED.get(_outcome_key(content, content_type, limits, reading))
 
 
 def keep_outcome(
@@ -218,12 +238,13 @@ def keep_outcome(
     *,
     content_type: str | None,
     limits: SpecLimits = DEFAULT_LIMITS,
+    reading: contracts.Reading | None = None,
 ) -> None:
     """Keep an outcome reached elsewhere (a worker process) as :func:`parse_spec` keeps its own."""
-    _remember(_outcome_key(content, content_type, limits), outcome)
+    _remember(_outcome_key(content, content_type, limits, reading), outcome)
 
 
-def _remember(key: tuple[bytes, bool, SpecLimits], outcome: SpecDocument | SpecError) -> None:
+def _remember(key: _OutcomeKey, outcome: SpecDocument | SpecError) -> None:
     global _parsed_bytes
     _PARSED[key] = outcome
     _parsed_bytes += _size(outcome)
@@ -232,7 +253,9 @@ def _remember(key: tuple[bytes, bool, SpecLimits], outcome: SpecDocument | SpecE
 
 
 def _size(outcome: SpecDocument | SpecError) -> int:
-    return len(outcome.content) if isinstance(outcome, SpecDocument) else 0
+    if not isinstance(outcome, SpecDocument):
+        return 0
+    return len(outcome.content) + len(outcome.readable or b"")
 
 
 def _parse(

@@ -1,7 +1,7 @@
 """The worker behind :class:`discovery.specpool.SpecPool`: ``python -m discovery.specworker MIB``.
 
 Reads length-prefixed pickled jobs ``(content, url, content_type, known,
-cpu_seconds)`` on stdin and answers each on stdout: ``("doc", SpecDocument)``,
+cpu_seconds, reading)`` on stdin and answers each on stdout: ``("doc", SpecDocument)``,
 ``("error", (name, message))`` or ``("memory", None)``. Its heap is limited
 to ``MIB`` MiB beyond what it holds at start (``RLIMIT_DATA``), and each job
 to ``cpu_seconds`` of CPU time (the soft ``RLIMIT_CPU``, set afresh per
@@ -44,7 +44,7 @@ def serve(memory_mib: int, reader: BinaryIO, writer: BinaryIO) -> int:
         body = _read(reader, _FRAME.unpack(head)[0])
         if body is None:
             return 0
-        content, url, content_type, known, cpu_seconds = pickle.loads(body)
+        content, url, content_type, known, cpu_seconds, reading = pickle.loads(body)
         used = resource.getrusage(resource.RUSAGE_SELF)
         spent = int(used.ru_utime + used.ru_stime) + 1
         # The soft limit only: the kernel sends SIGXCPU there, which ends the
@@ -52,7 +52,9 @@ def serve(memory_mib: int, reader: BinaryIO, writer: BinaryIO) -> int:
         hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
         resource.setrlimit(resource.RLIMIT_CPU, (spent + cpu_seconds, hard))
         try:
-            document = specs.parse_spec(content, url=url, content_type=content_type, known=known)
+            document = specs.parse_spec(
+                content, url=url, content_type=content_type, known=known, reading=reading
+            )
             reply: tuple[str, Any] = ("doc", document)
         except SpecError as exc:
             reply = ("error", (type(exc).__name__, exc.message))

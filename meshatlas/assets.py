@@ -28,6 +28,8 @@ _CLASSIFIERS: Final[dict[str, catalog.Classifier]] = {
     "openapi": "oas",
     "swagger": "oas",
     "wsdl": "wsdl",
+    "graphql": "graphql",
+    "protobuf": "grpc",
 }
 _ID_UNSAFE = re.compile(r"[^a-z0-9.-]+")
 
@@ -103,6 +105,8 @@ def _detail(api: Api) -> str:
     """Where the API was found: its description's URL, its GraphQL endpoint, or the evidence."""
     if api.spec is not None:
         return api.spec.url
+    if api.kind == "graphql" and api.contract is not None:
+        return api.contract.url  # the endpoint or schema file it was read from
     for evidence in api.evidence:
         if evidence.check == "graphql" and evidence.url:
             return evidence.url  # a warm run asks there again, and only there
@@ -125,7 +129,9 @@ def _draft(
     asset: str,
     dependencies: tuple[str, ...],
 ) -> catalog.AssetDraft:
-    spec = api.spec
+    # A description (OpenAPI, WSDL) or the contract the API itself gives
+    # (a GraphQL schema, gRPC file descriptors).
+    spec = api.spec or api.contract
     files: tuple[catalog.AssetFile, ...] = ()
     operations: tuple[str, ...] = ()
     if spec is not None:
@@ -136,6 +142,12 @@ def _draft(
                 content=spec.content,
             ),
         )
+        if spec.readable is not None:  # the .proto text beside the descriptor set
+            files += (
+                catalog.AssetFile(
+                    classifier=_CLASSIFIERS[spec.format], packaging="proto", content=spec.readable
+                ),
+            )
         operations = tuple(
             f"{op.method} {op.path}" if op.method and op.path else op.name for op in spec.operations
         )

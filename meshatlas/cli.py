@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from meshatlas import console, outcome
+from meshatlas import console
 from meshatlas.errors import SourceError, UsageError
 from meshatlas.parsing import Parser, unknown_arguments
 from meshatlas.status import ExitCode
@@ -211,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(ExitCode.ERROR)
     except KeyboardInterrupt:
         console.error("interrupted")
-        return outcome.INTERRUPTED
+        return int(ExitCode.INTERRUPTED)
     except SystemExit as exc:  # --help and --version
         return int(exc.code or 0)
     except OSError as exc:

@@ -68,9 +68,6 @@ LOG_LEVEL_ENV: Final = console.LOG_LEVEL_ENV
 #: Flags that are not ``discover`` settings: they stay on the command line
 #: (``--log-level`` is every command's, from its own variable).
 _NOT_SETTINGS: Final = frozenset({"help", "config", "log_level"})
-#: Settings taken from the command line and the environment, not yet from the
-#: file: the file's keys are its schema's, and the schema has no key for them.
-_NOT_IN_FILE: Final = frozenset({"fail-on"})
 #: The other variables meshatlas reads (``publishing.TOKEN_ENV``,
 #: ``serve.HASHES_ENV``), and the one deploy/ sets for the catalogue server's args.
 OTHER_VARIABLES: Final = frozenset(
@@ -129,8 +126,8 @@ def settings(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
 
 
 def file_keys(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
-    """The settings of a subcommand's parser that a config file may hold, by key."""
-    return {k: a for k, a in settings(parser).items() if k not in _NOT_IN_FILE}
+    """The settings of a subcommand's parser that a config file may hold, by key: all of them."""
+    return settings(parser)
 
 
 def variable(key: str) -> str:
@@ -144,7 +141,7 @@ def known_variables() -> frozenset[str]:
     The settings are the schema's keys (a test holds them equal to the flags),
     so no command's parser has to be built, nor its modules imported.
     """
-    keys = set(schema()["properties"]["discover"]["properties"]) | _NOT_IN_FILE
+    keys = set(schema()["properties"]["discover"]["properties"])
     return frozenset(variable(key) for key in keys) | OTHER_VARIABLES
 
 

@@ -202,7 +202,7 @@ def summary(result: RunResult) -> None:
         key = findings.service.key
         for api in findings.apis:
             row = assets[(key.cluster, key.namespace, key.name, api.port.port)]
-            spec = api.spec
+            spec = api.spec or api.contract
             spec_text = f"{spec.format} {spec.spec_version}" if spec else "-"
             if spec and not spec.valid:
                 spec_text += " (invalid)"
@@ -247,7 +247,7 @@ def _summary_lines(result: RunResult) -> None:
     doc = result.report
     for service in doc["services"]:
         for api in service["apis"]:
-            spec = api.get("spec") or {}
+            spec = api.get("spec") or api.get("contract") or {}
             asset = api.get("asset") or {}
             log(
                 "info",

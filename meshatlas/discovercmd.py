@@ -10,9 +10,10 @@ import argparse
 from pathlib import Path
 
 import catalog
+from catalog.model import DEFAULT_STALE_AFTER
 from discovery.inventory import DEFAULT_EXCLUDED
-from discovery.probe import DEFAULT_BUDGET, DEFAULT_MAX_PORTS
-from meshatlas import config, console, metrics, outcome, telemetry
+from discovery.probe import DEFAULT_BUDGET, DEFAULT_MAX_PORTS, DEFAULT_PER_SERVICE
+from meshatlas import config, console, metrics, outcome, probecmd, telemetry
 from meshatlas.parsing import (
     CommaList,
     namespace_names,
@@ -105,7 +106,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         type=positive_int,
         default=catalog.DEFAULT_DEPRECATE_AFTER,
         metavar="N",
-        help="deprecate an API missed by N complete runs in a row (default: %(default)s)",
+        help="deprecate an API missed by N runs in a row: runs in which its Service"
+        " answered without it, or was gone from a namespace read in full; a Service with"
+        " problems counts neither way (default: %(default)s)",
+    )
+    out.add_argument(
+        "--stale-after",
+        type=positive_int,
+        default=DEFAULT_STALE_AFTER,
+        metavar="N",
+        help="mark an instance stale (kept, not deleted) once N complete sightings of its"
+        " Service in a row did not see it (default: %(default)s)",
     )
     out.add_argument(
         "--fail-on",
@@ -161,6 +172,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         help="most ports of one Service probed; the rest are noted (default: %(default)s)",
     )
     run_args.add_argument(
+        "--probe-ports-at-once",
+        type=positive_int,
+        default=DEFAULT_PER_SERVICE,
+        metavar="N",
+        help="ports of one Service probed at the same time (default: %(default)s)",
+    )
+    probecmd.add_service_budget(run_args)
+    run_args.add_argument(
         "--cold",
         action="store_true",
         help="ignore where APIs were found last time; probe every port afresh",
@@ -194,10 +213,14 @@ def options_from(args: argparse.Namespace) -> DiscoverOptions:
         timeout=args.timeout,
         dry_run=args.dry_run,
         deprecate_after=args.deprecate_after,
+        stale_after=args.stale_after,
         probe_paths=tuple(args.probe_path),
         exhaustive=args.exhaustive,
         probe_budget=args.probe_budget,
         probe_max_ports=args.probe_max_ports,
+        probe_ports_at_once=args.probe_ports_at_once,
+        probe_service_seconds=args.probe_service_seconds,
+        probe_service_mib=args.probe_service_mib,
         validation_cpu=args.validation_cpu,
         cold=args.cold,
         fail_on=args.fail_on,

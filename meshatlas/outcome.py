@@ -20,7 +20,7 @@ code   meaning
 2      usage or configuration error: nothing was probed or published
 3      partial: a source failed; what was read was published (with
        ``--fail-on=problems``, also when a Service did not answer)
-130    interrupted (Ctrl-C, SIGINT)
+130    interrupted (Ctrl-C, SIGINT): :attr:`ExitCode.INTERRUPTED`
 =====  ===============================================================
 
 ``--fail-on`` says the least that makes the code non-zero: ``error`` (a
@@ -35,13 +35,12 @@ from typing import TYPE_CHECKING, Final, Literal
 
 from meshatlas.status import ExitCode
 
-if TYPE_CHECKING:  # kept out of the import: the CLI reads INTERRUPTED before any command
+if TYPE_CHECKING:  # kept out of the import: the CLI imports this before any command runs
     from discovery.model import Discovery, Problem
 
 __all__ = [
     "DEFAULT_FAIL_ON",
     "FAIL_ON",
-    "INTERRUPTED",
     "FailOn",
     "Outcome",
     "judge",
@@ -51,8 +50,6 @@ __all__ = [
 FailOn = Literal["error", "partial", "problems"]
 FAIL_ON: Final[tuple[FailOn, ...]] = ("error", "partial", "problems")
 DEFAULT_FAIL_ON: Final[FailOn] = "partial"
-#: Exit code of a run stopped by Ctrl-C (128 + SIGINT, as shells report it).
-INTERRUPTED: Final = 130
 
 
 @dataclass(frozen=True, slots=True)

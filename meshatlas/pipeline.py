@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,12 +19,19 @@ import orjson
 import catalog
 import graph
 from catalog import DEFAULT_DEPRECATE_AFTER
+from catalog.model import DEFAULT_STALE_AFTER
 from catalog.validation import check_id
 from discovery import crawl, fetch, kube, specpool
 from discovery.errors import KubeError
 from discovery.inventory import DEFAULT_EXCLUDED, Scope
 from discovery.model import Discovery, HintKey, Problem
-from discovery.probe import DEFAULT_BUDGET, DEFAULT_MAX_PORTS, ProbeSettings
+from discovery.probe import (
+    DEFAULT_BUDGET,
+    DEFAULT_MAX_PORTS,
+    DEFAULT_PER_SERVICE,
+    DEFAULT_SERVICE_BYTES,
+    ProbeSettings,
+)
 from meshatlas import (
     assets,
     catalogues,
@@ -38,6 +46,9 @@ from meshatlas import (
 from meshatlas.errors import SourceError, UsageError
 from meshatlas.status import ExitCode
 from meshatlas.version import VERSION
+
+#: Bytes in a MiB (``--probe-service-mib``).
+MIB = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +73,20 @@ class DiscoverOptions:
     exhaustive: bool = False
     probe_budget: int = DEFAULT_BUDGET
     probe_max_ports: int = DEFAULT_MAX_PORTS
+    #: Seconds of probing one Service may cost across its ports (None: 8 × ``timeout``).
+    probe_service_seconds: float | None = None
+    #: MiB one Service may send across its ports and requests.
+    probe_service_mib: float = DEFAULT_SERVICE_BYTES / MIB
+    #: Ports of one Service probed at the same time.
+    probe_ports_at_once: int = DEFAULT_PER_SERVICE
     validation_cpu: int = specpool.PoolLimits().cpu_seconds
     #: Ignore what the catalogue remembers of the last crawl; probe every port afresh.
     cold: bool = False
     dry_run: bool = False
-    # Complete runs in a row that must miss an API before it is deprecated.
+    # Runs in a row that must miss an API before it is deprecated (see catalog.runs).
     deprecate_after: int = DEFAULT_DEPRECATE_AFTER
+    #: Complete sightings of its Service in a row that must miss an instance before it is stale.
+    stale_after: int = DEFAULT_STALE_AFTER
     #: The least that makes the exit code non-zero (see :mod:`meshatlas.outcome`).
     fail_on: outcome.FailOn = outcome.DEFAULT_FAIL_ON
     graph_formats: tuple[str, ...] = ("json", "graphml", "dot", "mermaid")
@@ -91,6 +110,8 @@ class RunResult:
     exit_code: ExitCode
     outputs: tuple[Path, ...] = ()
     published: tuple[catalog.PublishResult, ...] = field(default=())
+    #: What the catalogue concluded of the run (None for a dry run, or when not recorded).
+    run: catalog.RunSummary | None = None
 
 
 def redact(url: str) -> str:
@@ -146,17 +167,33 @@ def check(options: DiscoverOptions) -> catalogues.CatalogueUrl:
                 "--cluster-name names one cluster; with several --context, each cluster is"
                 " catalogued under its context's name"
             )
-    if options.deprecate_after < 1:
-        raise UsageError("--deprecate-after must be at least 1")
-    if options.concurrency < 1:
-        raise UsageError("--concurrency must be at least 1")
+    for flag, count in (
+        ("--deprecate-after", options.deprecate_after),
+        ("--stale-after", options.stale_after),
+        ("--concurrency", options.concurrency),
+        ("--probe-budget", options.probe_budget),
+        ("--probe-max-ports", options.probe_max_ports),
+        ("--probe-ports-at-once", options.probe_ports_at_once),
+    ):
+        if count < 1:
+            raise UsageError(f"{flag} must be at least 1")
     if options.timeout <= 0:
         raise UsageError("--timeout must be positive")
+    seconds = options.probe_service_seconds
+    if seconds is not None and not 0 < seconds < math.inf:
+        raise UsageError("--probe-service-seconds must be a positive number")
+    if not 0 < options.probe_service_mib < math.inf or service_bytes(options) < 1:
+        raise UsageError("--probe-service-mib must be a positive number")
     if options.fail_on not in outcome.FAIL_ON:
         raise UsageError(f"--fail-on must be one of {', '.join(outcome.FAIL_ON)}")
     preflight.check_outputs(out=options.out, report=options.report)
     telemetry.check(options)
     return catalogue
+
+
+def service_bytes(options: DiscoverOptions) -> int:
+    """Bytes one Service may send, from ``--probe-service-mib``."""
+    return round(options.probe_service_mib * MIB)
 
 
 def _connect(options: DiscoverOptions) -> list[kube.ClusterConnection]:
@@ -303,6 +340,7 @@ def _finish(
         for p in planned
     }
     published: list[catalog.PublishResult] = []
+    run: catalog.RunSummary | None = None
     if target is not None:
         # A database or a catalogue server, whichever --catalog names.
         publication = publishing.publish_all(
@@ -317,9 +355,12 @@ def _finish(
             selector=options.selector,
             deprecate_after=options.deprecate_after,
             quiet=quiet,
+            stale_after=options.stale_after,
+            max_ports=options.probe_max_ports,
         )
         catalog_failed = catalog_failed or publication.failed
         extra.extend(publication.problems)
+        run = publication.run
         for p in planned:
             result = publication.results.get(f"{p.draft.group_id}:{p.draft.asset_id}")
             if result is None:
@@ -355,6 +396,7 @@ def _finish(
         finished_at=datetime.now(UTC),
         kube_requests=found.inventory.requests,
         timings=clock.laps,
+        run=run,
     )
     text = orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE).decode()
     if options.report and options.report != "-":
@@ -364,7 +406,7 @@ def _finish(
     if options.out is not None:
         (options.out / "report.json").write_text(text)
         outputs.append(options.out / "report.json")
-    return RunResult(found, dependency_graph, doc, code, tuple(outputs), tuple(published))
+    return RunResult(found, dependency_graph, doc, code, tuple(outputs), tuple(published), run)
 
 
 async def _discover(
@@ -392,6 +434,9 @@ async def _discover(
                 budget=options.probe_budget,
                 max_ports=options.probe_max_ports,
                 quiet_deadline=min(1.0, options.timeout),
+                per_service=options.probe_ports_at_once,
+                service_seconds=options.probe_service_seconds,
+                service_bytes=service_bytes(options),
             ),
             progress=progress,
             hints={} if options.exhaustive else recalled.hints,

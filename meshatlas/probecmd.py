@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ipaddress
+import math
 from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,12 +23,64 @@ from urllib.parse import urlsplit
 from discovery import fetch, inventory, kube, protocols, specpool
 from discovery.errors import KubeError
 from discovery.model import Service, ServiceKey, ServicePort
-from discovery.probe import DEFAULT_BUDGET, Prober, ProbeSettings
+from discovery.probe import (
+    DEFAULT_BUDGET,
+    DEFAULT_SERVICE_BYTES,
+    SERVICE_DEADLINES,
+    Prober,
+    ProbeSettings,
+)
 from meshatlas import console, preflight
 from meshatlas.errors import SourceError, UsageError
 from meshatlas.status import ExitCode
 
-__all__ = ["add_parser", "run"]
+__all__ = ["MIB", "add_parser", "add_service_budget", "mebibytes", "positive_number", "run"]
+
+#: Bytes in a MiB (``--probe-service-mib``).
+MIB = 1024 * 1024
+
+
+def positive_number(text: str) -> float:
+    """A finite number above 0 (a budget: never unbounded)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
+    return value
+
+
+def mebibytes(text: str) -> float:
+    """A positive number of MiB, at least one byte."""
+    value = positive_number(text)
+    if round(value * MIB) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} MiB is less than one byte")
+    return value
+
+
+def add_service_budget(group: argparse._ActionsContainer) -> None:
+    """``--probe-service-seconds`` and ``--probe-service-mib``: what one Service may cost.
+
+    Shared by ``discover`` and ``probe``, so both take and refuse the same values.
+    """
+    group.add_argument(
+        "--probe-service-seconds",
+        type=positive_number,
+        default=None,
+        metavar="SECONDS",
+        help="seconds of probing one Service may cost across all its ports; its ports"
+        " not finished by then are problems, probed in full next run"
+        f" (default: {SERVICE_DEADLINES} x --timeout)",
+    )
+    group.add_argument(
+        "--probe-service-mib",
+        type=mebibytes,
+        default=DEFAULT_SERVICE_BYTES / MIB,
+        metavar="MIB",
+        help="MiB one Service may send across all its ports and requests; past it its"
+        " probing stops the same way (default: %(default)g)",
+    )
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -61,6 +114,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     )
     probe.add_argument("--probe-path", action="append", default=[], metavar="PATH")
     probe.add_argument("--exhaustive", action="store_true", help="try every known location")
+    add_service_budget(probe)
 
 
 def run(args: argparse.Namespace) -> ExitCode:
@@ -71,6 +125,8 @@ def run(args: argparse.Namespace) -> ExitCode:
         exhaustive=args.exhaustive,
         budget=args.probe_budget,
         per_service=1,
+        service_seconds=args.probe_service_seconds,
+        service_bytes=round(args.probe_service_mib * MIB),
     )
     limits = fetch.Limits(deadline=args.timeout)
     findings, trail = asyncio.run(_probe(service, port, settings, limits))

@@ -12,8 +12,9 @@ from typing import Any
 
 import fastjsonschema
 
+from catalog.model import RunSummary
 from discovery import secrets
-from discovery.model import Api, Discovery, Problem, ServiceFindings, ServiceKey
+from discovery.model import Api, Discovery, Problem, ServiceFindings, ServiceKey, SpecDocument
 
 #: Key of a published API: (service, port).
 ApiRef = tuple[ServiceKey, int]
@@ -55,8 +56,12 @@ def build(
     finished_at: datetime,
     kube_requests: int,
     timings: Mapping[str, float] | None = None,
+    run: RunSummary | None = None,
 ) -> dict[str, Any]:
-    """Assemble the report; ``assets`` maps each API to its asset fields."""
+    """Assemble the report; ``assets`` maps each API to its asset fields.
+
+    ``run`` is what the catalogue concluded of the run (its ``lifecycle``).
+    """
     problems = list(discovery.problems) + list(extra_problems)
     apis = discovery.apis
     published = Counter(str(a.get("outcome", "not-published")) for a in assets.values())
@@ -121,9 +126,32 @@ def build(
             "duration_s": round((finished_at - started_at).total_seconds(), 3),
             "phases_s": dict(timings or {}),
         },
+        "lifecycle": None if run is None else _lifecycle(run),
     }
     validate(report)
     return report
+
+
+def _lifecycle(run: RunSummary) -> dict[str, Any]:
+    """What the catalogue made of the run: APIs missed, deprecated, held; instances gone stale."""
+    return {
+        "run_id": run.run_id,
+        "counted": run.counted,
+        "missed": list(run.missed),
+        "deprecated": list(run.deprecated),
+        "restored": list(run.restored),
+        "held": list(run.held),
+        "stale_instances": [
+            {
+                "asset_id": ref.asset_id,
+                "cluster": ref.cluster,
+                "namespace": ref.namespace,
+                "service": ref.service,
+                "port": ref.port,
+            }
+            for ref in run.stale
+        ],
+    }
 
 
 def _service(
@@ -159,26 +187,31 @@ def _service(
     }
 
 
+def _document(spec: SpecDocument | None) -> dict[str, Any] | None:
+    if spec is None:
+        return None
+    return {
+        "format": spec.format,
+        "version": spec.spec_version,
+        "url": spec.url,
+        "packaging": spec.packaging,
+        "title": spec.title,
+        "api_version": spec.api_version,
+        "operation_count": spec.operation_count,
+        "valid": spec.valid,
+        "errors": list(spec.errors),
+        "soap_versions": list(spec.soap_versions),
+    }
+
+
 def _api(api: Api, assets: Mapping[ApiRef, Mapping[str, Any]]) -> dict[str, Any]:
-    spec = api.spec
     return {
         "kind": api.kind,
         "port": api.port.port,
         "endpoint": api.base_url,
-        "spec": None
-        if spec is None
-        else {
-            "format": spec.format,
-            "version": spec.spec_version,
-            "url": spec.url,
-            "packaging": spec.packaging,
-            "title": spec.title,
-            "api_version": spec.api_version,
-            "operation_count": spec.operation_count,
-            "valid": spec.valid,
-            "errors": list(spec.errors),
-            "soap_versions": list(spec.soap_versions),
-        },
+        "spec": _document(api.spec),
+        # A GraphQL schema or gRPC descriptors the API gave of itself.
+        "contract": _document(api.contract),
         "evidence": [
             {
                 "check": e.check,

@@ -16,3 +16,5 @@ class ExitCode(IntEnum):
     """Bad command line or configuration."""
     PARTIAL = 3
     """Some sources failed; what was found was published and the report lists the problems."""
+    INTERRUPTED = 130
+    """Stopped by Ctrl-C (SIGINT): 128 + the signal's number, as shells report it."""

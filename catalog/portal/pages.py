@@ -58,10 +58,13 @@ CONTENT_TYPES: Final = {
     "yaml": "application/yaml",
     "wsdl": "application/wsdl+xml",
     "xml": "application/xml",
+    "graphql": "text/plain; charset=utf-8",
+    "proto": "text/plain; charset=utf-8",
+    "protobuf": "application/octet-stream",
 }
 API_PAGE: Final = re.compile(r"^apis/([a-z0-9][a-z0-9.-]*)/([a-z0-9][a-z0-9.-]*)\.html$")
 SPEC_PAGE: Final = re.compile(
-    r"^specs/([a-z0-9][a-z0-9.-]*)/([a-z0-9][a-z0-9.-]*)/([0-9A-Za-z.+-]+)\.(json|yaml|wsdl|xml)$"
+    r"^specs/([a-z0-9][a-z0-9.-]*)/([a-z0-9][a-z0-9.-]*)/([0-9A-Za-z.+-]+)\.(json|yaml|wsdl|xml|graphql|proto|protobuf)$"
 )
 
 

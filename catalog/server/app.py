@@ -57,6 +57,10 @@ _CONTENT_TYPES: Final = {
     "yaml": "application/yaml",
     "wsdl": "application/wsdl+xml",
     "xml": "application/xml",
+    # A GraphQL schema and .proto text are text; a descriptor set is binary.
+    "graphql": "text/plain; charset=utf-8",
+    "proto": "text/plain; charset=utf-8",
+    "protobuf": "application/octet-stream",
 }
 #: Headers that keep served descriptions inert: never sniffed into something
 #: else, and sandboxed with nothing allowed should a browser render them.

@@ -80,6 +80,8 @@ _SERVICE: Final[Json] = {
     "service": {"type": "string"},
 }
 _PORT: Final[Json] = {**_SERVICE, "port": {"type": "integer"}}
+_PLACE: Final[Json] = {"cluster": {"type": "string"}, "namespace": {"type": "string"}}
+_STALE: Final[Json] = {"assetId": {"type": "string"}, **_PORT}
 _CHECKS: Final[Json] = {
     "type": "object",
     "description": "Validation outcomes (error messages; none when valid) by check key.",
@@ -364,7 +366,23 @@ def _schemas() -> Json:
             "port": {"type": "integer", "minimum": 1, "maximum": 65535},
             "endpointUri": {"type": "string"},
             "environment": nullable,
+        },
+    )
+    listed_instance = _object(
+        instance["required"],
+        {
+            **instance["properties"],
             "version": {"type": "string", "description": "Listed across versions only."},
+            "lastSeen": {
+                "type": "string",
+                "format": "date-time",
+                "description": "When a publish last saw it.",
+            },
+            "stale": {
+                "type": "boolean",
+                "description": "Not seen by the last complete sightings of its Service"
+                " (runs that read it in full): kept, not deleted; fresh when seen again.",
+            },
         },
     )
     version_props: Json = {
@@ -405,7 +423,7 @@ def _schemas() -> Json:
         "AssetType": _enum("rest-api", "soap-api", "http-api", "grpc-api", "graphql-api"),
         "Lifecycle": _enum("development", "stable", "deprecated"),
         "Classifier": _enum("oas", "wsdl", "http", "grpc", "graphql"),
-        "Packaging": _enum("json", "yaml", "wsdl", "xml"),
+        "Packaging": _enum("json", "yaml", "wsdl", "xml", "graphql", "protobuf", "proto"),
         "Status": _object(["status"], {"status": {"type": "string"}}),
         "Problem": _object(
             ["status", "error", "message"],
@@ -416,7 +434,7 @@ def _schemas() -> Json:
                 "field": {"type": "string", "description": "The input that was refused."},
             },
         ),
-        "Instance": instance,
+        "Instance": listed_instance,
         "File": _object(
             ["classifier", "packaging", "sha256", "size", "downloadURL", "mainFile"],
             {
@@ -557,6 +575,42 @@ def _schemas() -> Json:
                 "deprecateAfter": {"type": "integer", "minimum": 1, "default": 3},
                 "clusters": {**_strings(), "nullable": True},
                 "namespaces": {**_strings(), "nullable": True},
+                "coverage": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "answered": {
+                            "type": "array",
+                            "items": _object(list(_SERVICE), _SERVICE),
+                            "description": "Services read in full that answered every"
+                            " probe: an instance of theirs not seen is missing.",
+                        },
+                        "unsure": {
+                            "type": "array",
+                            "items": _object(list(_SERVICE), _SERVICE),
+                            "description": "Services listed with problems: counted neither way.",
+                        },
+                        "listed": {
+                            "type": "boolean",
+                            "default": True,
+                            "description": "Whether a Service the run did not list is"
+                            " gone (false with a label selector).",
+                        },
+                        "unlisted": {
+                            "type": "array",
+                            "items": _object(["cluster", "namespace"], _PLACE),
+                            "description": "Namespaces whose Services could not be listed.",
+                        },
+                        "excluded": {
+                            **_strings(),
+                            "description": "Namespaces the run did not list.",
+                        },
+                    },
+                    "nullable": True,
+                    "description": "What the run could judge, Service by Service; without"
+                    " it the run is judged as a whole by complete.",
+                },
+                "staleAfter": {"type": "integer", "minimum": 1, "default": 3},
             },
         ),
         "RunSummary": _object(
@@ -569,6 +623,15 @@ def _schemas() -> Json:
                 "missed": _strings(),
                 "deprecated": _strings(),
                 "restored": _strings(),
+                "held": {
+                    **_strings(),
+                    "description": "Not seen, not judged: their Service had problems.",
+                },
+                "stale": {
+                    "type": "array",
+                    "items": _object(list(_STALE), _STALE),
+                    "description": "Instances this run found stale.",
+                },
             },
         ),
         "Graph": _object(
