@@ -191,7 +191,10 @@ def summary(result: RunResult) -> None:
 
     stdout = _out()
     table = Table(title="meshatlas discovery", title_justify="left")
-    for column in ("service", "port", "kind", "spec", "ops", "asset", "reqs", "note"):
+    # Several clusters: the same namespace/name can be in each, so say which.
+    several = len({f.service.key.cluster for f in result.discovery.findings}) > 1
+    columns = ("service", "port", "kind", "spec", "ops", "asset", "reqs", "note")
+    for column in ("cluster", *columns) if several else columns:
         table.add_column(column, justify="right" if column in ("port", "ops", "reqs") else "left")
     assets = {
         (s["cluster"], s["namespace"], s["name"], a["port"]): a
@@ -211,6 +214,7 @@ def summary(result: RunResult) -> None:
                 f"{asset['asset_id']}:{asset['version']}" if asset["version"] else asset["asset_id"]
             )
             table.add_row(
+                *((key.cluster,) if several else ()),
                 key.short,
                 str(api.port.port),
                 api.kind,
@@ -222,7 +226,17 @@ def summary(result: RunResult) -> None:
             )
         if not findings.apis:
             reasons = "; ".join(dict.fromkeys(s.reason for s in findings.skipped)) or "no API"
-            table.add_row(key.short, "", "-", "", "", "", str(findings.requests), reasons)
+            table.add_row(
+                *((key.cluster,) if several else ()),
+                key.short,
+                "",
+                "-",
+                "",
+                "",
+                "",
+                str(findings.requests),
+                reasons,
+            )
     stdout.print(table)
     stats = result.report["stats"]
     stdout.print(

@@ -362,7 +362,7 @@ def _finish(
         extra.extend(publication.problems)
         run = publication.run
         for p in planned:
-            result = publication.results.get(f"{p.draft.group_id}:{p.draft.asset_id}")
+            result = publication.results.get((p.api.service, p.api.port.port))
             if result is None:
                 continue
             published.append(result)

@@ -21,7 +21,7 @@ from typing import Any, Final
 import catalog
 from catalog.model import DEFAULT_STALE_AFTER, RunCoverage
 from discovery.inventory import DEFAULT_EXCLUDED
-from discovery.model import Discovery, HintKey, Problem, ServiceFindings
+from discovery.model import Discovery, HintKey, Problem, ServiceFindings, ServiceKey
 from discovery.probe import DEFAULT_MAX_PORTS
 from meshatlas.assets import PlannedAsset
 
@@ -44,7 +44,9 @@ _NEW_RUN_FIELDS: Final = frozenset({"coverage", "staleAfter"})
 class Publication:
     """What publishing a run did."""
 
-    results: dict[str, catalog.PublishResult] = field(default_factory=dict)
+    #: Each published API's result, by (Service, port): one asset found in
+    #: several clusters has a result per instance, and they may differ.
+    results: dict[tuple[ServiceKey, int], catalog.PublishResult] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     failed: bool = False
     run: catalog.RunSummary | None = None
@@ -114,7 +116,7 @@ def publish_all(
                 out.failed = True
                 return out
         else:
-            out.results[name] = result
+            out.results[(p.api.service, p.api.port.port)] = result
     complete = (
         not found.problems
         and selector is None

@@ -9,6 +9,9 @@ them), and one discover run per fixture cluster, the first configured through
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+import catalog
 from fixtures.mesh import Mesh
 from meshatlas.cli import main
 from meshatlas.version import VERSION
@@ -221,3 +225,41 @@ def test_a_pods_crawl_publishing_to_a_server_is_told_to_name_its_cluster() -> No
     [note] = pipeline._note_unnamed(found("in-cluster")).inventory.notes
     assert "--cluster-name" in note and "'in-cluster'" in note
     assert pipeline._note_unnamed(found("prod-eu")).inventory.notes == ()
+
+
+def test_one_run_over_two_clusters_says_each_instances_own_version(
+    fleet: Mesh, tmp_path: Path
+) -> None:
+    # shop/reviews serves a different document in each cluster: one asset, two
+    # versions. The report and the table must give each cluster's instance the
+    # version the catalogue holds for it, not the last one published.
+    db = f"sqlite:///{tmp_path / 'both.db'}"
+    report_path = tmp_path / "both.json"
+    command = [sys.executable, "-m", "meshatlas.cli", "discover", "--kubeconfig"]
+    command += [str(fleet.kubeconfig), "--context", "demo", "--context", "east"]
+    command += ["--catalog", db, "--report", str(report_path), "--log-format", "text"]
+    env = {**os.environ, "COLUMNS": "250"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(report_path.read_text())
+    with catalog.open_store(db) as store:
+        truth = {
+            (i.cluster, i.namespace, i.service, i.port): v.version
+            for a in store.list_assets()
+            for v in a.versions
+            for i in v.instances
+        }
+    said = {
+        (s["cluster"], s["namespace"], s["name"], api["port"]): api["asset"]["version"]
+        for s in report["services"]
+        for api in s["apis"]
+    }
+    assert said == truth
+    reviews = {k[0]: v for k, v in truth.items() if k[2] == "reviews"}
+    assert set(reviews) == {"demo", "east"} and reviews["demo"] != reviews["east"]
+    # The table has a cluster column, and each reviews row its own version.
+    lines = [line for line in done.stdout.splitlines() if "shop/reviews" in line]
+    assert len(lines) == 2, done.stdout
+    for line in lines:
+        cells = [c.strip() for c in line.strip("│ ").split("│")]
+        assert f"shop-reviews:{reviews[cells[0]]}" in cells, cells
