@@ -38,10 +38,10 @@ def service(name: str, *ports: ServicePort, cluster: str = "east", **changes: An
         "key": ServiceKey(cluster, "shop", name),
         "type": "ClusterIP",
         "headless": False,
-        "cluster_ips": ("10.0.0.1",),
+        "cluster_ips": ("127.0.0.1",),
         "external_name": None,
         "ports": ports or (port(8080),),
-        "ready_addresses": ("10.0.0.1",),
+        "ready_addresses": ("127.0.0.1",),
     }
     return Service(**{**base, **changes})
 
