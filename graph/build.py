@@ -16,7 +16,7 @@ missing, so exports show every field on every element.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Literal, TypedDict
 
 import networkx as nx
@@ -83,6 +83,7 @@ def build_graph(
     external_hosts: Sequence[ExternalHost],
     edges: Sequence[Edge],
     apis: Sequence[Api] = (),
+    infrastructure: Collection[ServiceKey] = (),
 ) -> nx.DiGraph:
     """Build the dependency graph of one discovery run.
 
@@ -107,6 +108,9 @@ def build_graph(
             the cluster and namespace of its first declaration.
         edges: Dependencies from config and telemetry.
         apis: APIs found by probing; they fill each Service's ``api_kinds``.
+        infrastructure: Services of the mesh itself (ambient waypoints): not
+            dependencies, so they are nodes only when an edge names them
+            (telemetry asked to show the hops through waypoints).
 
     Returns:
         A new directed graph.
@@ -117,10 +121,14 @@ def build_graph(
     """
     api_kinds = _api_kinds_by_service(services, apis)
     graph = nx.DiGraph()
+    hidden = set(infrastructure)
+    named = {end for edge in edges for end in (edge.source, edge.target)}
     for service in services:
         node = str(service.key)
         if node in graph:
             raise BuildError(f"service {node} is listed more than once")
+        if service.key in hidden and node not in named:
+            continue
         graph.add_node(node, **_service_node(service, api_kinds.get(service.key, ())))
     for host in external_hosts:
         if host.host not in graph:

@@ -275,19 +275,19 @@ def test_timeouts_and_connection_errors_are_telemetry_errors() -> None:
 # --- Istio source: reporters, errors, gRPC -------------------------------------
 
 
-def _istio(series: Mapping[str, list[tuple[dict[str, str], float]]]) -> dict[Any, Edge]:
+def _istio(
+    series: Mapping[str, list[tuple[dict[str, str], float]]], **options: Any
+) -> dict[Any, Edge]:
     """Run the Istio source against canned series: metric name -> (labels, value)."""
 
     def handler(request: httpx.Request) -> httpx.Response:
         query = request.url.params["query"]
-        reporter = "source" if 'reporter="source"' in query else "destination"
+        reporter = query.split('reporter="', 1)[1].split('"', 1)[0]
         namespace = query.split('namespace="', 1)[1].split('"', 1)[0]
         key = (
             "source_workload_namespace" if reporter == "source" else "destination_service_namespace"
         )
         metric = next((name for name in series if name in query), "")
-        if "histogram_quantile" in query:
-            metric = "latency"
         rows = [
             (labels, str(value))
             for labels, value in series.get(metric, [])
@@ -297,7 +297,7 @@ def _istio(series: Mapping[str, list[tuple[dict[str, str], float]]]) -> dict[Any
 
     async def go() -> tuple[Edge, ...]:
         async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
-            source = IstioPrometheusSource(client=client, url="http://prom.test", at=AT)
+            source = IstioPrometheusSource(client=client, url="http://prom.test", at=AT, **options)
             return await source.edges(NodeNamer(INVENTORY))
 
     return {(e.source, e.target): e for e in asyncio.run(go())}
@@ -386,7 +386,7 @@ def test_blackholed_egress_is_an_edge_to_the_host() -> None:
 
 def test_a_failing_query_spoils_the_whole_source() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        if "histogram_quantile(0.99" in request.url.params["query"]:
+        if "_bucket{" in request.url.params["query"]:
             return httpx.Response(
                 503, json={"status": "error", "errorType": "timeout", "error": "slow"}
             )
@@ -549,3 +549,63 @@ def test_discover_help_lists_the_telemetry_flags(capsys: pytest.CaptureFixture[s
     out = capsys.readouterr().out
     for flag in ("--prometheus", "--telemetry-window", "--otel-prometheus", "--jaeger", "--zipkin"):
         assert flag in out
+
+
+# --- ambient: waypoints ------------------------------------------------------------
+
+
+def test_a_sidecar_client_through_a_waypoint_needs_the_configured_waypoint() -> None:
+    # billing's sidecar reports the call; the waypoint reports it again; the
+    # server's ztunnel sees the waypoint as its peer. No client-side ztunnel
+    # hands the call to the waypoint, so only configuration names it.
+    hop = {
+        "source_workload_namespace": "shop",
+        "source_workload": "waypoint",
+        "source_app": "waypoint",
+        "destination_workload_namespace": "shop",
+        "destination_workload": "payments-v1",
+        "request_protocol": "tcp",
+        "connection_security_policy": "mutual_tls",
+    }
+    series = {
+        "istio_requests_total": [
+            (_req("source"), 4.0),
+            (_req("waypoint", connection_security_policy="mutual_tls"), 4.0),
+        ],
+        "istio_tcp_connections_opened_total": [(_req("destination", **hop), 0.5)],
+    }
+    bare = _istio(series)
+    assert set(bare) == {
+        ("east/shop/orders", "east/shop/payments"),
+        ("east/shop/waypoint", "east/shop/payments"),
+    }
+    told = _istio(series, waypoints=[("shop", "waypoint")])
+    assert set(told) == {("east/shop/orders", "east/shop/payments")}
+    edge = told[("east/shop/orders", "east/shop/payments")]
+    # Counted once, from the client's sidecar (not 8 with the waypoint's); the
+    # server's ztunnel saw only the waypoint hop, so the call's mTLS is unknown.
+    assert (edge.rps, edge.protocol, edge.mtls) == (4.0, "http", None)
+
+
+@pytest.mark.parametrize(
+    ("q", "buckets", "expected"),
+    [
+        # Interpolated inside (10, 20]: rank 5 of 10, 4 below.
+        (0.5, {10.0: 4.0, 20.0: 8.0, float("inf"): 10.0}, 12.5),
+        # The rank falls in +Inf: the highest finite bound.
+        (0.99, {10.0: 4.0, 20.0: 8.0, float("inf"): 10.0}, 20.0),
+        # The lowest bucket starts at 0.
+        (0.25, {10.0: 4.0, 20.0: 8.0, float("inf"): 10.0}, 6.25),
+        # No +Inf bucket, or no observations: Prometheus answers NaN.
+        (0.5, {10.0: 4.0, 20.0: 8.0}, None),
+        (0.5, {10.0: 0.0, float("inf"): 0.0}, None),
+        # A counter rate that dips by rounding is made monotonic first.
+        (0.5, {10.0: 5.0, 20.0: 4.999999, float("inf"): 10.0}, 10.0),
+    ],
+)
+def test_bucket_quantile_follows_histogram_quantile(
+    q: float, buckets: dict[float, float], expected: float | None
+) -> None:
+    from discovery.telemetry.histogram import bucket_quantile
+
+    assert bucket_quantile(q, buckets) == (None if expected is None else pytest.approx(expected))

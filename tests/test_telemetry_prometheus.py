@@ -13,6 +13,7 @@ import json
 import socket
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ import networkx as nx
 import pytest
 
 import catalog
-from discovery.model import Edge, Inventory, Service, ServiceKey, ServicePort
+from discovery.model import Edge, ExternalHost, Inventory, Service, ServiceKey, ServicePort
 from discovery.telemetry import (
     IstioPrometheusSource,
     NodeNamer,
@@ -33,12 +34,15 @@ from fixtures.mesh import Mesh
 from fixtures.telemetry import (
     DEMO_END,
     DEMO_FLOWS,
+    Caller,
+    Flow,
     PrometheusServer,
     TelemetryFixtureError,
     binaries,
     expected_quantile,
 )
 from fixtures.telemetry_backends import broken_prometheus_app, serving
+from graph.build import build_graph
 from meshatlas import report as report_mod
 from meshatlas.cli import main
 
@@ -407,3 +411,83 @@ def test_promtool_made_the_blocks(prometheus: PrometheusServer) -> None:
     assert (
         subprocess.run(["promtool", "--version"], capture_output=True, check=False).returncode == 0
     )
+
+
+# --- the two errors of the held-out graph check (issue 17) -------------------
+
+#: Latency shares per bucket upper bound (ms); the canary is ten times slower.
+STEADY = {25: 0.2, 50: 0.5, 100: 0.25, 500: 0.05}
+CANARY = {100: 0.1, 250: 0.5, 500: 0.3, 2500: 0.1}
+CANARY_SHARE = 0.03
+GRAPH_CHECK_FLOWS = (
+    # frontend's canary carries 3% of frontend -> catalog and is slow.
+    Flow(
+        (
+            Caller("shop", "frontend-v1", "frontend", 1 - CANARY_SHARE),
+            Caller("shop", "frontend-canary", "frontend", CANARY_SHARE, latency=CANARY),
+        ),
+        ("shop", "catalog"),
+        "http",
+        10.0,
+        latency=STEADY,
+    ),
+    # Calls to a host a ServiceEntry in shop declares: Istio names the host as
+    # the Service and the entry's namespace as its namespace; no sidecar there.
+    Flow(
+        (Caller("shop", "payments-v1", "payments"),),
+        "api.bank.example",
+        "http",
+        1.5,
+        0.1,
+        STEADY,
+        entry_namespace="shop",
+        reported_by_destination=False,
+    ),
+)
+BANK = ExternalHost("api.bank.example", (443,), "shop", "bank", "demo")
+
+
+@pytest.fixture(scope="module")
+def graph_check_edges(tmp_path_factory: pytest.TempPathFactory) -> dict[Any, Edge]:
+    directory = tmp_path_factory.mktemp("prometheus-graph-check")
+    with PrometheusServer(directory, flows=GRAPH_CHECK_FLOWS) as server:
+
+        async def go() -> tuple[Edge, ...]:
+            async with httpx.AsyncClient() as client:
+                source = IstioPrometheusSource(client=client, url=server.url, at=AT)
+                inventory = replace(_inventory(), external_hosts=(BANK,))
+                return await source.edges(NodeNamer(inventory))
+
+        return {(e.source, e.target): e for e in asyncio.run(go())}
+
+
+def test_a_slow_canary_does_not_give_the_edge_its_p95(graph_check_edges: dict[Any, Edge]) -> None:
+    # The edge's histogram is the sum of both callers' buckets: per bucket,
+    # 97% of the steady shares plus 3% of the canary's.
+    whole = {
+        upper: (1 - CANARY_SHARE) * STEADY.get(upper, 0.0) + CANARY_SHARE * CANARY.get(upper, 0.0)
+        for upper in set(STEADY) | set(CANARY)
+    }
+    edge = graph_check_edges[("demo/shop/frontend", "demo/shop/catalog")]
+    assert edge.rps == pytest.approx(10.0)
+    assert edge.workloads == ("shop/frontend-canary", "shop/frontend-v1")
+    for q, value in ((0.5, edge.p50_ms), (0.95, edge.p95_ms), (0.99, edge.p99_ms)):
+        assert value == pytest.approx(expected_quantile(whole, q), rel=1e-9)
+    # 0.95 of the edge's calls fall in (250, 500] ms; the canary alone would say 1750 ms.
+    assert edge.p95_ms == pytest.approx(250 + 250 * (0.95 - 0.9395) / 0.0575)
+    assert expected_quantile(CANARY, 0.95) == pytest.approx(1750.0)
+
+
+def test_service_entry_traffic_goes_to_the_external_host_node(
+    graph_check_edges: dict[Any, Edge],
+) -> None:
+    assert set(graph_check_edges) == {
+        ("demo/shop/frontend", "demo/shop/catalog"),
+        ("demo/shop/payments", "api.bank.example"),
+    }
+    edge = graph_check_edges[("demo/shop/payments", "api.bank.example")]
+    assert (edge.rps, edge.egress) == (pytest.approx(1.5), None)
+    assert edge.error_rate == pytest.approx(0.1)
+    graph = build_graph(services=_inventory().services, external_hosts=(BANK,), edges=[edge])
+    assert graph.nodes["api.bank.example"]["kind"] == "external"
+    assert "demo/shop/api.bank.example" not in graph

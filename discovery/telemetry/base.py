@@ -82,6 +82,13 @@ class NodeNamer:
             self._by_ns_name.setdefault((key.namespace, key.name), []).append(service)
             self._by_name.setdefault(key.name, []).append(service)
         self.external_hosts = {h.host for h in inventory.external_hosts}
+        # Ambient names a ServiceEntry's traffic after the entry, not the host
+        # (Istio's ambient index builds its workload Service with the entry's
+        # name and namespace and the host as hostname), so (namespace, entry)
+        # finds the host too.
+        self._entries: dict[tuple[str, str], str] = {}
+        for entry in inventory.external_hosts:
+            self._entries.setdefault((entry.namespace, entry.entry), entry.host)
 
     @property
     def default_cluster(self) -> str:
@@ -146,12 +153,22 @@ class NodeNamer:
 
         ``PassthroughCluster`` and ``BlackHoleCluster`` traffic goes to the host
         named in ``destination_service`` when Istio kept it, else to a node
-        named after the Envoy cluster.
+        named after the Envoy cluster. Traffic to a host a ServiceEntry
+        declares goes to that host's node: sidecars label it with the host as
+        ``destination_service_name`` and the entry's namespace, ztunnel with
+        the entry's name; a name with a dot is never a Kubernetes Service.
         """
         if name in ("PassthroughCluster", "BlackHoleCluster"):
             egress = "passthrough" if name == "PassthroughCluster" else "blackhole"
             target = host if host not in ("", UNKNOWN, name) else name
             return target, egress
+        if host in self.external_hosts:
+            return host, None
+        entry_host = self._entries.get((namespace, name))
+        if entry_host is not None:
+            return entry_host, None
+        if "." in name and name != UNKNOWN:
+            return (host if host not in ("", UNKNOWN) else name), None
         if namespace not in ("", UNKNOWN) and name not in ("", UNKNOWN):
             return self.service(cluster=cluster, namespace=namespace, name=name), None
         parts = host.split(".")
