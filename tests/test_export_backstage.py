@@ -3,7 +3,16 @@
 The schemas come from the npm package ``@backstage/catalog-model`` that
 ``make node-deps`` installs under ``.node/``; node prints them and jsonschema
 validates every entity, the relations are compared with the discovered graph,
-and ``meshatlas serve`` serves the same YAML as a catalog location.
+every reference must name an entity of the export, and ``meshatlas serve``
+serves the same entities as a catalog location, one document per namespace.
+
+The Kubernetes plugin's rule (Backstage docs, "Kubernetes: configuration",
+and @backstage/plugin-kubernetes-common's ``KUBERNETES_LABEL_SELECTOR_QUERY_ANNOTATION``):
+an entity's resources are those whose labels match its
+``backstage.io/kubernetes-label-selector`` when it has one, else the label
+``backstage.io/kubernetes-id=<annotation value>``, within
+``backstage.io/kubernetes-namespace`` when given. The tests apply that rule
+to the demo mesh's own Service manifests.
 """
 
 from __future__ import annotations
@@ -36,7 +45,11 @@ SCHEMA_FILES = [
     "dist/schema/kinds/API.v1alpha1.schema.json.cjs.js",
     "dist/schema/kinds/Component.v1alpha1.schema.json.cjs.js",
     "dist/schema/kinds/System.v1alpha1.schema.json.cjs.js",
+    "dist/schema/kinds/Group.v1alpha1.schema.json.cjs.js",
+    "dist/schema/kinds/User.v1alpha1.schema.json.cjs.js",
+    "dist/schema/kinds/Location.v1alpha1.schema.json.cjs.js",
 ]
+SERVICES = ROOT / "fixtures" / "clusters" / "demo" / "services.yaml"
 #: Backstage's own rule for names (KubernetesValidatorFunctions), not in the JSON schemas.
 NAME = re.compile(r"^[a-zA-Z0-9]+([-_.][a-zA-Z0-9]+)*$")
 
@@ -73,19 +86,65 @@ def _validate(entity: dict[str, Any], schemas: dict[str, Any]) -> None:
         (key, Resource.from_contents(value)) for key, value in schemas.items()
     )
     kind_schema = schemas[f"{entity['kind']}V1alpha1".replace("APIV", "ApiV")]
+    assert kind_schema["$id"].lower() == f"{entity['kind']}V1alpha1".lower()
     jsonschema.Draft7Validator(kind_schema, registry=registry).validate(entity)
     assert NAME.match(entity["metadata"]["name"]) and len(entity["metadata"]["name"]) <= 63
 
 
 @pytest.fixture(scope="module")
-def exported(demo_catalog: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
+def exported(
+    demo_catalog: dict[str, Any], demo_mesh: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     out = tmp_path_factory.mktemp("backstage")
-    assert main(["export", "backstage", "--catalog", demo_catalog["url"], "--out", str(out)]) == 0
+    command = ["export", "backstage", "--catalog", demo_catalog["url"], "--out", str(out)]
+    assert main([*command, "--kubeconfig", str(demo_mesh.kubeconfig)]) == 0
     return out / "catalog-info.yaml"
 
 
-def _entities(path: Path) -> list[dict[str, Any]]:
+def _documents(path: Path) -> list[dict[str, Any]]:
     return [e for e in yaml.safe_load_all(path.read_text()) if e is not None]
+
+
+def _entities(path: Path) -> list[dict[str, Any]]:
+    """Every entity reachable from ``path``, following Locations as Backstage does."""
+    found = []
+    for entity in _documents(path):
+        if entity["kind"] == "Location":
+            for target in entity["spec"]["targets"]:
+                found += _entities((path.parent / target).resolve())
+        else:
+            found.append(entity)
+    return found
+
+
+def _assert_references_resolve(entities: list[dict[str, Any]]) -> None:
+    defined = {(e["kind"].lower(), e["metadata"]["name"]) for e in entities}
+    for entity in entities:
+        for ref in backstage.references(entity):
+            assert ref in defined, (entity["kind"], entity["metadata"]["name"], ref)
+
+
+def _labels_match(selector: str, labels: dict[str, str]) -> bool:
+    """Kubernetes' equality-based selector rule (``a=b,c=d``: every pair present)."""
+    pairs = [item.split("=", 1) for item in selector.split(",")]
+    return all(labels.get(key) == value for key, value in pairs)
+
+
+def _plugin_matches(entity: dict[str, Any], resources: list[dict[str, Any]]) -> set[str]:
+    """``namespace/name`` of the resources the Kubernetes plugin shows for ``entity``."""
+    notes = entity["metadata"].get("annotations", {})
+    selector = notes.get("backstage.io/kubernetes-label-selector")
+    if selector is None and "backstage.io/kubernetes-id" in notes:
+        selector = f"backstage.io/kubernetes-id={notes['backstage.io/kubernetes-id']}"
+    if selector is None:
+        return set()
+    namespace = notes.get("backstage.io/kubernetes-namespace")
+    return {
+        f"{r['metadata']['namespace']}/{r['metadata']['name']}"
+        for r in resources
+        if (namespace is None or r["metadata"]["namespace"] == namespace)
+        and _labels_match(selector, r["metadata"].get("labels", {}))
+    }
 
 
 def test_every_entity_validates_against_backstage_schemas(
@@ -96,10 +155,55 @@ def test_every_entity_validates_against_backstage_schemas(
     assert kinds.count("API") == 13
     assert kinds.count("System") == 3  # shop, billing, platform
     assert kinds.count("Component") == 13
-    for entity in entities:
+    for entity in [*entities, *_documents(exported)]:
         _validate(entity, schemas)
     refs = {(e["kind"], e["metadata"]["name"]) for e in entities}
-    assert len(refs) == len(entities)  # names are unique per kind
+    assert len(refs) == len(entities)  # names are unique per kind, across the files
+    _assert_references_resolve(entities)
+    # Owners are Groups of the export: the demo's annotation, and the default.
+    groups = {e["metadata"]["name"] for e in entities if e["kind"] == "Group"}
+    assert {"team-catalog", "unowned"} <= groups
+    # One document per namespace, listed by a Location.
+    (location,) = _documents(exported)
+    assert location["kind"] == "Location"
+    assert sorted(location["spec"]["targets"]) == [
+        "./groups.yaml",
+        "./namespaces/billing.yaml",
+        "./namespaces/platform.yaml",
+        "./namespaces/shop.yaml",
+    ]
+    shop = _documents(exported.parent / "namespaces" / "shop.yaml")
+    assert {e["metadata"]["annotations"]["backstage.io/kubernetes-namespace"] for e in shop} == {
+        "shop"
+    }
+
+
+def test_the_kubernetes_plugin_finds_each_components_own_service(exported: Path) -> None:
+    manifests = [d for d in yaml.safe_load_all(SERVICES.read_text()) if d]
+    services = [m for m in manifests if m["kind"] == "Service"]
+    components = [e for e in _entities(exported) if e["kind"] == "Component"]
+    assert components
+    for component in components:
+        wanted = component["metadata"]["title"]  # namespace/service
+        manifest = next(
+            m for m in services if f"{m['metadata']['namespace']}/{m['metadata']['name']}" == wanted
+        )
+        notes = component["metadata"]["annotations"]
+        if manifest["spec"].get("selector"):
+            selector = notes["backstage.io/kubernetes-label-selector"]
+            assert _labels_match(selector, manifest["spec"]["selector"])
+            # The Service's Pods carry its selector's labels; so does the Service here.
+            pod = {
+                "metadata": {
+                    "namespace": manifest["metadata"]["namespace"],
+                    "name": "pod",
+                    "labels": dict(manifest["spec"]["selector"]),
+                }
+            }
+            assert _plugin_matches(component, [pod]) == {f"{pod['metadata']['namespace']}/pod"}
+            assert wanted in _plugin_matches(component, services)
+        else:  # headless or ExternalName without a selector: no label selector invented
+            assert "backstage.io/kubernetes-label-selector" not in notes
 
 
 def test_apis_carry_their_specs_types_and_annotations(
@@ -120,7 +224,11 @@ def test_apis_carry_their_specs_types_and_annotations(
     assert orders["spec"]["system"] == "shop"
     assert orders["metadata"]["annotations"]["backstage.io/kubernetes-id"] == "orders"
     assert orders["metadata"]["annotations"]["meshatlas.io/asset"] == "meshatlas:shop-orders:2.3.1"
-    assert apis["shop-catalog"]["spec"]["owner"] == "team-catalog"
+    assert apis["shop-catalog"]["spec"]["owner"] == "group:team-catalog"
+    assert (
+        apis["shop-orders"]["metadata"]["annotations"]["backstage.io/kubernetes-label-selector"]
+        == "app=orders"
+    )  # the demo Service's spec.selector
     assert apis["billing-legacy-soap"]["spec"]["lifecycle"] == "deprecated"
 
 
@@ -158,10 +266,27 @@ def test_options_drop_systems_and_set_the_owner(demo_catalog: dict[str, Any]) ->
         assets = store.list_assets()
     options = BackstageOptions(default_owner="group:platform", systems=False)
     entities = backstage.entities(assets, options=options)
-    assert {e["kind"] for e in entities} == {"API", "Component"}
+    assert {e["kind"] for e in entities} == {"API", "Component", "Group"}
     assert all("system" not in e["spec"] for e in entities)
     notes = next(e for e in entities if e["metadata"]["name"] == "platform-notes")
     assert notes["spec"]["owner"] == "group:platform"
+    assert {e["metadata"]["name"] for e in entities if e["kind"] == "Group"} >= {"platform"}
+    _assert_references_resolve(entities)
+
+
+def _served(url: str) -> list[dict[str, Any]]:
+    response = httpx.get(url)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/yaml")
+    found = []
+    for entity in (e for e in yaml.safe_load_all(response.text) if e is not None):
+        if entity["kind"] == "Location":
+            assert entity["spec"]["type"] == "url"
+            for target in entity["spec"]["targets"]:
+                found += _served(target)
+        else:
+            found.append(entity)
+    return found
 
 
 def test_served_as_a_catalog_location(
@@ -171,12 +296,21 @@ def test_served_as_a_catalog_location(
         catalog.open_store(demo_catalog["url"]) as store,
         server.RunningServer(server.make_app(store)) as running,
     ):
-        response = httpx.get(f"{running.url}/meshatlas/api/v1/backstage/catalog-info.yaml")
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("application/yaml")
-    served = [e for e in yaml.safe_load_all(response.text) if e is not None]
-    for entity in served:
+        location = f"{running.url}/meshatlas/api/v1/backstage/catalog-info.yaml"
+        root = [e for e in yaml.safe_load_all(httpx.get(location).text) if e]
+        served = _served(location)
+        shop = _served(location + "?namespace=shop")
+        deprecated = _served(location + "?lifecycle=deprecated")
+        owned = _served(location + "?owner=team-catalog")
+        elsewhere = _served(location + "?cluster=no-such-cluster")
+        refused = httpx.get(location + "?colour=blue")
+        bad_lifecycle = httpx.get(location + "?lifecycle=retired")
+    (entity,) = root
+    assert entity["kind"] == "Location"
+    assert all(t.startswith(location + "?") for t in entity["spec"]["targets"])
+    for entity in [*served, *root]:
         _validate(entity, schemas)
+    _assert_references_resolve(served)
     links = {(e["kind"], e["metadata"]["name"]): e["metadata"].get("links") for e in served}
     assert links["API", "shop-orders"] == [
         {
@@ -184,10 +318,29 @@ def test_served_as_a_catalog_location(
             "title": "meshatlas portal",
         }
     ]
-    # The file export and the served location hold the same entities, links aside.
+    # The file export and the served location hold the same entities; the file
+    # export read the selectors from the cluster, the server has no cluster.
     for entity in served:
         entity["metadata"].pop("links", None)
-    assert served == _entities(exported)
+    for entity in (exported_entities := _entities(exported)):
+        entity["metadata"].get("annotations", {}).pop(
+            "backstage.io/kubernetes-label-selector", None
+        )
+    key = lambda e: (e["kind"], e["metadata"]["name"])  # noqa: E731
+    assert sorted(served, key=key) == sorted(exported_entities, key=key)
+    # Filters: one namespace; one lifecycle; one owner; a cluster with nothing.
+    assert {e["metadata"]["annotations"]["backstage.io/kubernetes-namespace"] for e in shop} == {
+        "shop"
+    }
+    assert {e["metadata"]["name"] for e in deprecated if e["kind"] == "API"} == {
+        "billing-legacy-soap"
+    }
+    _assert_references_resolve(deprecated)
+    assert {e["metadata"]["name"] for e in owned if e["kind"] == "API"} == {"shop-catalog"}
+    _assert_references_resolve(owned)
+    assert {e["kind"] for e in elsewhere} <= {"Group"}
+    assert refused.status_code == 400 and "colour" in refused.text
+    assert bad_lifecycle.status_code == 400
 
 
 def test_odd_owners_tags_and_long_ids_still_validate(
@@ -218,7 +371,8 @@ def test_odd_owners_tags_and_long_ids_still_validate(
     for entity in entities:
         _validate(entity, schemas)
     api = next(e for e in entities if e["kind"] == "API")
-    assert api["spec"]["owner"] == "Team-Payments-Co"
+    assert api["spec"]["owner"] == "group:Team-Payments-Co"
+    _assert_references_resolve(entities)
     assert api["metadata"]["tags"] == ["i", "ok", "tag-with-spaces"]
     assert api["spec"]["type"] == "http"  # a REST API without a description
     assert api["spec"]["definition"].startswith("# <b>Odd</b>: no machine-readable")
@@ -229,10 +383,12 @@ def test_public_surface() -> None:
 
     assert sorted(exports.__all__) == [
         "BackstageOptions",
+        "ExchangeOptions",
         "SpecFormat",
         "backstage",
         "backstage_name",
         "exchange",
+        "exchange_publish",
         "specs",
     ]
     assert sorted(portal.__all__) == ["CSP", "LiveSite", "Page", "Site", "write"]

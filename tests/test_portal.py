@@ -273,3 +273,138 @@ def test_static_export_works_from_a_plain_web_server(
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+SPECS = ROOT / "fixtures" / "specs"
+
+
+def _articles(driver: Any) -> dict[str, str]:
+    """``METHOD name`` → the text of its contract block."""
+    found = {}
+    for article in driver.find_elements(By.CSS_SELECTOR, "#contract article.op"):
+        method = article.find_element(By.CSS_SELECTOR, "h3 .method").text
+        name = article.find_element(By.CSS_SELECTOR, "h3 .op-name").text
+        found[f"{method} {name}"] = article.text
+    return found
+
+
+def test_api_page_shows_the_openapi_contract(browser: Any, portal_url: str) -> None:
+    spec = json.loads((SPECS / "openapi/3.1/orders-fastapi.json").read_bytes())
+    browser.get(portal_url + "apis/meshatlas/shop-orders.html")
+    articles = _articles(browser)
+    wanted = {
+        f"{method.upper()} {path}": operation
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+    }
+    assert set(articles) == set(wanted)
+    for key, operation in wanted.items():
+        text = articles[key]
+        for parameter in operation.get("parameters", []):
+            assert parameter["name"] in text, (key, parameter["name"])
+        for code in operation["responses"]:
+            assert f"Response {code}" in text, (key, code)
+    # A request body's $ref is resolved inside the document: the schema's own properties show.
+    create = wanted["POST /api/v1/orders"]["requestBody"]["content"]["application/json"]
+    name = create["schema"]["$ref"].rsplit("/", 1)[1]
+    for prop in spec["components"]["schemas"][name]["properties"]:
+        assert f'"{prop}"' in articles["POST /api/v1/orders"], prop
+    _screenshot(browser, "api-contract")
+
+
+def test_api_page_shows_wsdl_operations_messages_and_actions(browser: Any, portal_url: str) -> None:
+    from lxml import etree
+
+    root = etree.fromstring((SPECS / "wsdl/1.1/invoice-soap11.wsdl").read_bytes())
+    w = "{http://schemas.xmlsoap.org/wsdl/}"
+    actions = {
+        op.get("name"): op.find("{http://schemas.xmlsoap.org/wsdl/soap/}operation").get(
+            "soapAction"
+        )
+        for op in root.iter(f"{w}binding")
+        for op in op.iter(f"{w}operation")
+    }
+    browser.get(portal_url + "apis/meshatlas/billing-invoice-ws.html")
+    articles = _articles(browser)
+    assert set(articles) == {f"SOAP {name}" for name in actions}
+    for name, action in actions.items():
+        assert f"SOAP action: {action}" in articles[f"SOAP {name}"]
+    # The input message's element is expanded to the fields a caller sends.
+    xs = "{http://www.w3.org/2001/XMLSchema}"
+    get_invoice = next(t for t in root.iter(f"{xs}complexType") if t.get("name") == "getInvoice")
+    for child in get_invoice.iter(f"{xs}element"):
+        assert child.get("name") in articles["SOAP getInvoice"]
+
+
+def test_api_pages_show_graphql_fields_and_grpc_methods(
+    browser: Any, portal_url: str, demo_catalog: dict[str, Any]
+) -> None:
+    import graphql
+    from google.protobuf import descriptor_pb2
+
+    with catalog.open_store(demo_catalog["url"]) as store:
+        sdl = next(
+            f
+            for f in store.get("meshatlas", "platform-graphql-gw").latest.files
+            if f.classifier == "graphql"
+        ).content.decode()
+        protos = next(
+            f
+            for f in store.get("meshatlas", "platform-search").latest.files
+            if f.packaging == "protobuf"
+        ).content
+    schema = graphql.build_schema(sdl)
+    browser.get(portal_url + "apis/meshatlas/platform-graphql-gw.html")
+    articles = _articles(browser)
+    assert schema.query_type is not None
+    for name, field in schema.query_type.fields.items():
+        text = articles[f"QUERY {name}"]
+        assert f"Returns {field.type}" in text
+        for arg_name, arg in field.args.items():
+            assert arg_name in text and str(arg.type) in text
+    descriptors = descriptor_pb2.FileDescriptorSet.FromString(protos)
+    browser.get(portal_url + "apis/meshatlas/platform-search.html")
+    articles = _articles(browser)
+    methods = [
+        (f"{f.package}.{s.name}/{m.name}".lstrip("."), m)
+        for f in descriptors.file
+        for s in f.service
+        for m in s.method
+    ]
+    assert set(articles) == {f"RPC {name}" for name, _ in methods}
+    for name, method in methods:
+        text = articles[f"RPC {name}"]
+        assert method.input_type.lstrip(".") in text and method.output_type.lstrip(".") in text
+        flow = {(False, False): "unary", (False, True): "server streaming"}.get(
+            (method.client_streaming, method.server_streaming), "streaming"
+        )
+        assert flow in text
+    _screenshot(browser, "api-grpc")
+
+
+def test_any_version_renders_and_two_versions_compare(browser: Any, portal_url: str) -> None:
+    browser.get(portal_url + "apis/meshatlas/shop-evil.html")
+    selector = browser.find_element(By.ID, "version-selector")
+    older = [a for a in selector.find_elements(By.TAG_NAME, "a")]
+    assert len(older) == 1  # two versions: the latest is shown, the other linked
+    older[0].click()
+    _wait(browser, lambda d: "/versions/" in d.current_url)
+    assert "not the latest" in browser.find_element(By.CSS_SELECTOR, ".meta").text
+    # That version's own contract: GET /items only (the fixture's first draft).
+    assert set(_articles(browser)) == {"GET /items"}
+    assert browser.execute_script("return window.__pwned === undefined") is True
+    browser.find_element(By.CSS_SELECTOR, "#versions a.diff-link").click()
+    _wait(browser, lambda d: "/diff/" in d.current_url)
+    assert "+ POST /items" in browser.find_element(By.ID, "diff-operations").text
+    history = browser.find_element(By.ID, "diff-history").text
+    assert "added" in history  # the reason the catalogue stored for the newer version
+    _screenshot(browser, "api-diff")
+
+
+def test_instances_show_cluster_and_last_seen(browser: Any, portal_url: str) -> None:
+    browser.get(portal_url + "apis/meshatlas/shop-orders.html")
+    rows = browser.find_elements(By.CSS_SELECTOR, "#instances tbody tr")
+    assert rows
+    cells = [c.text for c in rows[0].find_elements(By.TAG_NAME, "td")]
+    assert cells[1] == "demo"  # the demo mesh's one cluster
+    assert cells[-1].endswith("UTC")

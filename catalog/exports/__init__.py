@@ -3,7 +3,8 @@
 * :mod:`catalog.exports.backstage`: Backstage ``API``/``Component``/``System``
   entities as one ``catalog-info.yaml``;
 * :mod:`catalog.exports.exchange`: one folder per asset version, laid out for
-  Anypoint Exchange's publish API;
+  Anypoint Exchange's publish API, and :mod:`catalog.exports.exchange_publish`,
+  which publishes those folders;
 * :mod:`catalog.exports.specs`: the raw OpenAPI or WSDL files, byte for byte.
 
 The browsable portal is :mod:`catalog.portal`.
@@ -11,9 +12,19 @@ The browsable portal is :mod:`catalog.portal`.
 
 from __future__ import annotations
 
-from catalog.exports import backstage, exchange, specs
+from catalog.exports import backstage, exchange, exchange_publish, specs
 from catalog.exports.backstage import BackstageOptions
+from catalog.exports.exchange import ExchangeOptions
 from catalog.exports.names import backstage_name
 from catalog.exports.specs import SpecFormat
 
-__all__ = ["BackstageOptions", "SpecFormat", "backstage", "backstage_name", "exchange", "specs"]
+__all__ = [
+    "BackstageOptions",
+    "ExchangeOptions",
+    "SpecFormat",
+    "backstage",
+    "backstage_name",
+    "exchange",
+    "exchange_publish",
+    "specs",
+]

@@ -1,29 +1,53 @@
-"""Backstage catalog entities for the catalogue: APIs, Components, Systems.
+"""Backstage catalog entities for the catalogue: APIs, Components, Systems, Groups.
 
 * one ``API`` per asset, its latest version's spec as ``spec.definition``;
 * one ``Component`` per Service that serves an asset, with ``providesApis``,
   ``consumesApis`` (the assets its APIs call, from the dependency graph) and
   ``dependsOn`` (the Components serving those);
-* one ``System`` per namespace, unless ``systems=False``.
+* one ``System`` per namespace, unless ``systems=False``;
+* one ``Group`` (or ``User``, for ``user:`` owners) per owner the others
+  name, the default owner included, so no ``spec.owner`` dangles.
 
 Names are made legal for Backstage (:func:`catalog.exports.names.backstage_name`).
-The Kubernetes plugin finds a Component's workloads by the
-``backstage.io/kubernetes-id`` label; meshatlas sets it to the Service's name.
+
+Backstage's Kubernetes plugin lists an entity's resources by a label
+selector: the entity's ``backstage.io/kubernetes-label-selector`` annotation
+when it has one, else ``backstage.io/kubernetes-id=<value of that
+annotation>``; ``backstage.io/kubernetes-namespace`` limits the namespace.
+Workloads rarely carry the ``backstage.io/kubernetes-id`` label, so where
+the Service's own selector is known (:attr:`BackstageOptions.selectors`)
+the Component and API carry it as the label selector: it matches the
+Service's Pods, which is what the plugin's tab shows. The
+``backstage.io/kubernetes-id`` annotation stays, for clusters that label
+their resources that way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 import yaml
 
-from catalog.exports.names import backstage_name, backstage_tag
+from catalog.exports.names import backstage_name, backstage_tag, file_stem
 from catalog.model import Asset, AssetFile
 
-__all__ = ["API_VERSION", "BackstageOptions", "entities", "to_yaml", "write"]
+__all__ = [
+    "API_VERSION",
+    "DEFAULT_OWNER",
+    "BackstageOptions",
+    "GROUPS_PART",
+    "entities",
+    "label_selector",
+    "location",
+    "owner_ref",
+    "partition",
+    "references",
+    "to_yaml",
+    "write",
+]
 
 API_VERSION: Final = "backstage.io/v1alpha1"
 #: Catalogue lifecycle → Backstage's customary lifecycle words.
@@ -37,6 +61,9 @@ _KIND_TYPES: Final = {"grpc-api": "grpc", "graphql-api": "graphql"}
 _MAIN_CLASSIFIER: Final = {"rest-api": "oas", "soap-api": "wsdl"}
 
 Entity = dict[str, Any]
+#: Owner of assets whose Service names none; the export defines this Group.
+DEFAULT_OWNER: Final = "group:unowned"
+_NAMESPACE: Final = "backstage.io/kubernetes-namespace"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,14 +71,25 @@ class BackstageOptions:
     """How entities are shaped.
 
     Attributes:
-        default_owner: Owner reference for assets without a ``meshatlas.io/owner``.
+        default_owner: Owner reference for assets without a ``meshatlas.io/owner``;
+            the export emits it as a Group (or User).
         systems: One ``System`` per namespace, and ``spec.system`` pointing at it.
         portal_url: Base URL of a meshatlas portal; adds a link to each API page.
+        selectors: The Services' label selectors (``spec.selector``), by
+            ``cluster/namespace/service`` or ``namespace/service``; each one
+            known becomes a ``backstage.io/kubernetes-label-selector``.
     """
 
-    default_owner: str = "unknown"
+    default_owner: str = DEFAULT_OWNER
     systems: bool = True
     portal_url: str | None = None
+    selectors: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def selector_of(self, cluster: str | None, namespace: str, service: str) -> str | None:
+        """The label selector of a Service as the plugin's annotation takes it, or None."""
+        found = self.selectors.get(f"{cluster}/{namespace}/{service}") if cluster else None
+        found = found or self.selectors.get(f"{namespace}/{service}")
+        return label_selector(found) if found else None
 
 
 def entities(
@@ -59,9 +97,11 @@ def entities(
 ) -> list[Entity]:
     """Every entity for ``assets``: Systems, then APIs, then Components, each sorted by name."""
     api_names = _api_names(assets)
+    by_key = _by_key(assets)
     services = _services(assets)
-    owners = {key: _owner(asset.owner, options) for key, asset in _keyed(assets)}
+    owners = {key: owner_ref(asset.owner, options) for key, asset in _keyed(assets)}
     apis = [_api(asset, name=api_names[key], options=options) for key, asset in _keyed(assets)]
+    clusters = _clusters(assets)
     providers: dict[str, set[str]] = {}  # asset key -> component names
     for component, keys in services.items():
         for key in keys:
@@ -74,7 +114,7 @@ def entities(
             {
                 dependency
                 for key in provided
-                for dependency in _dependency_keys(_by_key(assets)[key])
+                for dependency in _dependency_keys(by_key[key])
                 if dependency in api_names and dependency not in keys
             }
         )
@@ -86,7 +126,7 @@ def entities(
                 if provider != component
             }
         )
-        lifecycles = [_by_key(assets)[key].lifecycle for key in provided]
+        lifecycles = [by_key[key].lifecycle for key in provided]
         components.append(
             _component(
                 component,
@@ -96,13 +136,47 @@ def entities(
                 consumes=[f"api:{api_names[key]}" for key in consumed],
                 depends=[f"component:{_component_name(name)}" for name in depends],
                 system=backstage_name(namespace) if options.systems else None,
+                selector=_one_selector(component, clusters.get(component, ()), options),
             )
         )
     systems = []
     if options.systems:
         namespaces = sorted({c.split("/", 1)[0] for c in services})
-        systems = [_system(ns, owner=_owner(None, options)) for ns in namespaces]
-    return [*systems, *sorted(apis, key=_name), *components]
+        systems = [_system(ns, owner=owner_ref(None, options)) for ns in namespaces]
+    found = [*systems, *sorted(apis, key=_name), *components]
+    owners_named = sorted({e["spec"]["owner"] for e in found} | {owner_ref(None, options)})
+    return [*(_owner_entity(ref) for ref in owners_named), *found]
+
+
+def label_selector(labels: Mapping[str, str]) -> str:
+    """A Service's ``spec.selector`` as a Kubernetes label selector (``a=b,c=d``, sorted)."""
+    return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
+
+
+def references(entity: Entity) -> list[tuple[str, str]]:
+    """``(kind, name)`` of every entity ``entity`` refers to by its spec.
+
+    Backstage's own defaults for a reference without a kind: ``owner`` is a
+    Group, ``system`` a System, ``providesApis``/``consumesApis`` APIs,
+    ``dependsOn`` must say its kind.
+    """
+    spec = entity.get("spec", {})
+    found: list[tuple[str, str]] = []
+
+    def add(ref: str, default: str) -> None:
+        kind, _, name = ref.rpartition(":")
+        found.append(((kind or default).lower(), name.rpartition("/")[2]))
+
+    if isinstance(spec.get("owner"), str):
+        add(spec["owner"], "group")
+    if isinstance(spec.get("system"), str):
+        add(spec["system"], "system")
+    for key, default in (("providesApis", "api"), ("consumesApis", "api"), ("dependsOn", "")):
+        for ref in spec.get(key, ()):
+            add(ref, default)
+    for ref in spec.get("memberOf", ()):
+        add(ref, "group")
+    return found
 
 
 def to_yaml(found: Iterable[Entity]) -> str:
@@ -112,12 +186,67 @@ def to_yaml(found: Iterable[Entity]) -> str:
     )
 
 
-def write(found: Sequence[Entity], out: Path) -> Path:
-    """Write ``found`` (from :func:`entities`) to ``out/catalog-info.yaml``; returns its path."""
+def write(found: Sequence[Entity], out: Path, *, split: bool = True) -> Path:
+    """Write ``found`` (from :func:`entities`) under ``out``; returns ``catalog-info.yaml``.
+
+    With ``split``, ``catalog-info.yaml`` is a ``Location`` entity whose
+    targets are ``groups.yaml`` (the owners) and one ``namespaces/<ns>.yaml``
+    per namespace (its System, APIs and Components), so no one document grows
+    with the whole catalogue. Without, every entity is in ``catalog-info.yaml``.
+    """
     out.mkdir(parents=True, exist_ok=True)
     path = out / "catalog-info.yaml"
-    path.write_text(to_yaml(found), encoding="utf-8")
+    if not split:
+        path.write_text(to_yaml(found), encoding="utf-8")
+        return path
+    parts = partition(found)
+    targets = []
+    for part, members in parts.items():
+        name = "groups.yaml" if part == GROUPS_PART else f"namespaces/{file_stem(part)}.yaml"
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text(to_yaml(members), encoding="utf-8")
+        targets.append(f"./{name}")
+    path.write_text(to_yaml([location("meshatlas", targets)]), encoding="utf-8")
     return path
+
+
+#: The part of :func:`partition` that holds Groups and Users.
+GROUPS_PART: Final = ""
+
+
+def partition(found: Iterable[Entity]) -> dict[str, list[Entity]]:
+    """Entities by namespace (Groups and Users under :data:`GROUPS_PART`), in order.
+
+    An entity's namespace is its ``backstage.io/kubernetes-namespace``
+    annotation; an API without an instance goes with the owners.
+    """
+    parts: dict[str, list[Entity]] = {GROUPS_PART: []}
+    for entity in found:
+        namespace = entity["metadata"].get("annotations", {}).get(_NAMESPACE, GROUPS_PART)
+        if entity["kind"] in ("Group", "User"):
+            namespace = GROUPS_PART
+        parts.setdefault(namespace, []).append(entity)
+    return parts
+
+
+def location(name: str, targets: Sequence[str], *, type: str | None = None) -> Entity:
+    """A ``Location`` entity listing ``targets`` (relative to itself, or absolute URLs).
+
+    Without ``type`` the targets are read the way the Location itself was
+    (a file beside a file, a URL beside a URL), as Backstage does.
+    """
+    spec: Entity = {"targets": list(targets)}
+    if type is not None:
+        spec["type"] = type
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Location",
+        "metadata": {
+            "name": backstage_name(name),
+            "description": "Every entity meshatlas found, one file per namespace.",
+        },
+        "spec": spec,
+    }
 
 
 # -- entities -------------------------------------------------------------------
@@ -137,6 +266,9 @@ def _api(asset: Asset, *, name: str, options: BackstageOptions) -> Entity:
     if instance is not None:
         annotations["backstage.io/kubernetes-id"] = instance.service
         annotations["backstage.io/kubernetes-namespace"] = instance.namespace
+        selector = options.selector_of(instance.cluster, instance.namespace, instance.service)
+        if selector:
+            annotations["backstage.io/kubernetes-label-selector"] = selector
         annotations["meshatlas.io/endpoint"] = instance.endpoint_uri
     metadata: Entity = {
         "name": name,
@@ -159,7 +291,7 @@ def _api(asset: Asset, *, name: str, options: BackstageOptions) -> Entity:
     spec: Entity = {
         "type": spec_type,
         "lifecycle": LIFECYCLES[asset.lifecycle],
-        "owner": _owner(asset.owner, options),
+        "owner": owner_ref(asset.owner, options),
         "definition": definition,
     }
     if options.systems and instance is not None:
@@ -176,6 +308,7 @@ def _component(
     consumes: list[str],
     depends: list[str],
     system: str | None,
+    selector: str | None = None,
 ) -> Entity:
     namespace, service = key.split("/", 1)
     spec: Entity = {"type": "service", "lifecycle": LIFECYCLES[lifecycle], "owner": owner}
@@ -186,18 +319,45 @@ def _component(
         spec["consumesApis"] = consumes
     if depends:
         spec["dependsOn"] = depends
+    annotations = {
+        "backstage.io/kubernetes-id": service,
+        "backstage.io/kubernetes-namespace": namespace,
+    }
+    if selector:
+        annotations["backstage.io/kubernetes-label-selector"] = selector
     return {
         "apiVersion": API_VERSION,
         "kind": "Component",
         "metadata": {
             "name": _component_name(key),
             "title": f"{namespace}/{service}",
-            "annotations": {
-                "backstage.io/kubernetes-id": service,
-                "backstage.io/kubernetes-namespace": namespace,
-            },
+            "annotations": annotations,
         },
         "spec": spec,
+    }
+
+
+def _owner_entity(ref: str) -> Entity:
+    kind, _, name = ref.rpartition(":")
+    if kind == "user":
+        return {
+            "apiVersion": API_VERSION,
+            "kind": "User",
+            "metadata": {"name": name, "description": "Owner of APIs found by meshatlas."},
+            "spec": {"memberOf": []},
+        }
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Group",
+        "metadata": {
+            "name": name,
+            "description": (
+                "APIs whose Service names no owner (meshatlas.io/owner)."
+                if ref == DEFAULT_OWNER
+                else "Owner of APIs found by meshatlas (meshatlas.io/owner)."
+            ),
+        },
+        "spec": {"type": "team", "children": []},
     }
 
 
@@ -245,6 +405,25 @@ def _services(assets: Sequence[Asset]) -> dict[str, set[str]]:
     return found
 
 
+def _clusters(assets: Sequence[Asset]) -> dict[str, tuple[str, ...]]:
+    """``namespace/service`` → clusters its instances run in."""
+    found: dict[str, set[str]] = {}
+    for asset in assets:
+        for version in asset.versions:
+            for instance in version.instances:
+                key = f"{instance.namespace}/{instance.service}"
+                found.setdefault(key, set()).add(instance.cluster)
+    return {key: tuple(sorted(value)) for key, value in found.items()}
+
+
+def _one_selector(component: str, clusters: Sequence[str], options: BackstageOptions) -> str | None:
+    # One Component stands for the Service in every cluster; a selector that
+    # differs between clusters would match only some, so none is given then.
+    namespace, service = component.split("/", 1)
+    found = {options.selector_of(c, namespace, service) for c in clusters or (None,)}
+    return found.pop() if len(found) == 1 else None
+
+
 def _dependency_keys(asset: Asset) -> set[str]:
     return {":".join(d.split(":")[:2]) for d in asset.latest.dependencies}
 
@@ -253,12 +432,12 @@ def _component_name(key: str) -> str:
     return backstage_name(key.replace("/", "-"))
 
 
-def _owner(owner: str | None, options: BackstageOptions) -> str:
-    if not owner:
-        return options.default_owner
-    kind, _, name = owner.rpartition(":")
-    legal = backstage_name(name)
-    return f"{kind}:{legal}" if kind in ("group", "user") else legal
+def owner_ref(owner: str | None, options: BackstageOptions) -> str:
+    """A full owner reference (``group:name`` or ``user:name``): Backstage reads a
+    bare name as a Group, and the export names every Group it defines in full."""
+    kind, _, name = (owner or options.default_owner).rpartition(":")
+    kind = kind.lower() if kind.lower() in ("group", "user") else "group"
+    return f"{kind}:{backstage_name(name)}"
 
 
 def _most_mature(lifecycles: Sequence[str]) -> str:

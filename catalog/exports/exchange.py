@@ -12,24 +12,40 @@ Each version becomes ``<group>/<asset>/<version>/`` holding:
   ``properties.apiVersion``, ``files.<classifier>.<packaging>``, ``tags``,
   ``dependencies``, ``categories.<key>``, ``status``.
 
+Exchange's groupId is the id of the organisation or business group an
+asset belongs to, so :class:`ExchangeOptions` ``organization_id`` becomes
+both the path's organisation and every asset's (and dependency's) groupId;
+without one, the catalogue's group id is taken for the organisation id.
+``environment`` fills the instances' environment where the catalogue has
+none.
+
 Exchange takes a ``rest-api`` or ``soap-api`` only with its description, so
 an API catalogued without one is laid out as an ``http-api`` (Exchange's
 asset for an endpoint without a spec); ``meshatlasType`` keeps the original.
+Exchange has no asset type for gRPC or GraphQL APIs: their folders are
+written (``publishable`` false in ``publish.json``, with the reason) and
+:mod:`catalog.exports.exchange_publish` leaves them out.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 from catalog.exports.names import file_stem
 from catalog.model import Asset, AssetFile, AssetVersion
 
-__all__ = ["descriptor", "publish_form", "write"]
+__all__ = ["UNPUBLISHABLE", "ExchangeOptions", "descriptor", "main_name", "publish_form", "write"]
 
 _MAIN_CLASSIFIER: Final = {"rest-api": "oas", "soap-api": "wsdl"}
+#: Catalogue types Exchange has no asset type for, and why they are not published.
+UNPUBLISHABLE: Final = {
+    "grpc-api": "Exchange has no asset type for gRPC APIs",
+    "graphql-api": "Exchange has no asset type for GraphQL APIs",
+}
 #: Exchange's publish ``status`` for each lifecycle. Exchange deprecates a published
 #: version with a separate call, so ``lifecycle`` in ``exchange.json`` says so.
 _STATUS: Final = {"development": "development", "stable": "published", "deprecated": "published"}
@@ -37,7 +53,28 @@ _STATUS: Final = {"development": "development", "stable": "published", "deprecat
 Json = dict[str, Any]
 
 
-def write(assets: Sequence[Asset], out: Path) -> list[Path]:
+@dataclass(frozen=True, slots=True)
+class ExchangeOptions:
+    """Where the folders are to be published.
+
+    Attributes:
+        organization_id: Anypoint organisation or business group id: the
+            publish path's organisation and the assets' groupId. None takes
+            each asset's catalogue group id.
+        environment: Environment of instances the catalogue has none for.
+    """
+
+    organization_id: str | None = None
+    environment: str | None = None
+
+    def group_of(self, asset_group: str) -> str:
+        """The Exchange groupId of an asset (or dependency) of ``asset_group``."""
+        return self.organization_id or asset_group
+
+
+def write(
+    assets: Sequence[Asset], out: Path, *, options: ExchangeOptions = ExchangeOptions()
+) -> list[Path]:
     """Write one folder per asset version; returns the folders."""
     folders: list[Path] = []
     for asset in assets:
@@ -47,21 +84,24 @@ def write(assets: Sequence[Asset], out: Path) -> list[Path]:
             folder.mkdir(parents=True, exist_ok=True)
             main = _main_file(asset, version)
             if main is not None:
-                (folder / _main_name(asset, main)).write_bytes(main.content)
-            _dump(folder / "exchange.json", descriptor(asset, version))
-            _dump(folder / "publish.json", publish_form(asset, version))
+                (folder / main_name(asset, main)).write_bytes(main.content)
+            _dump(folder / "exchange.json", descriptor(asset, version, options=options))
+            _dump(folder / "publish.json", publish_form(asset, version, options=options))
             folders.append(folder)
     return folders
 
 
-def descriptor(asset: Asset, version: AssetVersion) -> Json:
+def descriptor(
+    asset: Asset, version: AssetVersion, *, options: ExchangeOptions = ExchangeOptions()
+) -> Json:
     """The ``exchange.json`` of one version."""
     main = _main_file(asset, version)
     return {
-        "main": _main_name(asset, main) if main else "",
+        "main": main_name(asset, main) if main else "",
         "name": asset.name,
         "description": asset.description or "",
-        "groupId": asset.group_id,
+        "groupId": options.group_of(asset.group_id),
+        "meshatlasGroupId": asset.group_id,
         "assetId": asset.asset_id,
         "version": version.version,
         "type": _exchange_type(asset, main),
@@ -71,7 +111,7 @@ def descriptor(asset: Asset, version: AssetVersion) -> Json:
         "apiVersion": _api_version(version.version),
         "tags": list(asset.tags),
         "categories": _categories(version),
-        "dependencies": [_gav(d) for d in version.dependencies],
+        "dependencies": [_gav(d, options) for d in version.dependencies],
         "status": _STATUS[asset.lifecycle],
         "lifecycle": asset.lifecycle,
         "instances": [
@@ -81,6 +121,7 @@ def descriptor(asset: Asset, version: AssetVersion) -> Json:
                 "service": i.service,
                 "port": i.port,
                 "endpointUri": i.endpoint_uri,
+                "environment": i.environment or options.environment,
             }
             for i in version.instances
         ],
@@ -88,9 +129,13 @@ def descriptor(asset: Asset, version: AssetVersion) -> Json:
     }
 
 
-def publish_form(asset: Asset, version: AssetVersion) -> Json:
+def publish_form(
+    asset: Asset, version: AssetVersion, *, options: ExchangeOptions = ExchangeOptions()
+) -> Json:
     """The v2 publish call for one version: its URL path, form fields and files."""
     main = _main_file(asset, version)
+    group = options.group_of(asset.group_id)
+    organization = options.organization_id or asset.group_id
     fields: dict[str, str] = {
         "name": asset.name,
         "description": asset.description or "",
@@ -100,24 +145,31 @@ def publish_form(asset: Asset, version: AssetVersion) -> Json:
     }
     files: dict[str, str] = {}
     if main is not None:
-        fields["properties.mainFile"] = _main_name(asset, main)
-        files[f"files.{main.classifier}.{main.packaging}"] = _main_name(asset, main)
+        fields["properties.mainFile"] = main_name(asset, main)
+        files[f"files.{main.classifier}.{main.packaging}"] = main_name(asset, main)
     if asset.tags:
         fields["tags"] = ",".join(asset.tags)
     if version.dependencies:
-        fields["dependencies"] = ",".join(d for d in version.dependencies if d.count(":") == 2)
+        fields["dependencies"] = ",".join(
+            f"{options.group_of(g)}:{a}:{v}"
+            for g, a, v in (d.split(":") for d in version.dependencies if d.count(":") == 2)
+        )
     for key, values in _categories(version).items():
         fields[f"categories.{key}"] = ",".join(values)
-    return {
+    form: Json = {
         "method": "POST",
         "path": (
-            f"/exchange/api/v2/organizations/{{organizationId}}/assets/"
-            f"{asset.group_id}/{asset.asset_id}/{version.version}"
+            f"/exchange/api/v2/organizations/{organization}/assets/"
+            f"{group}/{asset.asset_id}/{version.version}"
         ),
         "headers": {"x-sync-publication": "true"},
         "fields": fields,
         "files": files,
+        "publishable": asset.type not in UNPUBLISHABLE,
     }
+    if asset.type in UNPUBLISHABLE:
+        form["reason"] = UNPUBLISHABLE[asset.type]
+    return form
 
 
 def _main_file(asset: Asset, version: AssetVersion) -> AssetFile | None:
@@ -125,7 +177,8 @@ def _main_file(asset: Asset, version: AssetVersion) -> AssetFile | None:
     return next((f for f in version.files if f.classifier == wanted), None)
 
 
-def _main_name(asset: Asset, main: AssetFile) -> str:
+def main_name(asset: Asset, main: AssetFile) -> str:
+    """The main file's name in a version's folder."""
     return f"{file_stem(asset.asset_id)}.{main.packaging}"
 
 
@@ -151,10 +204,10 @@ def _categories(version: AssetVersion) -> dict[str, list[str]]:
     return found
 
 
-def _gav(text: str) -> Json:
+def _gav(text: str, options: ExchangeOptions) -> Json:
     parts = text.split(":")
     return {
-        "groupId": parts[0],
+        "groupId": options.group_of(parts[0]),
         "assetId": parts[1],
         "version": parts[2] if len(parts) > 2 else None,
     }

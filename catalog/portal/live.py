@@ -5,8 +5,9 @@ memory and lists them all on one page, filtered in the browser. Served from
 a catalogue of ten thousand APIs, that cost every page a full export. Here
 the home page is one page of search results (the filters and every-word
 search run in the database, with links to the next and previous pages), an
-API page reads its asset, what it calls and what calls it, and a
-description page reads one file. The dependency graph still shows the whole
+API page (of its latest or of any version, or two versions compared) reads
+its asset, what it calls and what calls it, and a description page reads
+one file. The dependency graph still shows the whole
 catalogue, from light summaries.
 """
 
@@ -59,6 +60,10 @@ class LiveSite:
             return pages.static_file(path)
         if match := pages.API_PAGE.match(path):
             return self._api(path, match[1], match[2])
+        if match := pages.VERSION_PAGE.match(path):
+            return self._api(path, match[1], match[2], version=match[3])
+        if match := pages.DIFF_PAGE.match(path):
+            return self._diff(path, match[1], match[2], match[3], match[4])
         if match := pages.SPEC_PAGE.match(path):
             return self._spec(path, match[1], match[2], match[3], match[4])
         return None
@@ -101,11 +106,18 @@ class LiveSite:
             },
         }
 
-    def _api(self, path: str, group_id: str, asset_id: str) -> Page | None:
+    def _api(
+        self, path: str, group_id: str, asset_id: str, *, version: str | None = None
+    ) -> Page | None:
         try:
             asset = self._store.get(group_id, asset_id)
         except NotFound:
             return None
+        shown = None
+        if version is not None:
+            shown = next((v for v in asset.versions if v.version == version), None)
+            if shown is None:
+                return None
         providers: list[AssetSummary | None] = []
         for dependency in asset.latest.dependencies:
             called_group, called_asset = dependency.split(":")[:2]
@@ -114,7 +126,18 @@ class LiveSite:
             except NotFound:
                 providers.append(None)
         consumers = self._store.callers(group_id, asset_id)
-        return pages.render(path, pages.api_context(asset, providers, consumers), static=False)
+        context = pages.api_context(asset, providers, consumers, version=shown)
+        return pages.render(path, context, static=False, template="api.html")
+
+    def _diff(self, path: str, group_id: str, asset_id: str, old: str, new: str) -> Page | None:
+        try:
+            asset = self._store.get(group_id, asset_id)
+        except NotFound:
+            return None
+        context = pages.diff_context(asset, old, new)
+        if context is None:
+            return None
+        return pages.render(path, context, static=False, template="diff.html")
 
     def _spec(self, path: str, group_id: str, asset_id: str, version: str, ext: str) -> Page | None:
         try:

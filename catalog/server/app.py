@@ -30,7 +30,7 @@ from catalog.errors import (
     VersionConflict,
     VersionExists,
 )
-from catalog.exports import backstage
+from catalog.exports import backstage, backstage_location
 from catalog.model import AssetDraft, PublishResult
 from catalog.server import openapi, views
 from catalog.server.auth import Auth
@@ -556,7 +556,10 @@ async def _backstage(request: web.Request) -> web.Response:
         host = f"[{local[0]}]" if ":" in local[0] else local[0]
         portal_url = f"{request.scheme}://{host}:{local[1]}"
     options = backstage.BackstageOptions(portal_url=portal_url)
-    text = backstage.to_yaml(backstage.entities(assets, options=options))
+    location_url = f"{portal_url or ''}{request.path}"
+    text = backstage_location.answer(
+        dict(request.query), assets, location_url=location_url, options=options
+    )
     return web.Response(text=text, content_type="application/yaml")
 
 
