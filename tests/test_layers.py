@@ -1,4 +1,4 @@
-"""The layering is one-way: discovery → graph → catalog → meshatlas."""
+"""The layering is one-way: discovery → graph → governance → catalog → meshatlas."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import discovery
 ROOT = Path(__file__).resolve().parent.parent
 #: What each package must never import.
 FORBIDDEN = {
-    "discovery": {"graph", "catalog", "meshatlas", "fixtures"},
-    "graph": {"catalog", "meshatlas", "fixtures"},
+    "discovery": {"graph", "governance", "catalog", "meshatlas", "fixtures"},
+    "graph": {"governance", "catalog", "meshatlas", "fixtures"},
+    "governance": {"catalog", "meshatlas", "fixtures"},
     "catalog": {"discovery", "graph", "meshatlas", "fixtures"},
 }
 

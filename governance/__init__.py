@@ -1,0 +1,34 @@
+"""Governance: posture, findings and policy checks over discovery's models.
+
+Pure functions, no I/O: the security config read from the clusters, the
+Services and the telemetry edges go in; postures and findings come out.
+"""
+
+from __future__ import annotations
+
+from governance.authz import Decision, decide
+from governance.errors import GovernanceError, PostureError
+from governance.findings import SEVERITIES, Finding, Severity, at_least
+from governance.mtls import MtlsSetting, effective_mode
+from governance.posture import Caller, Posture, assess, assess_all, callers_of
+from governance.workload import Request, Workload
+
+__all__ = [
+    "SEVERITIES",
+    "Caller",
+    "Decision",
+    "Finding",
+    "GovernanceError",
+    "MtlsSetting",
+    "Posture",
+    "PostureError",
+    "Request",
+    "Severity",
+    "Workload",
+    "assess",
+    "assess_all",
+    "at_least",
+    "callers_of",
+    "decide",
+    "effective_mode",
+]
