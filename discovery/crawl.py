@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Protocol
 
 import aiohttp
 
@@ -22,6 +23,16 @@ from discovery.specpool import SpecPool
 
 #: Called after each Service is probed: (done, total, "cluster/ns/name").
 Progress = Callable[[int, int, str], None]
+
+
+class Watch(Protocol):
+    """Told what a run has so far, so an interrupted one can say it."""
+
+    def listed(self, inventory: Inventory) -> None:
+        """The inventory is read; probing starts."""
+
+    def probed(self, findings: ServiceFindings) -> None:
+        """One Service is probed."""
 
 
 async def discover(
@@ -37,6 +48,7 @@ async def discover(
     quiet: Collection[HintKey] = (),
     checks: Mapping[str, Sequence[str]] | None = None,
     pool: SpecPool | None = None,
+    watch: Watch | None = None,
 ) -> Discovery:
     """Read the clusters, probe every Service, and derive config edges.
 
@@ -55,7 +67,9 @@ async def discover(
     prober = Prober(
         fetcher=fetcher, settings=settings, hints=hints, quiet=quiet, checks=checks, pool=pool
     )
-    findings = await probe_all(inventory, prober=prober, progress=progress)
+    if watch is not None:
+        watch.listed(inventory)
+    findings = await probe_all(inventory, prober=prober, progress=progress, watch=watch)
     problems = inventory.problems + tuple(p for f in findings for p in f.problems)
     return Discovery(
         inventory=inventory,
@@ -70,7 +84,11 @@ async def discover(
 
 
 async def probe_all(
-    inventory: Inventory, *, prober: Prober, progress: Progress | None = None
+    inventory: Inventory,
+    *,
+    prober: Prober,
+    progress: Progress | None = None,
+    watch: Watch | None = None,
 ) -> tuple[ServiceFindings, ...]:
     """Probe every Service of the inventory; results keep inventory order.
 
@@ -91,6 +109,8 @@ async def probe_all(
         service = inventory.services[index]
         result = await prober.probe(service)
         done += 1
+        if watch is not None:
+            watch.probed(result)
         if progress is not None:
             progress(done, total, str(service.key))
         return result

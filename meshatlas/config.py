@@ -67,7 +67,7 @@ ENV_PREFIX: Final = "MESHATLAS_"
 LOG_LEVEL_ENV: Final = console.LOG_LEVEL_ENV
 #: Flags that are not ``discover`` settings: they stay on the command line
 #: (``--log-level`` is every command's, from its own variable).
-_NOT_SETTINGS: Final = frozenset({"help", "config", "log_level"})
+_NOT_SETTINGS: Final = frozenset({"help", "config", "log_level", "output", "quiet"})
 #: The other variables meshatlas reads (``publishing.TOKEN_ENV``,
 #: ``serve.HASHES_ENV``), and the one deploy/ sets for the catalogue server's args.
 OTHER_VARIABLES: Final = frozenset(

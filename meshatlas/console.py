@@ -1,7 +1,9 @@
 """What the command line shows people: progress, summaries, errors.
 
-On a terminal, progress is a live bar (rich); otherwise plain lines, one per
-tenth of the work, so CronJob logs stay short and greppable.
+On a terminal, progress is a live bar on stderr (rich): the phase, Services
+probed of all, time spent and an estimate of the time left. Off a terminal
+(a pipe, a CronJob's log) there is none: at ``--log-level debug`` one line per
+tenth of the work says how far the run got.
 
 ``discover`` may switch stderr to JSON lines (:func:`use_format`; by default
 when stderr is not a terminal): one object per line,
@@ -136,32 +138,53 @@ def print_json(doc: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
+def print_yaml(doc: dict[str, Any]) -> None:
+    """``doc`` as YAML on stdout: the same document as :func:`print_json`'s, in block style."""
+    import yaml
+
+    sys.stdout.write(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=1 << 20))
+    sys.stdout.flush()
+
+
+#: What the bar says before the first Service is probed, and after the last.
+LISTING: Final = "listing Services"
+AFTER_PROBING: Final = "telemetry, graph, publishing"
+
+
 @contextmanager
-def progress() -> Iterator[Callable[[int, int, str], None]]:
-    """A progress callback: a live bar on a terminal, plain lines otherwise."""
+def progress(*, quiet: bool = False) -> Iterator[Callable[[int, int, str], None]]:
+    """A progress callback: a live bar on a terminal; off one, debug lines only.
+
+    Args:
+        quiet: Show nothing at all (``--quiet``).
+    """
     err = _err()
-    if err.is_terminal and not _json_lines and shows("info"):
+    if err.is_terminal and not _json_lines and shows("info") and not quiet:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
             Progress,
             TextColumn,
             TimeElapsedColumn,
+            TimeRemainingColumn,
         )
 
         bar = Progress(
-            TextColumn("probing"),
+            TextColumn("{task.fields[phase]}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            TextColumn("{task.description}"),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            TextColumn("{task.description}", markup=False),
             console=err,
             transient=True,
         )
-        task = bar.add_task("", total=None)
+        task = bar.add_task("", total=None, phase=LISTING)
 
         def tick(done: int, total: int, name: str) -> None:
-            bar.update(task, completed=done, total=total, description=name)
+            phase = AFTER_PROBING if done >= total else "probing"
+            bar.update(task, completed=done, total=total, description=name, phase=phase)
 
         with bar:
             yield tick
@@ -172,30 +195,49 @@ def progress() -> Iterator[Callable[[int, int, str], None]]:
     def plain(done: int, total: int, name: str) -> None:
         nonlocal last
         step = max(1, total // 10)
-        if done == total or done // step != last:
-            last = done // step
-            if _json_lines:
-                log("info", "probing", done=done, total=total, last=name)
-            elif shows("info"):
-                err.print(f"probed {done}/{total} services (last: {name})", markup=False)
+        if quiet or not shows("debug") or not (done == total or done // step != last):
+            return
+        last = done // step
+        if _json_lines:
+            log("debug", "probing", done=done, total=total, last=name)
+        else:
+            err.print(f"probed {done}/{total} services (last: {name})", markup=False)
 
     yield plain
 
 
-def summary(result: RunResult) -> None:
-    """The table of what was found, then where outputs went."""
-    if _json_lines:
+def summary(result: RunResult, *, wide: bool = False, table: bool = False) -> None:
+    """The table of what was found, then where outputs went.
+
+    Args:
+        result: The run.
+        wide: Also the cluster (always), the port's name, the API's title and
+            version, what publishing did, and the description's URL (or the
+            endpoint where there is none), as ``-o wide`` asks.
+        table: The table on stdout even when stderr takes JSON lines (``-o`` asked
+            for it); otherwise the summary is log lines then.
+    """
+    if _json_lines and not table:
         _summary_lines(result)
         return
     from rich.table import Table
 
     stdout = _out()
-    table = Table(title="meshatlas discovery", title_justify="left")
+    if wide:
+        # Rows as long as they need: a wide table is read in a terminal that scrolls.
+        from rich.console import Console
+
+        stdout = Console(highlight=False, width=1 << 12) if not stdout.is_terminal else stdout
+    rows = Table(title="meshatlas discovery", title_justify="left")
     # Several clusters: the same namespace/name can be in each, so say which.
-    several = len({f.service.key.cluster for f in result.discovery.findings}) > 1
-    columns = ("service", "port", "kind", "spec", "ops", "asset", "reqs", "note")
+    several = wide or len({f.service.key.cluster for f in result.discovery.findings}) > 1
+    columns: tuple[str, ...] = ("service", "port", "kind", "spec", "ops", "asset", "reqs")
+    if wide:
+        columns = ("service", "port", "port-name", "kind", "spec", "ops", "title", "api-version")
+        columns += ("asset", "published", "reqs", "url")
+    columns += ("note",)
     for column in ("cluster", *columns) if several else columns:
-        table.add_column(column, justify="right" if column in ("port", "ops", "reqs") else "left")
+        rows.add_column(column, justify="right" if column in ("port", "ops", "reqs") else "left")
     assets = {
         (s["cluster"], s["namespace"], s["name"], a["port"]): a
         for s in result.report["services"]
@@ -213,31 +255,31 @@ def summary(result: RunResult) -> None:
             gav = (
                 f"{asset['asset_id']}:{asset['version']}" if asset["version"] else asset["asset_id"]
             )
-            table.add_row(
-                *((key.cluster,) if several else ()),
-                key.short,
-                str(api.port.port),
-                api.kind,
-                spec_text,
-                str(spec.operation_count) if spec else "-",
-                gav,
-                str(api.requests),
-                "" if spec else (str(api.evidence[-1].matched) if api.evidence else ""),
-            )
+            cells = [key.short, str(api.port.port)]
+            if wide:
+                cells.append(api.port.name or "")
+            cells += [api.kind, spec_text, str(spec.operation_count) if spec else "-"]
+            if wide:
+                cells += [
+                    (spec.title or "") if spec else "",
+                    (spec.api_version or "") if spec else "",
+                ]
+            cells.append(gav)
+            if wide:
+                cells.append(str(asset.get("outcome") or ""))
+            cells.append(str(api.requests))
+            if wide:
+                cells.append((spec.url if spec else None) or api.base_url or "")
+            cells.append("" if spec else (str(api.evidence[-1].matched) if api.evidence else ""))
+            rows.add_row(*((key.cluster,) if several else ()), *cells)
         if not findings.apis:
             reasons = "; ".join(dict.fromkeys(s.reason for s in findings.skipped)) or "no API"
-            table.add_row(
-                *((key.cluster,) if several else ()),
-                key.short,
-                "",
-                "-",
-                "",
-                "",
-                "",
-                str(findings.requests),
-                reasons,
-            )
-    stdout.print(table)
+            if wide:
+                cells = [key.short, "", "", "-", *[""] * 6, str(findings.requests), "", reasons]
+            else:
+                cells = [key.short, "", "-", "", "", "", str(findings.requests), reasons]
+            rows.add_row(*((key.cluster,) if several else ()), *cells)
+    stdout.print(rows)
     stats = result.report["stats"]
     stdout.print(
         f"{stats['services']} services, {stats['apis']} APIs "

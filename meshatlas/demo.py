@@ -2,15 +2,23 @@
 
 Starts the fixture mesh (a Kubernetes API server and real backends on
 loopback), runs ``discover`` into a SQLite catalogue in the output folder,
-prints the summary and says where everything went.
+prints the summary and says where everything went, ending with the
+``meshatlas serve`` that shows it in the portal.
+
+SIGTERM (a ``kill``, a container stopping) stops the demo as Ctrl-C does: its
+Prometheus child and the mesh's servers are stopped before it exits (143).
 """
 
 from __future__ import annotations
 
 import random
 import shutil
+import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 
 from fixtures.mesh import Mesh, MeshError
 from fixtures.telemetry import PrometheusServer, TelemetryFixtureError
@@ -36,24 +44,59 @@ def start_mesh(workdir: Path) -> Mesh:
     raise UsageError(f"cannot start the demo mesh: {last}")
 
 
-def start_prometheus(workdir: Path) -> PrometheusServer | None:
-    """A real Prometheus serving the demo mesh's Istio telemetry, if installed."""
+def start_prometheus(
+    workdir: Path, *, started: list[PrometheusServer] | None = None
+) -> PrometheusServer | None:
+    """A real Prometheus serving the demo mesh's Istio telemetry, if installed.
+
+    Args:
+        workdir: Its data and log.
+        started: Takes the server before it is waited on, so that whoever
+            stops the demo (SIGTERM while it starts) can stop it too.
+    """
     try:
         server = PrometheusServer(workdir)
         console.info(f"starting Prometheus with the demo mesh's Istio telemetry on {server.url}")
+        if started is not None:
+            started.append(server)
         return server.start()
     except TelemetryFixtureError as exc:
         console.info(f"no telemetry for the demo (graph from Istio config only): {exc}")
         return None
 
 
+#: Exit status after SIGTERM: 128 + its number, as shells report it.
+TERMINATED = 128 + signal.SIGTERM
+
+
+@contextmanager
+def _stopped_by_sigterm() -> Iterator[None]:
+    """SIGTERM unwinds the demo (every ``finally`` runs) instead of killing it outright."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(TERMINATED)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run(*, out: Path, report: str | None, keep_running: bool) -> ExitCode:
+    """Start the demo mesh (and Prometheus), discover it, say where it all went."""
+    with _stopped_by_sigterm():
+        return _run(out=out, report=report, keep_running=keep_running)
+
+
+def _run(*, out: Path, report: str | None, keep_running: bool) -> ExitCode:
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     console.info("starting the demo mesh (Kubernetes API + backends on 127.x loopback addresses)")
     mesh = start_mesh(out / "mesh")
-    prometheus = start_prometheus(out / "prometheus")
+    started: list[PrometheusServer] = []
     try:
+        prometheus = start_prometheus(out / "prometheus", started=started)
         options = DiscoverOptions(
             kubeconfig=str(mesh.kubeconfig),
             catalog=f"sqlite:///{out / 'catalog.db'}",
@@ -68,6 +111,10 @@ def run(*, out: Path, report: str | None, keep_running: bool) -> ExitCode:
         console.summary(result)
         console.info(f"catalogue: {out / 'catalog.db'}")
         console.info(f"kubeconfig of the demo mesh: {mesh.kubeconfig}")
+        console.info(
+            f"browse it: meshatlas serve --catalog sqlite:///{out / 'catalog.db'}"
+            " then open http://127.0.0.1:8080/portal/"
+        )
         if keep_running:
             telemetry = (
                 f" --prometheus {prometheus.url} --telemetry-at {prometheus.at.isoformat()}"
@@ -84,6 +131,6 @@ def run(*, out: Path, report: str | None, keep_running: bool) -> ExitCode:
                 pass
         return result.exit_code
     finally:
-        if prometheus is not None:
-            prometheus.stop()
+        for server in started:
+            server.stop()
         mesh.stop()

@@ -7,13 +7,26 @@ defaults come from discovery and the catalogue, whose imports take a second.
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Final
 
 import catalog
 from catalog.model import DEFAULT_STALE_AFTER
+from discovery import crawl
 from discovery.inventory import DEFAULT_EXCLUDED
+from discovery.model import Discovery, Inventory, Problem, ServiceFindings, ServiceKey
 from discovery.probe import DEFAULT_BUDGET, DEFAULT_MAX_PORTS, DEFAULT_PER_SERVICE
-from meshatlas import config, console, metrics, outcome, probecmd, telemetry
+from meshatlas import (
+    config,
+    console,
+    metrics,
+    outcome,
+    pipeline,
+    probecmd,
+    telemetry,
+)
+from meshatlas.errors import UsageError
 from meshatlas.parsing import (
     CommaList,
     namespace_names,
@@ -21,12 +34,14 @@ from meshatlas.parsing import (
     positive_int,
     probe_path,
 )
-from meshatlas.pipeline import DiscoverOptions, run_discover
+from meshatlas.pipeline import DiscoverOptions
 from meshatlas.status import ExitCode
 
-__all__ = ["HELP", "add_parser", "options_from", "run"]
+__all__ = ["HELP", "OUTPUTS", "SoFar", "add_parser", "options_from", "run"]
 
 HELP = "discover services and APIs, publish to a catalogue"
+#: ``-o``: the table, a wider one, or the report document itself.
+OUTPUTS: Final = ("table", "wide", "json", "yaml")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -101,6 +116,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "--report", metavar="PATH|-", help="write the JSON report to PATH, or - for stdout"
     )
     out.add_argument("--dry-run", action="store_true", help="discover but publish nothing")
+    out.add_argument(
+        "-o",
+        "--output",
+        choices=OUTPUTS,
+        help="what stdout shows: table (the default), wide (also cluster, port name, title,"
+        " API version, what was published, the description's URL), json or yaml (the"
+        " report document, as --report writes it)",
+    )
+    out.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress and no table: only warnings and errors on stderr (and what -o"
+        " json|yaml asks for on stdout)",
+    )
     out.add_argument(
         "--deprecate-after",
         type=positive_int,
@@ -228,20 +258,122 @@ def options_from(args: argparse.Namespace) -> DiscoverOptions:
     )
 
 
+class SoFar:
+    """What a run has found so far (a :class:`discovery.crawl.Watch`), for when it is cut short."""
+
+    def __init__(self) -> None:
+        self.started = datetime.now(UTC)
+        self.inventory: Inventory | None = None
+        self.done: dict[ServiceKey, ServiceFindings] = {}
+
+    def listed(self, inventory: Inventory) -> None:
+        self.inventory = inventory
+
+    def probed(self, findings: ServiceFindings) -> None:
+        self.done[findings.service.key] = findings
+
+    def not_probed(self) -> list[ServiceKey]:
+        """The Services listed and not yet probed, in inventory order."""
+        listed = self.inventory.services if self.inventory else ()
+        return [s.key for s in listed if s.key not in self.done]
+
+    def discovery(self) -> Discovery | None:
+        """The run so far, with the interruption and each Service not probed as problems."""
+        if self.inventory is None:
+            return None
+        inventory = self.inventory
+        findings = tuple(self.done[s.key] for s in inventory.services if s.key in self.done)
+        missing = self.not_probed()
+        total = len(inventory.services)
+        cut = Problem(
+            "meshatlas discover",
+            "interrupted",
+            f"Ctrl-C (SIGINT) after {len(findings)} of {total} Services were probed; "
+            + (
+                "nothing was published"
+                if missing
+                else "the run was not recorded in the catalogue (APIs published before the"
+                " interruption stay, each whole)"
+            ),
+        )
+        unprobed = tuple(
+            Problem(str(key), "not probed", "the run was interrupted first") for key in missing
+        )
+        problems = (cut, *inventory.problems, *(p for f in findings for p in f.problems), *unprobed)
+        return Discovery(
+            inventory=inventory,
+            findings=findings,
+            edges=crawl.config_edges(inventory),
+            problems=problems,
+        )
+
+
 def run(args: argparse.Namespace) -> ExitCode:
-    """Run discover as ``args`` say: print the summary (or the report) and return the code."""
+    """Run discover as ``args`` say: print the summary (or the report) and return the code.
+
+    Ctrl-C prints the report so far (and writes it where ``--report``/``--out``
+    say), publishes nothing more, and exits 130.
+    """
     console.use_format(args.log_format)
+    if args.report == "-" and args.output is not None:
+        raise UsageError(
+            f"--report - prints the report on stdout, -o {args.output} something else: give one"
+        )
+    if args.quiet and console.shows("info"):
+        console.use_level("warning")
     options = options_from(args)
-    with (
-        metrics.pushing(
-            url=args.pushgateway, labels=args.pushgateway_label, options=options
-        ) as record,
-        console.progress() as tick,
-    ):
-        result = run_discover(options, progress=tick)
-        record(result)
-    if args.report == "-":
-        console.print_json(result.report)
-    else:
-        console.summary(result)
+    so_far = SoFar()
+    try:
+        with (
+            metrics.pushing(
+                url=args.pushgateway, labels=args.pushgateway_label, options=options
+            ) as record,
+            console.progress(quiet=args.quiet) as tick,
+        ):
+            result = pipeline.run_discover(options, progress=tick, watch=so_far)
+            record(result)
+    except KeyboardInterrupt:
+        return _interrupted(args, options, so_far)
+    _show(args, result)
     return result.exit_code
+
+
+def _show(args: argparse.Namespace, result: pipeline.RunResult) -> None:
+    if args.report == "-" or args.output == "json":
+        console.print_json(result.report)
+    elif args.output == "yaml":
+        console.print_yaml(result.report)
+    elif not args.quiet:
+        console.summary(result, wide=args.output == "wide", table=args.output is not None)
+    elif result.report["problems"]:
+        problems = len(result.report["problems"])
+        where = ", ".join(str(p) for p in result.outputs) or "the report (--report PATH)"
+        console.warning(f"{problems} problems; {result.report['outcome']} run; see {where}")
+
+
+def _interrupted(
+    args: argparse.Namespace, options: pipeline.DiscoverOptions, so_far: SoFar
+) -> ExitCode:
+    """Say what an interrupted run found and did not, with the report so far."""
+    found = so_far.discovery()
+    if found is None:
+        console.error("interrupted before any Service was listed: nothing was probed or published")
+        return ExitCode.INTERRUPTED
+    result = pipeline.report_unpublished(options, started=so_far.started, found=found)
+    _show(args, result)
+    missing = so_far.not_probed()
+    total = len(found.inventory.services)
+    if missing:
+        names = ", ".join(str(k) for k in missing[:5]) + (" ..." if len(missing) > 5 else "")
+        said = (
+            f"interrupted: {len(found.findings)} of {total} Services probed, {len(missing)} not"
+            f" ({names}); nothing was published"
+        )
+    else:
+        said = (
+            f"interrupted after all {total} Services were probed: the run was not recorded;"
+            " APIs published before the interruption stay, each whole"
+        )
+    written = [str(p) for p in result.outputs]
+    console.error(said + (f"; the report so far: {', '.join(written)}" if written else ""))
+    return ExitCode.INTERRUPTED

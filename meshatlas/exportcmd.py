@@ -42,7 +42,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     export.add_argument(
         "--catalog",
         metavar="URL",
-        help=f"sqlite:///PATH or postgresql://... (default: ${catalogues.CATALOG_ENV},"
+        help="sqlite:///PATH, postgresql://... or http(s)://HOST of a meshatlas serve"
+        f" (token: ${catalogues.TOKEN_ENV}) (default: ${catalogues.CATALOG_ENV},"
         f" else {catalogues.DEFAULT_URL})",
     )
     export.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
@@ -112,7 +113,7 @@ def run(args: argparse.Namespace) -> ExitCode:
     flag = "--catalog" if args.catalog else f"${catalogues.CATALOG_ENV}"
     if args.catalog is None and given == catalogues.DEFAULT_URL:
         flag = "--catalog (default)"
-    catalogue = catalogues.parse(given, servers=False, flag=flag)
+    catalogue = catalogues.parse(given, flag=flag)
     # Reading never creates: a mistyped path is refused, not made an empty catalogue.
     catalogues.require_existing(catalogue, flag=flag)
     out: Path = args.out
@@ -124,8 +125,7 @@ def run(args: argparse.Namespace) -> ExitCode:
     selectors: dict[str, dict[str, str]] = {}
     if args.target == "backstage" and (args.kubeconfig or args.context):
         selectors = _selectors(kubeconfig=args.kubeconfig, contexts=args.context)
-    with catalog.open_store(catalogue.url) as store:
-        assets = store.list_assets(group_id=args.group_id)
+    assets = catalogues.read_assets(catalogue, flag=flag, group_id=args.group_id)
     try:
         if args.target == "backstage":
             options = BackstageOptions(

@@ -5,7 +5,8 @@ The graph comes from one of three places, in this order of preference:
 * ``--graph PATH``: the ``graph.json`` a ``discover --out DIR`` run wrote
   (every edge attribute, telemetry included);
 * ``--report PATH``: the JSON report of a discover run (same edges);
-* ``--catalog URL`` (default ``sqlite:///meshatlas.db``): assets and the
+* ``--catalog URL`` (default ``$MESHATLAS_CATALOG``, else
+  ``sqlite:///meshatlas.db``; also a ``meshatlas serve``): assets and the
   dependencies recorded on their latest versions, one node per instance.
 
 With no question asked the graph is written in ``--format`` to ``--out`` (or
@@ -59,8 +60,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     source.add_argument(
         "--catalog",
         metavar="URL",
-        help="catalogue to read dependencies from (default: $MESHATLAS_CATALOG,"
-        " else sqlite:///meshatlas.db)",
+        help="catalogue to read dependencies from: sqlite:///PATH, postgresql://... or"
+        " http(s)://HOST of a meshatlas serve, token from $MESHATLAS_TOKEN if it asks"
+        " (default: $MESHATLAS_CATALOG, else sqlite:///meshatlas.db)",
     )
     out = parser.add_argument_group("export")
     out.add_argument("-o", "--format", choices=FORMATS, help="output format (default: json)")
@@ -136,14 +138,10 @@ def load(
         except ValueError as exc:
             raise UsageError(f"{report_path} is not JSON: {exc}") from exc
         return graph.from_report(doc)
-    flag = "--catalog" if catalog_url else f"${catalogues.CATALOG_ENV}"
-    url = catalog_url or catalogues.default_url()
-    if catalog_url is None and url == catalogues.DEFAULT_URL:
-        flag = "--catalog (default)"
-    catalogue = catalogues.parse(url, servers=False, flag=flag)
-    catalogues.require_existing(catalogue, flag=flag)  # reading never creates one
-    with catalog.open_store(catalogue.url) as store:
-        return from_catalog(store.list_assets())
+    url, flag = catalogues.given(catalog_url)
+    catalogue = catalogues.parse(url, flag=flag)
+    # Reading never creates nor migrates a catalogue; a server gives latest versions only.
+    return from_catalog(catalogues.read_assets(catalogue, flag=flag, files=False))
 
 
 def from_catalog(assets: Sequence[catalog.Asset]) -> nx.DiGraph:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import math
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -258,7 +259,12 @@ def _open(catalogue: catalogues.CatalogueUrl) -> catalog.PublishTarget:
         raise SourceError(said) from exc
 
 
-def run_discover(options: DiscoverOptions, *, progress: crawl.Progress | None = None) -> RunResult:
+def run_discover(
+    options: DiscoverOptions,
+    *,
+    progress: crawl.Progress | None = None,
+    watch: crawl.Watch | None = None,
+) -> RunResult:
     """Run discovery end to end; errors of sources become problems, not exceptions.
 
     Everything that can be checked is checked first (options, kubeconfig, API
@@ -272,6 +278,10 @@ def run_discover(options: DiscoverOptions, *, progress: crawl.Progress | None = 
     options = dataclasses.replace(options, catalog=catalogue.url)
     started = datetime.now(UTC)
     connections, unreached = _reachable(_connect(options))
+    if catalogue.kind == "http" and not options.dry_run:
+        # Reachable, and the token taken, before a Service is probed.
+        token = os.environ.get(preflight.TOKEN_ENV) or None
+        preflight.check_catalogue_server(catalogue.url, shown=catalogue.shown, token=token)
     scope = Scope(
         namespaces=options.namespaces,
         exclude_namespaces=options.exclude_namespaces,
@@ -285,7 +295,9 @@ def run_discover(options: DiscoverOptions, *, progress: crawl.Progress | None = 
         recalled = memory.Memory()
         if target is not None and not options.cold:
             recalled = memory.recall(target, clusters=[c.name for c in connections])
-        found = asyncio.run(_discover(connections, scope, limits, options, progress, recalled))
+        found = asyncio.run(
+            _discover(connections, scope, limits, options, progress, recalled, watch)
+        )
         if unreached:
             # Problems of discovery itself: the run is not complete, nothing is missed.
             found = dataclasses.replace(found, problems=(*unreached, *found.problems))
@@ -295,6 +307,18 @@ def run_discover(options: DiscoverOptions, *, progress: crawl.Progress | None = 
     finally:
         if target is not None:
             target.close()
+
+
+def report_unpublished(
+    options: DiscoverOptions, *, started: datetime, found: Discovery
+) -> RunResult:
+    """The report of ``found`` (an interrupted run's so far), written where asked; nothing else.
+
+    Nothing is published and no graph file is written: only ``--report`` and
+    ``--out``'s ``report.json``.
+    """
+    kept = dataclasses.replace(options, graph_formats=())
+    return _finish(kept, started, found, None, [], False)
 
 
 def _note_unnamed(found: Discovery) -> Discovery:
@@ -416,6 +440,7 @@ async def _discover(
     options: DiscoverOptions,
     progress: crawl.Progress | None,
     recalled: memory.Memory,
+    watch: crawl.Watch | None = None,
 ) -> Discovery:
     async with (
         fetch.make_client(limits=limits, max_connections=options.concurrency) as client,
@@ -442,5 +467,6 @@ async def _discover(
             hints={} if options.exhaustive else recalled.hints,
             quiet=recalled.quiet,
             checks=recalled.checks,
+            watch=watch,
         )
     return await telemetry.observe(options, found)

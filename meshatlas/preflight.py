@@ -8,25 +8,32 @@ Service is probed, a catalogue opened or a file written:
   the contexts asked for (:func:`check_kubeconfig`);
 * ``--out`` and ``--report`` can be written (:func:`check_outputs`);
 * each cluster's API server accepts a connection (:func:`unreachable`), said
-  as kubectl says it.
+  as kubectl says it;
+* a catalogue server (``--catalog http(s)://…``) answers, and takes the token
+  in ``$MESHATLAS_TOKEN`` for what a crawl does (:func:`check_catalogue_server`):
+  a refused token is a usage error, a server that does not answer a source error.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 from meshatlas.catalogues import writable_place
-from meshatlas.errors import UsageError
+from meshatlas.errors import SourceError, UsageError
 from meshatlas.suggest import did_you_mean
 
 __all__ = [
     "CONNECT_TIMEOUT",
+    "TOKEN_ENV",
+    "check_catalogue_server",
     "check_kubeconfig",
     "check_outputs",
     "kubeconfig_files",
@@ -37,6 +44,15 @@ __all__ = [
 #: Seconds an API server has to accept a TCP connection.
 CONNECT_TIMEOUT: Final = 5.0
 _DEFAULT_KUBECONFIG: Final = "~/.kube/config"
+#: The bearer token a crawl sends a catalogue server.
+TOKEN_ENV: Final = "MESHATLAS_TOKEN"
+#: A crawler route: the server asks for the token on reads of it too.
+_PROBE_MEMORY: Final = "/meshatlas/api/v1/probe-memory"
+#: Where an older server (no probe memory) is asked instead: an empty body is
+#: refused as a bad request once the token is taken, and publishes nothing.
+_PUBLICATIONS: Final = "/meshatlas/api/v1/publications"
+#: Bytes of a refusal's body kept for the message.
+_REFUSAL_BYTES: Final = 300
 
 
 def kubeconfig_files(
@@ -198,3 +214,108 @@ def _connect(url: str, timeout: float) -> str | None:
     except OSError as exc:
         reason = (exc.strerror or str(exc)).lower()
         return f"unable to connect to the server: dial tcp {shown}: {reason}"
+
+
+def check_catalogue_server(
+    url: str, *, shown: str, token: str | None, timeout: float = CONNECT_TIMEOUT, client: Any = None
+) -> None:
+    """Refuse a catalogue server that does not answer, or does not take the token.
+
+    Asks what a crawl asks first (its probe memory, which only a crawler with
+    a token may read); a server too old to have it is sent an empty
+    publication, which it refuses as malformed once the token is taken.
+    Nothing is written either way, and redirects are not followed.
+
+    Args:
+        url: The server's base URL.
+        shown: The URL as messages quote it (no password).
+        token: ``$MESHATLAS_TOKEN``, or None.
+        timeout: Seconds for each request.
+        client: An ``httpx.Client`` to send through (tests); by default one is made.
+
+    Raises:
+        UsageError: 401 or 403: the token is missing or refused.
+        SourceError: No answer, a redirect, or a server error.
+    """
+    import httpx
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    base = url.rstrip("/")
+    own = client is None
+    http = client or httpx.Client(timeout=timeout, trust_env=False, follow_redirects=False)
+    try:
+        try:
+            answer = _ask(http, "GET", base + _PROBE_MEMORY, headers=headers)
+            if answer.status in (404, 405):
+                json_headers = {**headers, "Content-Type": "application/json"}
+                answer = _ask(http, "POST", base + _PUBLICATIONS, headers=json_headers, body=b"{}")
+        except httpx.HTTPError as exc:
+            reason = str(exc) or type(exc).__name__
+            raise SourceError(
+                f"--catalog {shown}: the catalogue server did not answer ({reason});"
+                " check the URL and that meshatlas serve runs there"
+            ) from exc
+    finally:
+        if own:
+            http.close()
+    status = answer.status
+    if status in (401, 403):
+        said = answer.reason
+        if token is None:
+            raise UsageError(
+                f"--catalog {shown}: the catalogue server wants a token to publish ({status}:"
+                f" {said}); set ${TOKEN_ENV} to one it accepts"
+            )
+        raise UsageError(
+            f"--catalog {shown}: the catalogue server refused the token in ${TOKEN_ENV}"
+            f" ({status}: {said}); set ${TOKEN_ENV} to one it accepts"
+        )
+    if 300 <= status < 400:
+        where = answer.location or "elsewhere"
+        raise SourceError(
+            f"--catalog {shown}: the catalogue server redirects ({status} to {where});"
+            " give the URL of the server itself"
+        )
+    if status >= 500:
+        raise SourceError(
+            f"--catalog {shown}: the catalogue server answered {status}: {answer.reason}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    status: int
+    #: The server's one-line reason: its JSON ``message``, else the start of its body.
+    reason: str
+    location: str | None
+
+
+def _ask(
+    http: Any, method: str, url: str, *, headers: dict[str, str], body: bytes = b""
+) -> _Answer:
+    """One request, of whose answer only the status and a bounded start are read.
+
+    (A crawler's probe memory can be megabytes; only a refusal's reason is wanted.)
+    """
+    with http.stream(method, url, headers=headers, content=body or None) as response:
+        start = b""
+        for chunk in response.iter_bytes():
+            start += chunk
+            if len(start) >= _REFUSAL_BYTES * 4:
+                break
+        return _Answer(
+            status=response.status_code,
+            reason=_reason(start, response.reason_phrase),
+            location=response.headers.get("Location"),
+        )
+
+
+def _reason(start: bytes, phrase: str) -> str:
+    text = start.decode("utf-8", "replace")
+    try:
+        body = json.loads(text)
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        text = body["message"]
+    return " ".join(text.split())[:_REFUSAL_BYTES] or phrase

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 
@@ -252,8 +253,11 @@ def test_the_variables_meshatlas_reads_are_the_ones_it_knows() -> None:
 def test_log_level_hides_what_is_below_it(how: str, demo_mesh: Mesh, tmp_path: Path) -> None:
     argv = ["discover", "--kubeconfig", str(demo_mesh.kubeconfig), "--dry-run", "-n", "billing"]
     argv += ["--log-format", "text"]
-    shown = meshatlas(*argv, cwd=tmp_path)
+    shown = meshatlas(*argv, "--log-level", "debug", cwd=tmp_path)
     assert shown.returncode == 0 and "probed 4/4 services" in shown.stderr
+    # Off a terminal progress is a debug matter: a pipe or a CronJob log gets none.
+    default = meshatlas(*argv, cwd=tmp_path)
+    assert default.returncode == 0 and "probed" not in default.stderr
     if how == "flag":
         quiet = meshatlas(*argv, "--log-level", "warning", cwd=tmp_path)
     else:
@@ -679,17 +683,23 @@ def test_a_source_that_fails_is_partial_unless_asked_otherwise(
         assert "virtualservices" in report["problems"][0]["what"]
 
 
-def test_ctrl_c_exits_130(stuck_mesh: Mesh, tmp_path: Path) -> None:
-    argv = ["discover", "--kubeconfig", str(stuck_mesh.kubeconfig), "--dry-run", "--timeout", "60"]
+def test_ctrl_c_prints_the_report_so_far_publishes_nothing_and_exits_130(
+    stuck_mesh: Mesh, tmp_path: Path
+) -> None:
+    catalogue = tmp_path / "catalog.db"
+    argv = ["discover", "--kubeconfig", str(stuck_mesh.kubeconfig), "--timeout", "60"]
+    argv += ["--catalog", f"sqlite:///{catalogue}", "--report", "report.json"]
+    # Debug lines say how far probing got (off a terminal there is no other progress).
+    argv += ["--log-format", "text", "--log-level", "debug"]
     with subprocess.Popen(
-        [str(BIN), *argv, "--log-format", "text"],
+        [str(BIN), *argv],
         cwd=tmp_path,
         env=_env(tmp_path),
         stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         text=True,
     ) as child:
-        assert child.stderr is not None
+        assert child.stderr is not None and child.stdout is not None
         try:
             # Once the answering Service is done the other one is being waited on.
             for line in child.stderr:
@@ -697,11 +707,28 @@ def test_ctrl_c_exits_130(stuck_mesh: Mesh, tmp_path: Path) -> None:
                     break
             child.send_signal(signal.SIGINT)
             rest = child.stderr.read()
+            shown = child.stdout.read()
             assert child.wait(timeout=60) == ExitCode.INTERRUPTED == 130
         finally:
             child.kill()
-    assert "error: interrupted" in rest
     assert "Traceback" not in rest
+    assert (
+        "error: interrupted: 1 of 2 Services probed, 1 not (w/w/stuck); nothing was published;"
+        " the report so far: report.json"
+    ) in rest
+    assert "w/orders" in shown and "problem: w/w/stuck: not probed" in shown
+    report = json.loads((tmp_path / "report.json").read_text())
+    jsonschema.validate(
+        report, json.loads((ROOT / "meshatlas/schemas/report.schema.json").read_text())
+    )
+    assert report["outcome"] == "partial"
+    assert [s["name"] for s in report["services"]] == ["orders"]
+    assert report["services"][0]["apis"][0]["spec"]["version"] == "3.1.0"  # orders-fastapi.json
+    assert report["services"][0]["apis"][0]["asset"]["outcome"] == "not-published"
+    problems = {(p["where"], p["what"]) for p in report["problems"]}
+    assert problems == {("meshatlas discover", "interrupted"), ("w/w/stuck", "not probed")}
+    with catalog.open_store(f"sqlite:///{catalogue}") as store:
+        assert store.list_assets() == []  # nothing half-made was published
 
 
 def test_the_readme_lists_every_exit_code() -> None:

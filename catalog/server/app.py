@@ -435,11 +435,9 @@ async def _download(request: web.Request) -> web.Response:
     }
     if etag in _etags(request.headers.get("If-None-Match")):
         return web.Response(status=304, headers=headers)
-    return web.Response(
-        body=file.content,
-        content_type=_CONTENT_TYPES.get(file.packaging, "application/octet-stream"),
-        headers=headers,
-    )
+    # As a header: aiohttp refuses a content_type argument that carries a charset.
+    headers["Content-Type"] = _CONTENT_TYPES.get(file.packaging, "application/octet-stream")
+    return web.Response(body=file.content, headers=headers)
 
 
 def _immutable(request: web.Request) -> str:
