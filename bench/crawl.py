@@ -8,10 +8,12 @@ catalogue), warm (nothing changed), and cold once more without the blackholed
 Services (selected out by label) to show what they cost; with ``--served``,
 cold and warm once more through a ``meshatlas serve`` on loopback, as a
 CronJob publishing to a central catalogue does. Prints wall time,
-requests, requests per Service, Services per second, peak RSS, and the ratios
+requests, requests per Service, Services per second, peak RSS (the crawl and
+its validation workers), and the ratios
 cold/floor and warm/cold, as a table and as JSON.
 
-    python bench/crawl.py --services 5000
+    python bench/crawl.py --services 5000                 # every Service its own description
+    python bench/crawl.py --services 5000 --shared-specs  # one description per framework
     python bench/crawl.py --services 10000 --skip-floor   # memory growth
     python bench/crawl.py --services 5000 --skip-floor --served   # through a server
 """
@@ -40,14 +42,18 @@ import httpx  # noqa: E402
 from fixtures import synthetic  # noqa: E402
 
 _CHILD = """
-import gc, os, sys
+import gc, os, resource, sys
 from meshatlas.cli import main
+from discovery.specpool import PoolLimits
 gc.freeze()  # as the meshatlas console script does (meshatlas.cli.entry)
 code = main(sys.argv[2:])
 with open(sys.argv[1], "w") as fh:
     # VmHWM is this process's own peak; ru_maxrss would carry the parent's over.
     peak = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")][0]
-    fh.write(peak.split()[1])
+    # The validation workers are this process's children, reaped by now: the
+    # largest one's peak, counted once per worker the pool may hold at once.
+    worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    fh.write(f"{peak.split()[1]} {worker} {PoolLimits().size}")
 # As the meshatlas console script leaves (meshatlas.cli.entry).
 sys.stdout.flush()
 sys.stderr.flush()
@@ -213,8 +219,19 @@ def discover(
         "services": doc["stats"]["services"],
         "apis": doc["stats"]["apis"],
         "published": doc["stats"]["published"],
-        "peak_rss_mb": int(rss.read_text()) / 1024,
+        **_peaks(rss),
         "phases_s": doc["stats"].get("phases_s", {}),
+    }
+
+
+def _peaks(rss: Path) -> dict[str, float]:
+    own, worker, workers = (int(x) for x in rss.read_text().split())
+    return {
+        "peak_rss_main_mb": own / 1024,
+        "peak_rss_worker_mb": worker / 1024,
+        "workers": workers,
+        # An upper bound: every worker at the largest one's peak, beside the main peak.
+        "peak_rss_mb": (own + worker * workers) / 1024 if worker else own / 1024,
     }
 
 
@@ -226,7 +243,7 @@ def run(
     blackholed: float,
     octet: int,
     skip_floor: bool = False,
-    unique_specs: bool = False,
+    unique_specs: bool = True,
     served: bool = False,
 ) -> dict[str, Any]:
     rows: dict[str, dict[str, Any]] = {}
@@ -293,7 +310,7 @@ def table(result: dict[str, Any]) -> str:
         f"timeout={result['timeout_s']}s blackholed={result['blackholed']:.0%}"
         + (" unique specs" if result["unique_specs"] else " specs shared per framework"),
         f"{'run':<18} {'wall s':>8} {'requests':>9} {'req/svc':>8} {'svc/s':>8}"
-        f" {'peak RSS MB':>12}",
+        f" {'peak RSS MB':>12} {'main+workers':>16}",
     ]
     names = ("floor", "floor_aiohttp", "cold", "warm", "cold_no_blackholed")
     for name in (*names, "cold_served", "warm_served"):
@@ -301,9 +318,15 @@ def table(result: dict[str, Any]) -> str:
             continue
         row = result[name]
         rss = f"{row['peak_rss_mb']:.0f}" if "peak_rss_mb" in row else "-"
+        split = (
+            f"{row['peak_rss_main_mb']:.0f}+{row['workers']}x{row['peak_rss_worker_mb']:.0f}"
+            if "peak_rss_main_mb" in row
+            else "-"
+        )
         lines.append(
             f"{name:<18} {row['wall_s']:>8.2f} {row['requests']:>9} "
             f"{row['requests_per_service']:>8.2f} {row['services_per_s']:>8.0f} {rss:>12}"
+            f" {split:>16}"
         )
     ratios = [f"warm/cold = {result['warm_over_cold']:.2f}"]
     if "cold_over_floor" in result:
@@ -334,9 +357,11 @@ def main() -> None:
     parser.add_argument("--octet", type=int, default=93)
     parser.add_argument("--skip-floor", action="store_true", help="only the meshatlas runs")
     parser.add_argument(
-        "--unique-specs",
+        "--shared-specs",
         action="store_true",
-        help="every Service serves different bytes: nothing is reused across Services",
+        help="Services of one framework serve the same bytes (the default is a real"
+        " cluster's case: every Service serves its own description, nothing is reused"
+        " across Services)",
     )
     parser.add_argument(
         "--served",
@@ -352,7 +377,7 @@ def main() -> None:
         blackholed=args.blackholed,
         octet=args.octet,
         skip_floor=args.skip_floor,
-        unique_specs=args.unique_specs,
+        unique_specs=not args.shared_specs,
         served=args.served,
     )
     print(table(result))

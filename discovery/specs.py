@@ -44,7 +44,7 @@ from openapi_spec_validator import (
 from openapi_spec_validator.validation.validators import SpecValidator
 from referencing.exceptions import Unresolvable
 
-from discovery import contracts, wsdl
+from discovery import contracts, openapicheck, wsdl
 from discovery.errors import NotASpecError, SpecError, SpecRefusedError
 
 # openapi-spec-validator switches to jsonschema-rs whenever that is installed
@@ -103,6 +103,7 @@ _VALIDATORS: Mapping[str, type[SpecValidator]] = {
     "3.1": OpenAPIV31SpecValidator,
     "3.2": OpenAPIV32SpecValidator,
 }
+_FAMILIES: Mapping[type[SpecValidator], str] = {v: k for k, v in _VALIDATORS.items()}
 # Values that are data, not schema: a "$ref" key inside them is never resolved.
 _DATA_KEYS = frozenset({"example", "default", "enum", "const"})
 _REF_KEYS = ("$ref", "$dynamicRef", "$recursiveRef")
@@ -122,7 +123,9 @@ def _versions(*packages: str) -> str:
 
 _MAX_MESSAGE = 200
 #: Part of every check key: another validator release may judge differently.
-_VALIDATOR_VERSION = _versions("openapi-spec-validator", "jsonschema", "jsonschema-path")
+_VALIDATOR_VERSION = _versions(
+    "openapi-spec-validator", "jsonschema", "jsonschema-path", "jsonschema-rs"
+)
 _PLAIN_KEY = re.compile(r"^[A-Za-z_$][\w$-]*$")
 
 if TYPE_CHECKING:
@@ -517,6 +520,11 @@ def _validate(
     tree: dict[str, Json], validator: type[SpecValidator], *, limits: SpecLimits
 ) -> list[str]:
     external = _external_refs(tree)
+    family = _FAMILIES.get(validator)
+    if not external and family is not None and openapicheck.proves_valid(tree, family):
+        # The library would find nothing (see discovery.openapicheck): its
+        # messages are only needed when there are some.
+        return []
     errors = [f"$ref {ref!r} points outside the document and is not followed" for ref in external]
     schema_path = SchemaPath.from_dict(tree, base_uri="", handlers=_RefuseEveryScheme())
     try:
