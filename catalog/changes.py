@@ -30,7 +30,14 @@ same three bumps:
   a service, method, message, field or enum value removed, a method's
   request or response type or its streaming changed, a field's number, name,
   type or cardinality changed → major; any of them added → minor; otherwise
-  patch.
+  patch;
+- **WSDL** (a ``wsdl`` file): an operation removed, or a part of the message
+  it takes or gives added, removed or retyped → major; an operation added →
+  minor; otherwise patch (bindings, addresses, documentation);
+- **AsyncAPI** (an ``asyncapi`` file): a channel, a message of a channel or an
+  operation removed → major; any of them added → minor; otherwise patch
+  (payload schemas, bindings, servers, documentation).
+  :mod:`catalog.contract_shapes` reads both.
 
 The reason names what changed, the first few of each in the schema's own words.
 """
@@ -46,6 +53,8 @@ import graphql
 import yaml
 from google.protobuf import descriptor_pb2  # type: ignore[import-untyped]
 from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
+
+from catalog import contract_shapes
 
 __all__ = ["Bump", "Change", "Contract", "compare", "contract"]
 
@@ -71,6 +80,8 @@ class Contract:
             required parameters as ``in:name`` (``body`` for a required body).
         graphql_sdl: The GraphQL schema of a ``graphql`` file, if any.
         protobuf: The FileDescriptorSet of a ``grpc`` ``protobuf`` file, if any.
+        wsdl: The ``wsdl`` file, if any.
+        asyncapi: ``(packaging, content)`` of an ``asyncapi`` file, if any.
     """
 
     type: str
@@ -78,6 +89,8 @@ class Contract:
     required: Mapping[str, frozenset[str]] = field(default_factory=dict)
     graphql_sdl: str | None = None
     protobuf: bytes | None = field(default=None, repr=False)
+    wsdl: bytes | None = field(default=None, repr=False)
+    asyncapi: tuple[str, bytes] | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,11 +110,13 @@ def contract(
         asset_type: The asset type.
         operations: Operation signatures.
         files: ``(classifier, packaging, content)`` of each file; ``oas``,
-            ``graphql`` and ``grpc``/``protobuf`` files are read.
+            ``graphql``, ``grpc``/``protobuf``, ``wsdl`` and ``asyncapi`` files are read.
     """
     required: dict[str, frozenset[str]] = {}
     sdl: str | None = None
     descriptors: bytes | None = None
+    wsdl: bytes | None = None
+    events: tuple[str, bytes] | None = None
     for classifier, packaging, content in files:
         if classifier == "oas":
             required.update(_required_parameters(_load(packaging, content)))
@@ -109,12 +124,18 @@ def contract(
             sdl = content.decode("utf-8", errors="replace")
         elif classifier == "grpc" and packaging == "protobuf":
             descriptors = content
+        elif classifier == "wsdl":
+            wsdl = content
+        elif classifier == "asyncapi":
+            events = (packaging, content)
     return Contract(
         type=asset_type,
         operations=frozenset(operations),
         required=required,
         graphql_sdl=sdl,
         protobuf=descriptors,
+        wsdl=wsdl,
+        asyncapi=events,
     )
 
 
@@ -127,6 +148,17 @@ def compare(old: Contract, new: Contract) -> Change:
         schemas = _graphql_change(old.graphql_sdl, new.graphql_sdl)
     elif old.protobuf is not None and new.protobuf is not None:
         schemas = _protobuf_change(old.protobuf, new.protobuf)
+    elif old.wsdl is not None and new.wsdl is not None:
+        found = contract_shapes.wsdl_changes(old.wsdl, new.wsdl)
+        same = "same operations and message parts: bindings, addresses or documentation only"
+        schemas = _verdict(found.broken, found.added, [], same) if found else None
+    elif old.asyncapi is not None and new.asyncapi is not None:
+        found = contract_shapes.asyncapi_changes(old.asyncapi, new.asyncapi)
+        same = (
+            "same channels, messages and operations:"
+            " payloads, bindings, servers or documentation only"
+        )
+        schemas = _verdict(found.broken, found.added, [], same) if found else None
     if schemas is not None:
         return schemas
     removed = sorted(old.operations - new.operations)

@@ -44,8 +44,8 @@ __all__ = [
     "VersionSummary",
 ]
 
-AssetType = Literal["rest-api", "soap-api", "http-api", "grpc-api", "graphql-api"]
-Classifier = Literal["oas", "wsdl", "http", "grpc", "graphql"]
+AssetType = Literal["rest-api", "soap-api", "http-api", "grpc-api", "graphql-api", "async-api"]
+Classifier = Literal["oas", "wsdl", "http", "grpc", "graphql", "asyncapi"]
 #: ``graphql``: a GraphQL schema as SDL text; ``protobuf``: a serialized
 #: ``google.protobuf.FileDescriptorSet``; ``proto``: ``.proto`` source text.
 Packaging = Literal["json", "yaml", "wsdl", "xml", "graphql", "protobuf", "proto"]
@@ -55,9 +55,11 @@ PublishOutcome = Literal["created", "new-version", "unchanged"]
 # Runtime copies of the Literals: drafts come from other code and annotations,
 # so the catalogue checks them rather than trusting the type checker.
 ASSET_TYPES: Final[frozenset[str]] = frozenset(
-    {"rest-api", "soap-api", "http-api", "grpc-api", "graphql-api"}
+    {"rest-api", "soap-api", "http-api", "grpc-api", "graphql-api", "async-api"}
 )
-CLASSIFIERS: Final[frozenset[str]] = frozenset({"oas", "wsdl", "http", "grpc", "graphql"})
+CLASSIFIERS: Final[frozenset[str]] = frozenset(
+    {"oas", "wsdl", "http", "grpc", "graphql", "asyncapi"}
+)
 PACKAGINGS: Final[frozenset[str]] = frozenset(
     {"json", "yaml", "wsdl", "xml", "graphql", "protobuf", "proto"}
 )

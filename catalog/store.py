@@ -57,6 +57,7 @@ _SPEC_CLASSIFIER: Final[dict[str, str]] = {
     "http-api": "http",
     "grpc-api": "grpc",
     "graphql-api": "graphql",
+    "async-api": "asyncapi",
 }
 
 

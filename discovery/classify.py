@@ -21,7 +21,12 @@ def kind_of_spec(spec: SpecDocument) -> ApiKind:
     return _KINDS.get(spec.format, "rest")
 
 
-_KINDS: dict[str, ApiKind] = {"wsdl": "soap", "graphql": "graphql", "protobuf": "grpc"}
+_KINDS: dict[str, ApiKind] = {
+    "wsdl": "soap",
+    "graphql": "graphql",
+    "protobuf": "grpc",
+    "asyncapi": "asyncapi",
+}
 
 
 def is_graphql(response: Response) -> bool:

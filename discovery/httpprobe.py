@@ -800,7 +800,8 @@ class PortSearch:
 def _ordinary_json(body: bytes, content_type: str) -> bool:
     """JSON that is an API's own answer (a listing, an error), not a broken description."""
     head = body[:4096].lower()
-    return content_type.endswith("json") and b"openapi" not in head and b"swagger" not in head
+    described = any(word in head for word in (b"openapi", b"swagger", b"asyncapi"))
+    return content_type.endswith("json") and not described
 
 
 def endpoint(service: Service, port: ServicePort) -> str:

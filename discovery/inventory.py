@@ -14,6 +14,11 @@ from typing import Any
 
 from discovery import hints, kube, protocols
 from discovery.errors import KubeError
+from discovery.mesh import ambient as mesh_ambient
+from discovery.mesh import gatewayapi
+from discovery.mesh import istio as mesh_istio
+from discovery.mesh.index import MAX_EXPOSURES, MAX_PREFIXES, ServiceIndex
+from discovery.mesh.model import AmbientConfig, Exposure, MeshConfig
 from discovery.model import (
     ConfigRoute,
     ExternalHost,
@@ -25,8 +30,8 @@ from discovery.model import (
 )
 
 DEFAULT_EXCLUDED = ("kube-system", "kube-public", "kube-node-lease", "istio-system")
-ISTIO_GROUP = "networking.istio.io"
-ISTIO_VERSIONS = ("v1", "v1beta1")
+ISTIO_GROUP = mesh_istio.GROUP
+ISTIO_VERSIONS = mesh_istio.VERSIONS
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +57,7 @@ class _ClusterRead:
     ignored: list[ServiceKey] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     requests: int = 0
+    mesh: MeshConfig = field(default_factory=MeshConfig)
 
 
 def read_inventory(
@@ -68,6 +74,20 @@ def read_inventory(
         ignored=tuple(k for r in reads for k in r.ignored),
         notes=tuple(n for r in reads for n in r.notes),
         requests=sum(r.requests for r in reads),
+        mesh=_merge([r.mesh for r in reads]),
+    )
+
+
+def _merge(configs: Sequence[MeshConfig]) -> MeshConfig:
+    """One :class:`MeshConfig` for every cluster read."""
+    return MeshConfig(
+        exposures=tuple(e for c in configs for e in c.exposures),
+        subsets=tuple(s for c in configs for s in c.subsets),
+        ambient=AmbientConfig(
+            waypoints=tuple(w for c in configs for w in c.ambient.waypoints),
+            services=tuple(s for c in configs for s in c.ambient.services),
+            ambient_namespaces=frozenset(n for c in configs for n in c.ambient.ambient_namespaces),
+        ),
     )
 
 
@@ -99,11 +119,11 @@ def _list_scoped(
     def per_namespace(names: Iterable[str]) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         for ns in names:
-            scoped = kube.ListTarget(target.resource, target.group, target.version, ns)
+            scoped = dataclasses.replace(target, namespace=ns)
             try:
                 items.extend(lister.list(scoped, label_selector=selector))
             except KubeError as exc:
-                if exc.status == 404 and target.group == ISTIO_GROUP:
+                if exc.status == 404 and target.group in (ISTIO_GROUP, gatewayapi.GROUP):
                     raise
                 problems.append(_problem(exc, f"{what} in namespace {ns} not readable"))
                 if failed is not None:
@@ -190,6 +210,7 @@ def _read_cluster(
             _problem(exc, "endpointslices not readable; every Service is probed by cluster IP")
         )
 
+    service_labels: dict[ServiceKey, dict[str, str]] = {}
     for raw in raw_services:
         known = endpoints_known and raw["metadata"].get("namespace") not in blind
         service = _service(cluster, raw, namespaces, ready, known)
@@ -200,8 +221,12 @@ def _read_cluster(
             out.ignored.append(service.key)
         else:
             out.services.append(service)
+            labels = raw["metadata"].get("labels") or {}
+            service_labels[service.key] = {
+                k: str(v) for k, v in labels.items() if k.startswith("istio.io/")
+            }
 
-    _read_istio(lister, scope, out, cluster, out.services, ns_names)
+    out.mesh = _read_mesh(lister, scope, out, cluster, namespaces, service_labels)
     out.requests = lister.requests
     return out
 
@@ -271,168 +296,169 @@ def _service(
     )
 
 
-def _read_istio(
+def _list_versions(
+    lister: kube.Lister,
+    scope: Scope,
+    out: _ClusterRead,
+    *,
+    plural: str,
+    group: str,
+    versions: Sequence[str],
+    namespaces: Sequence[str],
+    what: str,
+) -> list[dict[str, Any]] | None:
+    """List ``plural`` in the first of ``versions`` served; None when none is (404)."""
+    for version in versions:
+        try:
+            return _list_scoped(
+                lister,
+                kube.ListTarget(plural, group, version),
+                scope,
+                namespaces=namespaces,
+                problems=out.problems,
+                what=what,
+            )
+        except KubeError as exc:
+            if exc.status == 404:
+                continue
+            out.problems.append(_problem(exc, f"{what} not readable"))
+            return []
+    return None
+
+
+def _read_mesh(
     lister: kube.Lister,
     scope: Scope,
     out: _ClusterRead,
     cluster: str,
-    services: Sequence[Service],
-    namespaces: Sequence[str],
-) -> None:
-    docs: dict[str, list[dict[str, Any]]] = {}
-    for plural in ("serviceentries", "virtualservices", "destinationrules"):
-        for version in ISTIO_VERSIONS:
-            try:
-                docs[plural] = _list_scoped(
-                    lister,
-                    kube.ListTarget(plural, ISTIO_GROUP, version),
-                    scope,
-                    namespaces=namespaces,
-                    problems=out.problems,
-                    what=f"Istio {plural}",
-                )
-                break
-            except KubeError as exc:
-                if exc.status == 404:
-                    continue
-                out.problems.append(_problem(exc, f"Istio {plural} not readable"))
-                break
-    if not docs:
+    namespaces: Mapping[str, Mapping[str, Any]],
+    service_labels: Mapping[ServiceKey, Mapping[str, str]],
+) -> MeshConfig:
+    """Istio networking and Gateway API objects, read and converted by :mod:`discovery.mesh`."""
+    ns_names = sorted(namespaces)
+    index = ServiceIndex.of(cluster, out.services)
+    istio_docs: dict[str, list[dict[str, Any]]] = {}
+    for plural in mesh_istio.PLURALS:
+        listed = _list_versions(
+            lister,
+            scope,
+            out,
+            plural=plural,
+            group=ISTIO_GROUP,
+            versions=ISTIO_VERSIONS,
+            namespaces=ns_names,
+            what=f"Istio {plural}",
+        )
+        if listed is not None:
+            istio_docs[plural] = listed
+    if not istio_docs:
         out.notes.append(f"{cluster}: no Istio config (networking.istio.io not served)")
-        return
+    istio = mesh_istio.convert(istio_docs, index=index)
+    out.external.extend(istio.external)
+    out.routes.extend(istio.routes)
+    out.notes.extend(istio.notes)
 
-    external_hosts: set[str] = set()
-    for se in docs.get("serviceentries", []):
-        spec, meta = se.get("spec") or {}, se.get("metadata") or {}
-        if (spec.get("location") or "MESH_EXTERNAL") != "MESH_EXTERNAL":
-            continue
-        ports = tuple(int(p["number"]) for p in spec.get("ports") or [] if "number" in p)
-        for host in spec.get("hosts") or []:
-            external_hosts.add(host)
-            out.external.append(
-                ExternalHost(host, ports, meta.get("namespace", ""), meta.get("name", ""), cluster)
-            )
+    gw_docs: dict[str, list[dict[str, Any]]] = {}
+    for kind, plural, versions in gatewayapi.KINDS:
+        listed = _list_versions(
+            lister,
+            scope,
+            out,
+            plural=plural,
+            group=gatewayapi.GROUP,
+            versions=versions,
+            namespaces=ns_names,
+            what=f"Gateway API {kind}s",
+        )
+        if listed is None and plural == "gateways":
+            out.notes.append(f"{cluster}: no Gateway API ({gatewayapi.GROUP} not served)")
+            break
+        gw_docs[plural] = listed or []
+    namespace_labels = {n: dict(m.get("labels") or {}) for n, m in namespaces.items()}
+    gw = gatewayapi.convert(gw_docs, index=index, namespace_labels=namespace_labels)
+    out.routes.extend(gw.routes)
+    out.notes.extend(gw.notes)
 
-    index = _ServiceIndex.of(services)
     prefixes: dict[ServiceKey, list[str]] = {}
-    for vs in docs.get("virtualservices", []):
-        out.routes.extend(_routes(vs, cluster, index, external_hosts))
-        _route_prefixes(vs, cluster, index, external_hosts, prefixes)
+    for found in (istio.prefixes, gw.prefixes):
+        for key, paths in found.items():
+            known = prefixes.setdefault(key, [])
+            known.extend(p for p in paths if p not in known and len(known) < MAX_PREFIXES)
     if prefixes:
         out.services[:] = [
-            dataclasses.replace(s, path_prefixes=tuple(dict.fromkeys(prefixes[s.key])))
-            if s.key in prefixes
-            else s
+            dataclasses.replace(s, path_prefixes=tuple(prefixes[s.key])) if s.key in prefixes else s
             for s in out.services
         ]
 
-
-#: Most route prefixes kept per Service (each one costs probe requests).
-_MAX_PREFIXES = 4
-
-
-def _route_prefixes(
-    vs: Mapping[str, Any],
-    cluster: str,
-    index: _ServiceIndex,
-    external: set[str],
-    into: dict[ServiceKey, list[str]],
-) -> None:
-    """Where each routed Service's API is mounted, as its requests arrive there.
-
-    A ``uri.prefix`` match routes ``/orders/...`` to the destination; unless
-    the route rewrites it, the destination sees the same prefix.
-    """
-    namespace = (vs.get("metadata") or {}).get("namespace", "default")
-    for rule in (vs.get("spec") or {}).get("http") or []:
-        rewrite = ((rule.get("rewrite") or {}).get("uri") or "").rstrip("/")
-        found = [
-            ((m.get("uri") or {}).get("prefix") or "").rstrip("/") for m in rule.get("match") or []
-        ]
-        mounted = [rewrite] if rule.get("rewrite") and (rule["rewrite"].get("uri")) else found
-        mounted = [p for p in mounted if p.startswith("/") and len(p) <= 128 and "//" not in p]
-        if not mounted:
-            continue
-        for dest in rule.get("route") or []:
-            host = (dest.get("destination") or {}).get("host")
-            target = _resolve_host(host, namespace, cluster, index.keys, external) if host else None
-            if isinstance(target, ServiceKey):
-                known = into.setdefault(target, [])
-                known.extend(p for p in mounted if p not in known and len(known) < _MAX_PREFIXES)
-
-
-@dataclass(frozen=True, slots=True)
-class _ServiceIndex:
-    """A cluster's Services by key and by namespace, so each route is a lookup, not a scan."""
-
-    keys: frozenset[ServiceKey]
-    by_namespace: Mapping[str, Sequence[Service]]
-
-    @classmethod
-    def of(cls, services: Sequence[Service]) -> _ServiceIndex:
-        by_namespace: dict[str, list[Service]] = {}
-        for s in services:
-            by_namespace.setdefault(s.key.namespace, []).append(s)
-        return cls(keys=frozenset(s.key for s in services), by_namespace=by_namespace)
-
-
-def _resolve_host(
-    host: str, namespace: str, cluster: str, known: frozenset[ServiceKey], external: set[str]
-) -> ServiceKey | str:
-    """A VirtualService host or destination as a Service key, or the host itself."""
-    if host in external:
-        return host
-    parts = host.split(".")
-    name = parts[0]
-    ns = parts[1] if len(parts) >= 2 and (len(parts) == 2 or parts[2] == "svc") else namespace
-    key = ServiceKey(cluster, ns, name)
-    if key in known:
-        return key
-    return host
-
-
-def _selects(selector: Mapping[str, str], source_labels: Mapping[str, str]) -> bool:
-    """Whether a Service's selector and a route's sourceLabels pick the same workloads."""
-    shared = False
-    for name, value in source_labels.items():
-        if name in selector:
-            if selector[name] != value:
-                return False
-            shared = True
-    return shared
-
-
-def _routes(
-    vs: Mapping[str, Any], cluster: str, index: _ServiceIndex, external: set[str]
-) -> list[ConfigRoute]:
-    meta, spec = vs.get("metadata") or {}, vs.get("spec") or {}
-    namespace, via = (
-        meta.get("namespace", "default"),
-        f"VirtualService {meta.get('namespace')}/{meta.get('name')}",
+    ambient, notes = mesh_ambient.convert(
+        cluster=cluster,
+        services=out.services,
+        service_labels=service_labels,
+        namespace_labels=namespace_labels,
+        pods=_ambient_pods(lister, scope, out, cluster, ns_names),
+        waypoint_gateways=gatewayapi.gateways_of(gw_docs.get("gateways", [])),
     )
-    routes: list[ConfigRoute] = []
-    seen: set[tuple[ServiceKey | None, ServiceKey | str]] = set()
-    for kind in ("http", "tcp", "tls"):
-        for rule in spec.get(kind) or []:
-            sources: list[ServiceKey | None] = []
-            for match in rule.get("match") or []:
-                labels = match.get("sourceLabels") or {}
-                if labels:
-                    in_namespace = match.get("sourceNamespace") or namespace
-                    sources.extend(
-                        s.key
-                        for s in index.by_namespace.get(in_namespace, ())
-                        if _selects(s.selector, labels)
-                    )
-            if not sources:
-                sources = [None]
-            for dest in rule.get("route") or []:
-                host = (dest.get("destination") or {}).get("host")
-                if not host:
-                    continue
-                target = _resolve_host(host, namespace, cluster, index.keys, external)
-                for source in sources:
-                    if (source, target) not in seen:
-                        seen.add((source, target))
-                        routes.append(ConfigRoute(source=source, target=target, via=via))
-    return routes
+    out.notes.extend(notes)
+    exposures = _bounded(istio.exposures + gw.exposures, out.notes, cluster)
+    return MeshConfig(exposures=exposures, subsets=istio.subsets, ambient=ambient)
+
+
+def _bounded(exposures: Sequence[Exposure], notes: list[str], cluster: str) -> tuple[Exposure, ...]:
+    """Exposures without repeats, at most :data:`MAX_EXPOSURES` per Service."""
+    kept: dict[Exposure, None] = {}
+    per_service: dict[ServiceKey, int] = {}
+    cut: set[ServiceKey] = set()
+    for e in exposures:
+        if e in kept:
+            continue
+        if per_service.get(e.service, 0) >= MAX_EXPOSURES:
+            cut.add(e.service)
+            continue
+        per_service[e.service] = per_service.get(e.service, 0) + 1
+        kept[e] = None
+    notes.extend(
+        f"{cluster}: {key.short} is exposed in more than {MAX_EXPOSURES} ways; "
+        f"the first {MAX_EXPOSURES} are kept"
+        for key in sorted(cut, key=str)
+    )
+    return tuple(kept)
+
+
+def _ambient_pods(
+    lister: kube.Lister, scope: Scope, out: _ClusterRead, cluster: str, namespaces: Sequence[str]
+) -> list[mesh_ambient.PodLabels]:
+    """Pods that carry ``istio.io/dataplane-mode``: their labels only, never their spec.
+
+    Pods are listed metadata-only and by that label, so a cluster of
+    thousands of Pods sends the few that opt in or out. A ServiceAccount
+    without the grant loses only Pod-level opt-ins: a note, not a problem.
+    """
+    target = kube.ListTarget("pods", metadata_only=True)
+    found: list[Problem] = []
+    try:
+        raw = _list_scoped(
+            lister,
+            target,
+            scope,
+            namespaces=namespaces,
+            problems=found,
+            what="pods",
+            selector=mesh_ambient.DATAPLANE_MODE,
+        )
+    except KubeError as exc:
+        raw, found = [], [_problem(exc, "pods not readable")]
+    if found:
+        out.notes.append(
+            f"{cluster}: pods not readable ({found[0].why}); ambient mode judged from "
+            "Namespace labels only"
+        )
+    pods = []
+    for pod in raw:
+        meta = pod.get("metadata") or {}
+        if scope.wants(meta.get("namespace", "")):
+            pods.append(
+                mesh_ambient.PodLabels(
+                    str(meta.get("namespace", "")), dict(meta.get("labels") or {})
+                )
+            )
+    return pods

@@ -40,6 +40,12 @@ class RawList(TypedDict, total=False):
     items: list[RawObject]
 
 
+#: The media type asking the API server for object metadata only (Kubernetes
+#: "Receiving resources as metadata only"); plain JSON if it cannot.
+METADATA_ONLY: Final = (
+    "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+)
+
 #: The name of the cluster a Pod runs in, unless ``--cluster-name`` gives another.
 IN_CLUSTER: Final = "in-cluster"
 
@@ -121,6 +127,9 @@ class ListTarget:
     group: str = ""
     version: str = "v1"
     namespace: str | None = None
+    #: Ask for metadata only (``PartialObjectMetadataList``): names, labels and
+    #: annotations, never a spec. The only way meshatlas reads Pods.
+    metadata_only: bool = False
 
     @property
     def path(self) -> str:
@@ -143,7 +152,8 @@ class ListTarget:
                 as the typed API classes raise it.
         """
         if self.group == "" and self.resource not in ("namespaces", "services"):
-            raise KubeError(f"meshatlas does not read {self.path}", resource=self.path)
+            if not (self.resource == "pods" and self.metadata_only):
+                raise KubeError(f"meshatlas does not read {self.path}", resource=self.path)
         base = "/apis/{group}/{version}" if self.group else "/api/{version}"
         params = {"group": self.group, "version": self.version, "resource": self.resource}
         if self.namespace:
@@ -154,7 +164,7 @@ class ListTarget:
             resource_path=base + "/{resource}",
             path_params=params,
             query_params=list(query),
-            header_params={"Accept": "application/json"},
+            header_params={"Accept": METADATA_ONLY if self.metadata_only else "application/json"},
             auth_settings=["BearerToken"],
         )
         response = api.call_api(*request, _request_timeout=timeout)

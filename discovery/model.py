@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-ApiKind = Literal["rest", "soap", "http", "grpc", "graphql"]
+if TYPE_CHECKING:
+    from discovery.mesh.model import MeshConfig
+
+ApiKind = Literal["rest", "soap", "http", "grpc", "graphql", "asyncapi"]
 #: ``graphql`` (a schema, as SDL) and ``protobuf`` (a FileDescriptorSet) are
-#: contracts read from the API itself (introspection, server reflection).
-SpecFormat = Literal["openapi", "swagger", "wsdl", "graphql", "protobuf"]
+#: contracts read from the API itself (introspection, server reflection);
+#: ``asyncapi`` describes an event-driven API (channels on a broker).
+SpecFormat = Literal["openapi", "swagger", "wsdl", "graphql", "protobuf", "asyncapi"]
 Packaging = Literal["json", "yaml", "wsdl", "xml", "graphql", "protobuf"]
 #: How a port's traffic is understood, decided the way Istio decides it.
 MeshProtocol = Literal[
@@ -132,6 +136,9 @@ class ConfigRoute:
     source: ServiceKey | None
     target: ServiceKey | str
     via: str
+    #: Share of the rule's traffic sent to ``target``, in percent (VirtualService
+    #: ``weight``, HTTPRoute ``backendRefs[].weight`` normalised); None if not said.
+    weight: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +191,8 @@ class SpecDocument:
     #: A readable rendering of a binary ``content`` (the ``.proto`` text of a
     #: FileDescriptorSet); ``None`` when ``content`` is readable itself.
     readable: bytes | None = field(default=None, repr=False, compare=False)
+    #: The brokers an AsyncAPI document says it talks to (``kafka://host:9092``).
+    servers: tuple[str, ...] = ()
 
     @property
     def operation_count(self) -> int:
@@ -289,6 +298,15 @@ class Inventory:
     ignored: tuple[ServiceKey, ...] = ()
     notes: tuple[str, ...] = ()
     requests: int = 0
+    #: Mesh config beyond routes: exposure at ingress gateways, ambient mode and
+    #: waypoints, DestinationRule subsets (:mod:`discovery.mesh`).
+    mesh: MeshConfig = field(default_factory=lambda: _empty_mesh())
+
+
+def _empty_mesh() -> MeshConfig:
+    from discovery.mesh.model import MeshConfig
+
+    return MeshConfig()
 
 
 @dataclass(frozen=True, slots=True)

@@ -278,6 +278,16 @@ def _parse(
                 content, url=url, max_depth=limits.max_depth, max_errors=limits.max_errors
             )
         tree, packaging = _load_tree(_decode(content), content_type=content_type, limits=limits)
+        if isinstance(tree, dict) and "asyncapi" in tree:
+            return contracts.asyncapi.read_document(
+                tree,
+                content,
+                url=url,
+                packaging=packaging,
+                limits=limits,
+                known=known,
+                digest=digest,
+            )
         return _openapi_document(
             tree, content, url=url, packaging=packaging, limits=limits, known=known, digest=digest
         )

@@ -23,6 +23,7 @@ ASSET_TYPES: Final[dict[ApiKind, catalog.AssetType]] = {
     "http": "http-api",
     "grpc": "grpc-api",
     "graphql": "graphql-api",
+    "asyncapi": "async-api",
 }
 _CLASSIFIERS: Final[dict[str, catalog.Classifier]] = {
     "openapi": "oas",
@@ -30,6 +31,7 @@ _CLASSIFIERS: Final[dict[str, catalog.Classifier]] = {
     "wsdl": "wsdl",
     "graphql": "graphql",
     "protobuf": "grpc",
+    "asyncapi": "asyncapi",
 }
 _ID_UNSAFE = re.compile(r"[^a-z0-9.-]+")
 
@@ -167,7 +169,17 @@ def _draft(
         spec_version_hint=spec.api_version if spec else None,
         files=files,
         operations=operations,
-        tags=tuple(dict.fromkeys(hints.tags + (spec.tags if spec else ()))),
+        # An AsyncAPI document's servers: the brokers the API talks to.
+        tags=tuple(
+            dict.fromkeys(
+                hints.tags
+                + (spec.tags if spec else ())
+                + tuple(
+                    f"broker:{server.split('://', 1)[-1]}"
+                    for server in (spec.servers if spec else ())
+                )
+            )
+        ),
         owner=hints.owner,
         lifecycle=hints.lifecycle,
         instance=catalog.Instance(

@@ -1,7 +1,8 @@
 """``meshatlas export``: the catalogue for developer portals.
 
 ``backstage`` writes ``catalog-info.yaml``; ``exchange`` one folder per asset
-version for Anypoint Exchange; ``openapi`` and ``wsdl`` the raw descriptions;
+version for Anypoint Exchange; ``openapi``, ``wsdl``, ``graphql``, ``proto``
+and ``asyncapi`` the raw contracts;
 ``portal`` the browsable pages as static files.
 """
 
@@ -32,7 +33,7 @@ EXCHANGE_TOKEN_ENV: Final = "ANYPOINT_BEARER"
 #: Seconds one publication call may take (connect, send, answer).
 PUBLISH_TIMEOUT: Final = 60.0
 
-TARGETS: Final = ("backstage", "exchange", "openapi", "wsdl", "portal")
+TARGETS: Final = ("backstage", "exchange", *specs.FORMATS, "portal")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -139,7 +140,7 @@ def run(args: argparse.Namespace) -> ExitCode:
             console.info(f"wrote {len(found)} Backstage entities to {path}")
         elif args.target == "exchange":
             return _exchange(args, assets, out)
-        elif args.target in ("openapi", "wsdl"):
+        elif args.target in specs.FORMATS:
             files = specs.write(assets, out, spec_format=args.target)
             console.info(f"wrote {len(files)} {args.target} files under {out}")
         else:

@@ -44,6 +44,7 @@ _ASSET_KINDS = {
     "http-api": "http",
     "grpc-api": "grpc",
     "graphql-api": "graphql",
+    "async-api": "asyncapi",
 }
 
 

@@ -27,6 +27,7 @@ _KINDS: Final[dict[str, ApiKind]] = {
     "http-api": "http",
     "grpc-api": "grpc",
     "graphql-api": "graphql",
+    "async-api": "asyncapi",
 }
 _SEARCHED: Final = re.compile(re.escape(assets.SEARCHED_WITH) + r"([0-9a-f]+)")
 #: Provenance methods whose detail is the URL a description came from.

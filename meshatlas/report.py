@@ -14,6 +14,7 @@ import fastjsonschema
 
 from catalog.model import RunSummary
 from discovery import secrets
+from discovery.mesh.model import MeshConfig
 from discovery.model import Api, Discovery, Problem, ServiceFindings, ServiceKey, SpecDocument
 
 #: Key of a published API: (service, port).
@@ -73,7 +74,7 @@ def build(
         "catalog": catalog,
         "clusters": list(discovery.inventory.clusters),
         "notes": [secrets.mask_credentials(n) for n in discovery.inventory.notes],
-        "services": [_service(f, assets) for f in discovery.findings],
+        "services": [_service(f, assets, discovery.inventory.mesh) for f in discovery.findings],
         "ignored": [str(k) for k in discovery.inventory.ignored],
         "external_hosts": [
             {
@@ -155,9 +156,10 @@ def _lifecycle(run: RunSummary) -> dict[str, Any]:
 
 
 def _service(
-    findings: ServiceFindings, assets: Mapping[ApiRef, Mapping[str, Any]]
+    findings: ServiceFindings, assets: Mapping[ApiRef, Mapping[str, Any]], mesh: MeshConfig
 ) -> dict[str, Any]:
     svc = findings.service
+    plane = mesh.ambient.dataplane(svc.key)
     return {
         "cluster": svc.key.cluster,
         "namespace": svc.key.namespace,
@@ -178,12 +180,41 @@ def _service(
             }
             for p in svc.ports
         ],
-        "apis": [_api(a, assets) for a in findings.apis],
+        "apis": [_api(a, assets, mesh) for a in findings.apis],
         "skipped": [
             {"port": s.port.port if s.port else None, "reason": s.reason} for s in findings.skipped
         ],
         "requests": findings.requests,
         "owner": svc.overrides.owner,
+        "dataplane": plane.dataplane if plane else None,
+        "waypoint": plane.waypoint if plane else None,
+        # Ambient without a waypoint: telemetry shows who calls it, not how.
+        "l7_blind": bool(plane and plane.l7_blind),
+        "versions": [
+            {"subset": s.name, "version": s.version, "labels": dict(s.labels), "rule": s.rule}
+            for s in mesh.versions(svc.key)
+        ],
+    }
+
+
+def _exposure(api: Api, mesh: MeshConfig) -> dict[str, Any]:
+    """Where an API is reachable from outside the mesh, or that it is not."""
+    at = mesh.exposed(api.service, api.port.port)
+    return {
+        "scope": "external" if at else "mesh-internal",
+        "at": [
+            {
+                "gateway": e.gateway,
+                "flavour": e.flavour,
+                "host": e.host,
+                "port": e.port,
+                "protocol": e.protocol,
+                "path": e.path,
+                "path_match": e.path_match,
+                "route": e.route,
+            }
+            for e in at
+        ],
     }
 
 
@@ -201,10 +232,11 @@ def _document(spec: SpecDocument | None) -> dict[str, Any] | None:
         "valid": spec.valid,
         "errors": list(spec.errors),
         "soap_versions": list(spec.soap_versions),
+        "servers": list(spec.servers),
     }
 
 
-def _api(api: Api, assets: Mapping[ApiRef, Mapping[str, Any]]) -> dict[str, Any]:
+def _api(api: Api, assets: Mapping[ApiRef, Mapping[str, Any]], mesh: MeshConfig) -> dict[str, Any]:
     return {
         "kind": api.kind,
         "port": api.port.port,
@@ -226,4 +258,5 @@ def _api(api: Api, assets: Mapping[ApiRef, Mapping[str, Any]]) -> dict[str, Any]
         "grpc_services": list(api.grpc_services),
         "requests": api.requests,
         "asset": dict(assets[(api.service, api.port.port)]),
+        "exposure": _exposure(api, mesh),
     }

@@ -1,15 +1,18 @@
-"""Breaking changes of GraphQL schemas and protobuf descriptors, and the versions they make.
+"""Breaking changes of GraphQL schemas, protobuf descriptors, WSDLs and AsyncAPI documents,
+and the versions they make.
 
 GraphQL schemas are compared with graphql-core's own ``find_breaking_changes``
 and ``find_dangerous_changes``; the expected words are graphql-core's. Protobuf
 descriptor sets are real FileDescriptorSets, built from the demo's gRPC files
 (which import a paging file and ``google/protobuf/timestamp.proto``) and
 changed one thing at a time. The store tests publish through a real SQLite
-catalogue and read back the numbers and reasons.
+catalogue and read back the numbers and reasons. WSDLs are the demo's CXF WSDL
+edited as a tree, one operation or part at a time.
 """
 
 from __future__ import annotations
 
+import copy as copy_module
 import dataclasses
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -18,10 +21,13 @@ from typing import Any
 
 import graphql
 import pytest
+import yaml
 from google.protobuf import descriptor_pb2
+from lxml import etree
 
 import catalog
 from catalog import changes
+from discovery import specs
 from fixtures.backends import _grpc
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -301,3 +307,145 @@ def test_protobuf_versions_are_numbered_by_what_broke(tmp_path: Path) -> None:
     assert "rpc platform.search.v1.SearchService/Explain removed" in removed.reason
     assert asset.latest.version == "2.0.0"
     assert asset.latest.files[0].packaging == "protobuf"
+
+
+# --- WSDL -------------------------------------------------------------------------
+
+WSDL = Path(__file__).parent.parent / "fixtures" / "specs" / "wsdl" / "1.1" / "invoice-soap11.wsdl"
+_W = "{http://schemas.xmlsoap.org/wsdl/}"
+
+
+def _wsdl(edit: Callable[[Any], None] | None = None) -> bytes:
+    """The demo's CXF WSDL, edited as a tree (portType, messages) when asked."""
+    root = etree.fromstring(WSDL.read_bytes())
+    if edit is not None:
+        edit(root)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def _operation(root: Any, name: str) -> Any:
+    return root.find(f"{_W}portType/{_W}operation[@name='{name}']")
+
+
+def _drop_cancel(root: Any) -> None:
+    operation = _operation(root, "cancelInvoice")
+    operation.getparent().remove(operation)
+
+
+def _add_void(root: Any) -> None:
+    copy = copy_module.deepcopy(_operation(root, "cancelInvoice"))
+    copy.set("name", "voidInvoice")
+    root.find(f"{_W}portType").append(copy)
+
+
+def _retype_part(root: Any) -> None:
+    part = root.find(f"{_W}message[@name='getInvoice']/{_W}part")
+    del part.attrib["element"]
+    part.set("type", "xs:string")
+
+
+def _document_only(root: Any) -> None:
+    doc = etree.SubElement(root.find(f"{_W}portType"), f"{_W}documentation")
+    doc.text = "Invoices, as the billing team keeps them."
+
+
+def _wsdl_contract(content: bytes) -> changes.Contract:
+    doc = specs.parse_spec(content, url="http://127.0.0.1:1/services/x?wsdl", content_type=None)
+    return changes.contract(
+        asset_type="soap-api",
+        operations=[op.name for op in doc.operations],
+        files=[("wsdl", "wsdl", content)],
+    )
+
+
+@pytest.mark.parametrize(
+    ("edit", "bump", "reason"),
+    [
+        (
+            _drop_cancel,
+            "major",
+            "1 breaking change: operation InvoicePortType.cancelInvoice removed",
+        ),
+        (
+            _retype_part,
+            "major",
+            "1 breaking change: operation InvoicePortType.getInvoice input part parameters"
+            " changed from getInvoice to string",
+        ),
+        (_add_void, "minor", "1 addition: operation InvoicePortType.voidInvoice added"),
+        (
+            _document_only,
+            "patch",
+            "same operations and message parts: bindings, addresses or documentation only",
+        ),
+    ],
+    ids=["operation-removed", "part-retyped", "operation-added", "documentation"],
+)
+def test_wsdl_changes(edit: Callable[[Any], None], bump: str, reason: str) -> None:
+    change = changes.compare(_wsdl_contract(_wsdl()), _wsdl_contract(_wsdl(edit)))
+    assert (change.bump, change.reason) == (bump, reason)
+
+
+def test_wsdl_versions_are_numbered_by_what_broke(tmp_path: Path) -> None:
+    def draft(content: bytes) -> catalog.AssetDraft:
+        found = _wsdl_contract(content)
+        return dataclasses.replace(
+            _draft("grpc-api", b"", ()),
+            type="soap-api",
+            files=(catalog.AssetFile(classifier="wsdl", packaging="wsdl", content=content),),
+            operations=tuple(sorted(found.operations)),
+        )
+
+    steps = [_wsdl(), _wsdl(_add_void), _wsdl(lambda r: (_add_void(r), _retype_part(r)))]
+    with catalog.open_store(f"sqlite:///{tmp_path / 'catalog.db'}") as store:
+        results = [
+            store.publish(draft(content), seen_at=T0 + timedelta(minutes=i))
+            for i, content in enumerate(steps)
+        ]
+    assert [r.version for r in results] == ["1.0.0", "1.1.0", "2.0.0"]
+    assert "minor bump after 1.0.0 (1 addition: operation InvoicePortType.voidInvoice added)" in (
+        results[1].reason
+    )
+    assert "major bump after 1.1.0 (1 breaking change: operation InvoicePortType.getInvoice" in (
+        results[2].reason
+    )
+
+
+# --- AsyncAPI, compared directly -----------------------------------------------------
+
+_ASYNC_2 = {
+    "asyncapi": "2.6.0",
+    "info": {"title": "t", "version": "1.0.0"},
+    "channels": {
+        "user/signedup": {
+            "subscribe": {"message": {"oneOf": [{"name": "SignedUp"}, {"name": "Invited"}]}}
+        },
+        "user/left": {"publish": {"message": {"$ref": "#/components/messages/Left"}}},
+    },
+}
+
+
+def _events(document: dict[str, Any]) -> changes.Contract:
+    return changes.contract(
+        asset_type="async-api",
+        operations=sorted(document["channels"]),
+        files=[("asyncapi", "yaml", yaml.safe_dump(document).encode())],
+    )
+
+
+def test_asyncapi_2_messages_and_operations_are_compared() -> None:
+    fewer = copy_module.deepcopy(_ASYNC_2)
+    fewer["channels"]["user/signedup"]["subscribe"]["message"]["oneOf"].pop()
+    del fewer["channels"]["user/left"]["publish"]
+    fewer["channels"]["user/left"]["subscribe"] = {"message": {"name": "Left"}}
+    change = changes.compare(_events(_ASYNC_2), _events(fewer))
+    assert change.bump == "major"
+    assert change.reason == (
+        "2 breaking changes: message Invited removed from channel user/signedup;"
+        " operation publish user/left removed, 1 addition"
+    )
+    assert (
+        changes.compare(_events(fewer), _events(_ASYNC_2)).bump == "major"
+    )  # publish back, subscribe gone
+    same = changes.compare(_events(_ASYNC_2), _events(_ASYNC_2))
+    assert same.bump == "patch"

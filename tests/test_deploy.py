@@ -44,6 +44,17 @@ READS = {
     ("networking.istio.io", "destinationrules"),
     ("networking.istio.io", "gateways"),
 }
+#: Read since the Gateway API and ambient mode came in: get and list only.
+READS_WITHOUT_WATCH = {
+    ("gateway.networking.k8s.io", "gateways"),
+    ("gateway.networking.k8s.io", "httproutes"),
+    ("gateway.networking.k8s.io", "grpcroutes"),
+    ("gateway.networking.k8s.io", "tlsroutes"),
+    ("gateway.networking.k8s.io", "tcproutes"),
+    ("gateway.networking.k8s.io", "referencegrants"),
+    ("", "pods"),
+}
+READS |= READS_WITHOUT_WATCH
 READ_VERBS = {"get", "list", "watch"}
 
 
@@ -185,7 +196,10 @@ def test_rbac_only_reads_what_meshatlas_reads(rendered: tuple[str, list[dict[str
             assert set(rule["verbs"]) <= READ_VERBS, role["metadata"]["name"]
             assert "*" not in rule["apiGroups"] + rule["resources"], role["metadata"]["name"]
             assert "resourceNames" not in rule
-            granted |= {(g, r) for g in rule["apiGroups"] for r in rule["resources"]}
+            pairs = {(g, r) for g in rule["apiGroups"] for r in rule["resources"]}
+            if pairs & READS_WITHOUT_WATCH:
+                assert set(rule["verbs"]) == {"get", "list"}, (overlay, pairs)
+            granted |= pairs
     assert granted == READS, overlay
     for binding in _of_kind(objects, "ClusterRoleBinding") + _of_kind(objects, "RoleBinding"):
         assert binding["subjects"] == [
@@ -193,6 +207,32 @@ def test_rbac_only_reads_what_meshatlas_reads(rendered: tuple[str, list[dict[str
         ]
         role_names = {r["metadata"]["name"] for r in _of_kind(objects, binding["roleRef"]["kind"])}
         assert binding["roleRef"]["name"] in role_names
+
+
+def test_rbac_grants_every_list_discovery_makes(tmp_path: Path) -> None:
+    """Every list an inventory of the ambient fixture (Istio, Gateway API, Pods) is granted."""
+    from discovery import inventory, kube
+    from fixtures.mesh import Mesh
+    from tests.conftest import mesh_octet
+
+    with Mesh(["ambient"], octet=mesh_octet(5), workdir=tmp_path, with_backends=False) as mesh:
+        inventory.read_inventory(kube.connect(kubeconfig=str(mesh.kubeconfig)))
+        log = mesh.state("ambient").log
+    listed = set()
+    for line in log:
+        parts = line.split()[1].split("?")[0].strip("/").split("/")
+        group = "" if parts[0] == "api" else parts[1]
+        listed.add((group, parts[-1]))
+    assert ("gateway.networking.k8s.io", "httproutes") in listed and ("", "pods") in listed
+    for overlay in ("crawler-only", "namespaced"):
+        granted = {
+            (g, r)
+            for role in _of_kind(render(overlay), "ClusterRole")
+            for rule in role["rules"]
+            for g in rule["apiGroups"]
+            for r in rule["resources"]
+        }
+        assert listed <= granted, (overlay, listed - granted)
 
 
 def test_namespaced_variant_reads_only_its_namespaces() -> None:

@@ -152,9 +152,9 @@ def test_every_entity_validates_against_backstage_schemas(
 ) -> None:
     entities = _entities(exported)
     kinds = [e["kind"] for e in entities]
-    assert kinds.count("API") == 13
+    assert kinds.count("API") == 14
     assert kinds.count("System") == 3  # shop, billing, platform
-    assert kinds.count("Component") == 13
+    assert kinds.count("Component") == 14
     for entity in [*entities, *_documents(exported)]:
         _validate(entity, schemas)
     refs = {(e["kind"], e["metadata"]["name"]) for e in entities}

@@ -90,6 +90,7 @@ def test_exchange_folders_hold_spec_descriptor_and_publish_form(
     ]
 
 
-def test_export_refuses_a_server_url(tmp_path: Path) -> None:
+def test_export_from_a_server_that_does_not_answer_is_an_error(tmp_path: Path) -> None:
     code = main(["export", "exchange", "--catalog", "http://127.0.0.1:9", "--out", str(tmp_path)])
-    assert code == 2
+    assert code == 1
+    assert list(tmp_path.iterdir()) == []

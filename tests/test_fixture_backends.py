@@ -656,11 +656,18 @@ def test_privileged_port_without_root_says_so() -> None:
 # The demo's specs and profiles ---------------------------------------------------------------
 
 
-def _demo_specs(*suffixes: str) -> list[pathlib.Path]:
-    """The spec files the demo's backends serve (other tests keep their own under specs/)."""
+def _demo_specs(*suffixes: str, family: str | None = None) -> list[pathlib.Path]:
+    """The spec files the demo's backends serve (other tests keep their own under specs/).
+
+    ``family`` ``asyncapi`` picks the AsyncAPI documents; otherwise they are left out.
+    """
     entries = yaml.safe_load(DEMO_BACKENDS.read_text())["backends"]
     named = {SPECS / entry["spec"] for entry in entries if "spec" in entry}
-    return sorted(path for path in named if path.suffix in suffixes)
+    return sorted(
+        path
+        for path in named
+        if path.suffix in suffixes and (path.parts[-3] == "asyncapi") == (family == "asyncapi")
+    )
 
 
 @pytest.mark.parametrize(
@@ -692,8 +699,25 @@ def test_wsdl_specs_load_with_zeep(path: pathlib.Path) -> None:
     assert len(operations) >= 2
 
 
+@pytest.mark.parametrize(
+    "path",
+    _demo_specs(".json", ".yaml", family="asyncapi"),
+    ids=lambda p: str(p.relative_to(SPECS)),
+)
+def test_asyncapi_specs_validate_against_the_initiatives_schema(path: pathlib.Path) -> None:
+    import jsonschema
+    from referencing import Registry
+
+    document = yaml.safe_load(path.read_bytes())
+    schemas = pathlib.Path(__file__).parent.parent / "discovery" / "contracts" / "schemas"
+    schema = json.loads((schemas / "asyncapi" / f"{document['asyncapi']}.json").read_bytes())
+    jsonschema.Draft7Validator(schema, registry=Registry()).validate(document)
+    assert document["servers"] and document["channels"] and document["operations"]
+
+
 def test_demo_specs_are_all_checked() -> None:
     assert len(_demo_specs(".json", ".yaml")) == 7
+    assert len(_demo_specs(".json", ".yaml", family="asyncapi")) == 1
     assert len(_demo_specs(".wsdl")) == 2
 
 

@@ -75,7 +75,7 @@ def test_429_retry_after_is_honoured(api_mesh: Mesh, baseline: list[str]) -> Non
     finally:
         state.faults = []
     assert waits == [2.0]
-    assert len(items) == 20
+    assert len(items) == 21
 
 
 def test_a_huge_retry_after_is_capped(api_mesh: Mesh) -> None:
@@ -103,7 +103,7 @@ def test_a_persistent_storm_becomes_an_exact_problem(api_mesh: Mesh) -> None:
     assert problem.why == "HTTP 500: injected fault: HTTP 500"
     assert problem.where.endswith("/apis/networking.istio.io/v1/virtualservices")
     assert inv.routes == ()  # nothing invented
-    assert len(inv.services) == 17
+    assert len(inv.services) == 18
 
 
 def test_stale_continue_restarts_the_list(api_mesh: Mesh, baseline: list[str]) -> None:

@@ -140,13 +140,14 @@ def test_a_crawler_without_the_token_is_refused_and_publishes_nothing(
     before = _catalogue_state(catalogue)
     monkeypatch.delenv("MESHATLAS_TOKEN", raising=False)
     argv = ["--kubeconfig", str(fleet.kubeconfig), "--context", "east", "--catalog", catalogue]
-    code, report = _discover([*argv, "--report", str(tmp_path / "refused.json")])
-    assert code == 1
-    [problem] = [p for p in report["problems"] if p["what"] == "not published"]
-    assert "token" in problem["why"]
-    monkeypatch.setenv("MESHATLAS_TOKEN", "a-wrong-token")
-    code, report = _discover([*argv, "--report", str(tmp_path / "wrong.json")])
-    assert code == 1
+    # The token is checked before anything is probed: a usage error (exit 2),
+    # no report, nothing published, whether the token is missing or wrong.
+    for token in (None, "a-wrong-token"):
+        if token is not None:
+            monkeypatch.setenv("MESHATLAS_TOKEN", token)
+        report = tmp_path / f"refused-{token}.json"
+        assert main(["discover", *argv, "--report", str(report)]) == 2
+        assert not report.exists()
     # The server says 401 to anyone without a valid token.
     for headers in ({}, {"Authorization": "Bearer a-wrong-token"}):
         response = httpx.post(

@@ -142,7 +142,7 @@ def _requested_urls(driver: Any) -> set[str]:
 def test_search_and_filters_find_apis(browser: Any, portal_url: str) -> None:
     browser.get(portal_url)
     assert browser.title == "APIs · meshatlas"
-    assert len(_visible_rows(browser)) == 14
+    assert len(_visible_rows(browser)) == 15
     _screenshot(browser, "index")
 
     browser.find_element(By.ID, "q").send_keys("orders")

@@ -389,7 +389,7 @@ def test_prometheus_down_publishes_config_edges_and_exits_3(
     assert {(e["source"], e["target"]) for e in doc["edges"]} == CONFIG_PAIRS
     assert {e["origin"] for e in doc["edges"]} == {"config"}
     with catalog.open_store(f"sqlite:///{tmp_path / 'catalog.db'}") as store:
-        assert len(store.list_assets()) == 13
+        assert len(store.list_assets()) == 14
 
 
 def test_prometheus_warnings_exit_3_with_the_warning(demo_mesh: Mesh, tmp_path: Path) -> None:

@@ -57,7 +57,7 @@ LIFECYCLES: Final = {
     "deprecated": "deprecated",
 }
 _SPEC_TYPES: Final = {"oas": "openapi", "wsdl": "wsdl"}
-_KIND_TYPES: Final = {"grpc-api": "grpc", "graphql-api": "graphql"}
+_KIND_TYPES: Final = {"grpc-api": "grpc", "graphql-api": "graphql", "async-api": "asyncapi"}
 _MAIN_CLASSIFIER: Final = {"rest-api": "oas", "soap-api": "wsdl"}
 
 Entity = dict[str, Any]

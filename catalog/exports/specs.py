@@ -1,4 +1,9 @@
-"""The raw descriptions: one file per asset version, byte for byte as catalogued."""
+"""The raw contracts: each asset version's file(s), byte for byte as catalogued.
+
+``openapi`` and ``wsdl`` descriptions, ``graphql`` schemas (SDL), ``proto``
+(a gRPC API's FileDescriptorSet and its ``.proto`` text) and ``asyncapi``
+documents.
+"""
 
 from __future__ import annotations
 
@@ -9,22 +14,33 @@ from typing import Final, Literal
 from catalog.exports.names import file_stem
 from catalog.model import Asset
 
-__all__ = ["SpecFormat", "write"]
+__all__ = ["FORMATS", "SpecFormat", "write"]
 
-SpecFormat = Literal["openapi", "wsdl"]
-_CLASSIFIER: Final = {"openapi": "oas", "wsdl": "wsdl"}
+SpecFormat = Literal["openapi", "wsdl", "graphql", "proto", "asyncapi"]
+#: Each export's classifier, and whether every file of it is written (a gRPC
+#: version keeps two: the descriptor set and its ``.proto`` text) or the first.
+_CLASSIFIER: Final[dict[str, tuple[str, bool]]] = {
+    "openapi": ("oas", False),
+    "wsdl": ("wsdl", False),
+    "graphql": ("graphql", False),
+    "proto": ("grpc", True),
+    "asyncapi": ("asyncapi", False),
+}
+#: The export targets, in the order the CLI lists them.
+FORMATS: Final = tuple(_CLASSIFIER)
 
 
 def write(assets: Sequence[Asset], out: Path, *, spec_format: SpecFormat) -> list[Path]:
-    """Write every version's ``openapi`` (classifier ``oas``) or ``wsdl`` file.
+    """Write every version's file(s) of ``spec_format``'s classifier.
 
-    Files are named ``<group>/<asset>/<version>.<packaging>``; a version
+    Files are named ``<group>/<asset>/<version>.<packaging>`` (``.protobuf``
+    and ``.proto`` for gRPC, ``.graphql``, ``.json``/``.yaml``...); a version
     without such a file writes nothing.
 
     Returns:
         The files written, in catalogue order.
     """
-    classifier = _CLASSIFIER[spec_format]
+    classifier, every = _CLASSIFIER[spec_format]
     written: list[Path] = []
     for asset in assets:
         for version in asset.versions:
@@ -36,5 +52,6 @@ def write(assets: Sequence[Asset], out: Path, *, spec_format: SpecFormat) -> lis
                 path = folder / f"{file_stem(version.version)}.{file.packaging}"
                 path.write_bytes(file.content)
                 written.append(path)
-                break  # one file per version: the first, as the catalogue's main file
+                if not every:
+                    break  # one file per version: the first, as the catalogue's main file
     return written

@@ -420,9 +420,11 @@ def _schemas() -> Json:
         },
     }
     return {
-        "AssetType": _enum("rest-api", "soap-api", "http-api", "grpc-api", "graphql-api"),
+        "AssetType": _enum(
+            "rest-api", "soap-api", "http-api", "grpc-api", "graphql-api", "async-api"
+        ),
         "Lifecycle": _enum("development", "stable", "deprecated"),
-        "Classifier": _enum("oas", "wsdl", "http", "grpc", "graphql"),
+        "Classifier": _enum("oas", "wsdl", "http", "grpc", "graphql", "asyncapi"),
         "Packaging": _enum("json", "yaml", "wsdl", "xml", "graphql", "protobuf", "proto"),
         "Status": _object(["status"], {"status": {"type": "string"}}),
         "Problem": _object(

@@ -137,6 +137,7 @@ _SPEC_CLASSIFIER: Final = {
     "http-api": "http",
     "grpc-api": "grpc",
     "graphql-api": "graphql",
+    "async-api": "asyncapi",
 }
 
 

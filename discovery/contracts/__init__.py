@@ -10,7 +10,10 @@ caller says what it asked for with a :class:`Reading`:
   (:mod:`discovery.contracts.protobuf`), kept as it is, with ``.proto`` text
   beside it.
 
-Both give the same :class:`~discovery.model.SpecDocument` shape as the other
+AsyncAPI documents are recognised by their content like OpenAPI, and read
+by :mod:`discovery.contracts.asyncapi` (channels, operations, brokers).
+
+All give the same :class:`~discovery.model.SpecDocument` shape as the other
 descriptions (format, version, operations, validity), and both are read
 through :func:`discovery.specs.parse_spec` with a ``reading``: in a worker
 process (:class:`discovery.specpool.SpecPool`), bounded like every document.
@@ -21,13 +24,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from discovery.contracts import graphql, protobuf, prototext
+from discovery.contracts import asyncapi, graphql, protobuf, prototext
 from discovery.model import SpecDocument
 
 if TYPE_CHECKING:
     from discovery.specs import SpecLimits
 
-__all__ = ["ContractKind", "Reading", "graphql", "protobuf", "prototext", "read_contract"]
+__all__ = [
+    "ContractKind",
+    "Reading",
+    "asyncapi",
+    "graphql",
+    "protobuf",
+    "prototext",
+    "read_contract",
+]
 
 ContractKind = Literal["graphql", "protobuf"]
 

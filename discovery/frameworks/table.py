@@ -139,6 +139,24 @@ FRAMEWORKS: Final[tuple[Framework, ...]] = (
         "springfox reference: springfox.documentation.swagger.v2.path is /v2/api-docs",
     ),
     Framework(
+        "springwolf",
+        "Spring Boot + Springwolf (AsyncAPI)",
+        (
+            _keys("timestamp,status,error,path", 0.5),
+            _to(r"/springwolf/asyncapi-ui\.html", 1.0),
+            _body(r"springwolf", 0.8),
+        ),
+        _get(
+            "/springwolf/docs",
+            "/springwolf/docs.yaml",
+            "/actuator/springwolf",
+            "/springwolf/asyncapi-ui.html",
+        ),
+        "springwolf-core AsyncApiController: springwolf.path.base /springwolf + path.docs /docs"
+        " (JSON; .json and .yaml beside it), the actuator endpoint id springwolf; UI at"
+        " /springwolf/asyncapi-ui.html",
+    ),
+    Framework(
         "quarkus",
         "Quarkus (SmallRye OpenAPI)",
         (
@@ -537,11 +555,13 @@ WIDE_NET: Final[tuple[Location, ...]] = (
     Location("/docs"),
     Location("/.well-known/api-catalog"),
     Location("/openapi.yaml"),
+    Location("/asyncapi.json"),
     Location("/query", "graphql"),
     Location("/api/schema/"),
     Location("/documentation/json"),
     Location("/schema/openapi.json"),
     Location("/swagger/doc.json"),
+    Location("/springwolf/docs"),
     Location("/?wsdl"),
     Location("/doc"),
     Location("/v1/graphql", "graphql"),
@@ -561,6 +581,8 @@ WIDE_NET: Final[tuple[Location, ...]] = (
     Location("/api-docs/v1/swagger.yaml"),
     Location("/swagger-ui/index.html"),
     Location("/swagger/index.html"),
+    Location("/asyncapi.yaml"),
+    Location("/asyncapi"),
 )
 
 #: Query strings that ask a SOAP endpoint for its WSDL, most common first
