@@ -314,6 +314,9 @@ def test_bash_completion_follows_the_parser(tmp_path: Path) -> None:
         "exchange",
         "openapi",
         "wsdl",
+        "graphql",
+        "proto",
+        "asyncapi",
         "portal",
     }
     assert set(_bash_complete(script, ["meshatlas", "completion", ""])) == {"bash", "zsh", "fish"}

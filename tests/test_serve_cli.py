@@ -311,7 +311,9 @@ def _api(text: str) -> dict[str, Any]:
 
 def test_backstage_links_never_come_from_the_host_header(served: Served) -> None:
     forged = {"Host": "evil.example.net", "X-Forwarded-Host": "evil.example.net"}
-    response = httpx.get(f"{served.url}{M}/backstage/catalog-info.yaml", headers=forged)
+    response = httpx.get(
+        f"{served.url}{M}/backstage/catalog-info.yaml?layout=single", headers=forged
+    )
     assert response.status_code == 200
     assert "evil" not in response.text
     link = _api(response.text)["metadata"]["links"][0]["url"]
@@ -322,7 +324,8 @@ def test_backstage_links_come_from_the_public_url(catalogue: str, tmp_path: Path
     public = "https://catalog.example.com/meshatlas/"
     with serving(catalogue, tmp_path, "--public-url", public, "--access-log", "off") as served:
         response = httpx.get(
-            f"{served.url}{M}/backstage/catalog-info.yaml", headers={"Host": "evil.example.net"}
+            f"{served.url}{M}/backstage/catalog-info.yaml?layout=single",
+            headers={"Host": "evil.example.net"},
         )
         assert "portal at https://catalog.example.com/meshatlas/portal/" in served.output()
     assert _api(response.text)["metadata"]["links"][0]["url"] == (

@@ -81,11 +81,22 @@ def test_discover_without_a_token_fails_and_publishes_nothing(
     url, store = served
     monkeypatch.delenv("MESHATLAS_TOKEN", raising=False)
 
-    code, report = discover(demo_mesh, url, tmp_path / "report.json")
+    # The token is checked before anything is probed: a usage error, no report.
+    report = tmp_path / "report.json"
+    code = main(
+        [
+            "discover",
+            "--kubeconfig",
+            str(demo_mesh.kubeconfig),
+            "--catalog",
+            url,
+            "--report",
+            str(report),
+        ]
+    )
 
-    assert code == 1
-    [problem] = [p for p in report["problems"] if p["what"] == "not published"]
-    assert "bearer token" in problem["why"]
+    assert code == 2
+    assert not report.exists()
     assert store.list_assets() == []
 
 
