@@ -287,7 +287,7 @@ def _batch(ids: list[str]) -> bytes:
     key = ids[0]
     if key not in _BATCH_BODY:
         from bench.drafts import drafts
-        from catalog import crawlwire
+        from catalog.remote import crawlwire
 
         body = crawlwire.batch_json(drafts(len(ids)), seen_at=datetime.now(UTC))
         _BATCH_BODY[key] = json.dumps(body).encode()

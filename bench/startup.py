@@ -24,8 +24,8 @@ from pathlib import Path
 BIN = Path(sys.executable).parent
 #: What ``meshatlas --version`` imported before it answered, until commands loaded lazily.
 EVERY_COMMAND = (
-    "import meshatlas.discovercmd, meshatlas.graphcmd, meshatlas.exportcmd,"
-    " meshatlas.probecmd, meshatlas.serve"
+    "import meshatlas.commands.discover, meshatlas.commands.graph, meshatlas.commands.export,"
+    " meshatlas.commands.probe, meshatlas.commands.serve"
 )
 COMMANDS: dict[str, list[str]] = {
     "python -c pass": [sys.executable, "-c", "pass"],

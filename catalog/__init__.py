@@ -16,7 +16,6 @@ catalogue server (``http(s)://``); ``catalog.server`` is that server.
 
 from __future__ import annotations
 
-from catalog.engine import create_catalog_engine
 from catalog.errors import (
     CatalogError,
     InvalidAsset,
@@ -49,9 +48,10 @@ from catalog.model import (
     VersionHeader,
     VersionSummary,
 )
-from catalog.probes import FULL_CHECK_EVERY
-from catalog.store import CatalogStore, open_store
-from catalog.targets import HttpTarget, PublishTarget, open_target
+from catalog.remote.targets import HttpTarget, PublishTarget, open_target
+from catalog.storage.engine import create_catalog_engine
+from catalog.storage.probes import FULL_CHECK_EVERY
+from catalog.storage.store import CatalogStore, open_store
 
 __all__ = [
     "FULL_CHECK_EVERY",

@@ -65,7 +65,7 @@ PACKAGINGS: Final[frozenset[str]] = frozenset(
 )
 LIFECYCLES: Final[frozenset[str]] = frozenset({"development", "stable", "deprecated"})
 DEFAULT_LIFECYCLE: Final[Lifecycle] = "development"
-#: Runs in a row that must miss an asset before it is deprecated (see :mod:`catalog.runs`).
+#: Runs in a row that must miss an asset before it is deprecated (see :mod:`catalog.storage.runs`).
 DEFAULT_DEPRECATE_AFTER: Final = 3
 #: Complete sightings of its Service in a row that must miss an instance before it is stale.
 DEFAULT_STALE_AFTER: Final = 3
@@ -137,7 +137,7 @@ class Instance:
     ``last_seen`` and ``stale`` are what the catalogue knows of it, filled in
     by the reads that list instances (None in a draft, and where a read does
     not carry them). An instance is stale when runs that read its Service
-    completely stopped seeing it (see :mod:`catalog.runs`); it is kept, and is
+    completely stopped seeing it (see :mod:`catalog.storage.runs`); it is kept, and is
     no longer stale once it is published again. Neither takes part in
     equality: two reads of one instance at different times are equal.
     """
@@ -382,7 +382,7 @@ class AssetSummary:
 
 @dataclass(frozen=True, slots=True)
 class RunCoverage:
-    """What one run could tell, Service by Service (see :mod:`catalog.runs`).
+    """What one run could tell, Service by Service (see :mod:`catalog.storage.runs`).
 
     A Service is named ``(cluster, namespace, service)``.
 
@@ -490,7 +490,7 @@ class QuietPort:
     """A port that gave no answer in time when last probed, and since when.
 
     ``short_checks`` counts the crawls since then that re-checked it with the
-    short deadline only (see :mod:`catalog.probes`).
+    short deadline only (see :mod:`catalog.storage.probes`).
     """
 
     cluster: str

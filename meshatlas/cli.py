@@ -20,11 +20,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from meshatlas import console
 from meshatlas.errors import SourceError, UsageError
-from meshatlas.parsing import Parser, unknown_arguments
+from meshatlas.interface import console
+from meshatlas.interface.parsing import Parser, unknown_arguments
+from meshatlas.interface.suggest import did_you_mean
 from meshatlas.status import ExitCode
-from meshatlas.suggest import did_you_mean
 from meshatlas.version import VERSION
 
 __all__ = ["COMMANDS", "Command", "build_parser", "entry", "main"]
@@ -46,20 +46,26 @@ class Command:
 #: so that listing them imports none; a test holds it equal to each module's.
 COMMANDS: Final = (
     Command(
-        "discover", "discover services and APIs, publish to a catalogue", "meshatlas.discovercmd"
+        "discover",
+        "discover services and APIs, publish to a catalogue",
+        "meshatlas.commands.discover",
     ),
-    Command("graph", "export the dependency graph and ask it questions", "meshatlas.graphcmd"),
-    Command("serve", "serve the catalogue's REST API and portal", "meshatlas.serve"),
-    Command("export", "export the catalogue for developer portals", "meshatlas.exportcmd"),
+    Command(
+        "graph", "export the dependency graph and ask it questions", "meshatlas.commands.graph"
+    ),
+    Command("serve", "serve the catalogue's REST API and portal", "meshatlas.commands.serve"),
+    Command("export", "export the catalogue for developer portals", "meshatlas.commands.export"),
     Command(
         "probe",
         "probe one port and print every request tried (why an API was missed)",
-        "meshatlas.probecmd",
+        "meshatlas.commands.probe",
     ),
-    Command("demo", "run discover against the bundled demo mesh", "meshatlas.democmd"),
-    Command("version", "print the version of meshatlas", "meshatlas.versioncmd"),
+    Command("demo", "run discover against the bundled demo mesh", "meshatlas.commands.demo"),
+    Command("version", "print the version of meshatlas", "meshatlas.commands.version"),
     Command(
-        "completion", "print a shell completion script (bash, zsh or fish)", "meshatlas.completion"
+        "completion",
+        "print a shell completion script (bash, zsh or fish)",
+        "meshatlas.commands.completion",
     ),
 )
 _BY_NAME: Final = {c.name: c for c in COMMANDS}
@@ -156,7 +162,7 @@ def _log_level(args: argparse.Namespace) -> str:
 
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str]) -> int:
     """Run the parsed command; its exit code."""
-    from meshatlas import config  # not for --version: it reads the settings' schema
+    from meshatlas.interface import config  # not for --version: it reads the settings' schema
 
     console.use_level(_log_level(args))
     if args.command is None:

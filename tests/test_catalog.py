@@ -27,7 +27,7 @@ from catalog import (
     StoreError,
     VersionConflict,
 )
-from catalog.schema import metadata
+from catalog.storage.schema import metadata
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 T1 = T0 + timedelta(hours=1)

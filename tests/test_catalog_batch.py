@@ -1,4 +1,4 @@
-"""Batched publishing (catalog.batch): a batch leaves what one-by-one publishes leave.
+"""Batched publishing (catalog.publishing.batch): a batch leaves what one-by-one publishes leave.
 
 Each scenario runs twice on fresh databases of the same backend, once through
 ``publish_many`` and once draft by draft through ``publish``, and compares the

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from catalog import changes
-from catalog.versioning import SemVer
+from catalog.publishing import changes
+from catalog.publishing.versioning import SemVer
 
 
 def spec(paths: dict[str, Any], **top: Any) -> bytes:

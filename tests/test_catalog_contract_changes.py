@@ -26,7 +26,7 @@ from google.protobuf import descriptor_pb2
 from lxml import etree
 
 import catalog
-from catalog import changes
+from catalog.publishing import changes
 from discovery import specs
 from fixtures.backends import _grpc
 

@@ -1,10 +1,9 @@
-"""Search (catalog.listing): light summaries and search_text, on SQLite and PostgreSQL."""
+"""Search (catalog.storage.listing): light summaries and search_text, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,8 +12,9 @@ from alembic import command
 from alembic.config import Config
 
 import catalog
-from catalog import AssetFile, CatalogStore, migrate
+from catalog import AssetFile, CatalogStore
 from catalog.server import RunningServer, make_app
+from catalog.storage import migrate
 from tests.test_catalog import SPEC_A, SPEC_B, SPEC_C, T0, T1, T2, draft, instance, oas
 from tests.test_catalog_batch import expected_search_texts, search_texts
 
@@ -192,7 +192,7 @@ def test_search_follows_what_a_republish_changes(varied: CatalogStore) -> None:
 def test_migrating_fills_in_what_publishing_keeps(varied: CatalogStore) -> None:
     kept = search_texts(varied)
     config = Config()
-    config.set_main_option("script_location", str(Path(migrate.__file__).parent / "migrations"))
+    config.set_main_option("script_location", str(migrate.SCRIPTS))
     with varied.engine.begin() as connection:
         config.attributes["connection"] = connection
         command.downgrade(config, "0002")

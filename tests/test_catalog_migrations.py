@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime
-from pathlib import Path
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -14,8 +13,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 import catalog
-from catalog import migrate
-from catalog.schema import metadata
+from catalog.storage import migrate
+from catalog.storage.schema import metadata
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -46,7 +45,7 @@ def _insert_first_release_rows(url: str) -> None:
 
 def test_head_names_the_newest_script() -> None:
     config = Config()
-    config.set_main_option("script_location", str(Path(migrate.__file__).parent / "migrations"))
+    config.set_main_option("script_location", str(migrate.SCRIPTS))
     scripts = ScriptDirectory.from_config(config)
     assert scripts.get_current_head() == migrate.HEAD
     assert scripts.get_base() == migrate.BASE
@@ -116,9 +115,7 @@ def test_downgrades_run_back_to_an_empty_database(catalog_url: str) -> None:
         migrate.upgrade(engine)
         with engine.begin() as connection:
             config = Config()
-            config.set_main_option(
-                "script_location", str(Path(migrate.__file__).parent / "migrations")
-            )
+            config.set_main_option("script_location", str(migrate.SCRIPTS))
             config.attributes["connection"] = connection
             command.downgrade(config, migrate.BASE)
             assert not inspect(connection).has_table("catalog_runs")

@@ -9,7 +9,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import catalog
-from catalog import probes
+from catalog.storage import probes
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 A = ("c1", "shop", "cart")

@@ -17,8 +17,9 @@ import pytest
 from sqlalchemy import event, text
 
 import catalog
-from catalog import AssetDraft, CatalogStore, Instance, InvalidAsset, Provenance, wire
+from catalog import AssetDraft, CatalogStore, Instance, InvalidAsset, Provenance
 from catalog.model import InstanceRef, RunCoverage
+from catalog.remote import wire
 from tests.test_serve import TOKEN, serving
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

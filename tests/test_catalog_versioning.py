@@ -1,4 +1,4 @@
-"""Unit tests for catalog.versioning: semver parsing, precedence, numbering, identity."""
+"""Unit tests for catalog.publishing.versioning: semver parsing, precedence, numbering, identity."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 import catalog
-from catalog import versioning
-from catalog.versioning import SemVer
+from catalog.publishing import versioning
+from catalog.publishing.versioning import SemVer
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 T1 = T0 + timedelta(hours=1)

@@ -9,7 +9,7 @@ import pytest
 
 from fixtures.mesh import Mesh
 from meshatlas.cli import main
-from meshatlas.pipeline import redact
+from meshatlas.job.pipeline import redact
 from meshatlas.version import VERSION
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import catalog
-from catalog import migrate
+from catalog.storage import migrate
 from fixtures.mesh import SPECS_DIR
 from fixtures.ports import free_port
 from tests import serving

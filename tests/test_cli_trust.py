@@ -30,7 +30,8 @@ import catalog
 from fixtures.backends import Backend
 from fixtures.mesh import SPECS_DIR, Mesh
 from fixtures.ports import free_port
-from meshatlas import cli, outcome
+from meshatlas import cli
+from meshatlas.job import outcome
 from meshatlas.status import ExitCode
 from meshatlas.version import VERSION
 from tests import manifests
@@ -237,7 +238,9 @@ def test_an_unknown_variable_is_a_warning_naming_the_one_meant(
 
 
 def test_the_variables_meshatlas_reads_are_the_ones_it_knows() -> None:
-    from meshatlas import config, publishing, serve
+    from meshatlas.commands import serve
+    from meshatlas.interface import config
+    from meshatlas.job import publishing
 
     known = config.known_variables()
     assert {publishing.TOKEN_ENV, serve.HASHES_ENV, config.CONFIG_ENV} <= known

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from fixtures.mesh import Mesh
-from meshatlas import cli, config
+from meshatlas import cli
+from meshatlas.interface import config
 
 
 def _parse(argv: list[str], environ: dict[str, str] | None = None) -> argparse.Namespace:

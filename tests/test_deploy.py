@@ -24,7 +24,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from meshatlas import config
+from meshatlas.interface import config
 from meshatlas.version import VERSION
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,8 +19,8 @@ import pytest
 import catalog
 from discovery.probe import DEFAULT_BUDGET
 from fixtures.mesh import Mesh
-from meshatlas import report as report_mod
 from meshatlas.cli import main
+from meshatlas.job import report as report_mod
 
 # (namespace, service) -> (kind, spec format, spec version prefix, packaging, soap versions)
 EXPECTED: dict[tuple[str, str], tuple[str, str | None, str | None]] = {

@@ -39,7 +39,7 @@ from aiohttp import web
 from catalog import server
 from catalog.exports import exchange_publish
 from meshatlas.cli import main
-from meshatlas.exportcmd import EXCHANGE_TOKEN_ENV
+from meshatlas.commands.export import EXCHANGE_TOKEN_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "fixtures" / "specs"

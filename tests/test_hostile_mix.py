@@ -64,8 +64,7 @@ SLACK_S = 20.0
 CRAWL = r"""
 import json, os, sys, threading, time
 from pathlib import Path
-from meshatlas import pipeline
-
+from meshatlas.job import pipeline
 args = json.loads(sys.argv[1])
 out = Path(args.pop("out"))
 peaks = {}

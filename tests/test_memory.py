@@ -8,7 +8,7 @@ import pytest
 
 import catalog
 from discovery.model import Hint
-from meshatlas import memory
+from meshatlas.job import memory
 
 
 def _sighting(asset_type: str, method: str, detail: str) -> catalog.Sighting:

@@ -2,7 +2,7 @@
 
 The expected exposure and ambient facts are the ambient fixture cluster's
 description (fixtures/clusters/ambient); the report is validated by
-``meshatlas.report`` against its shipped JSON Schema and again here with
+``meshatlas.job.report`` against its shipped JSON Schema and again here with
 ``jsonschema``.
 """
 
@@ -17,8 +17,8 @@ import jsonschema
 import pytest
 
 from fixtures.mesh import Mesh
-from meshatlas import report as report_mod
 from meshatlas.cli import main
+from meshatlas.job import report as report_mod
 from tests.conftest import mesh_octet
 
 

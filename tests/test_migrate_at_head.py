@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 import catalog
-from catalog import migrate
+from catalog.storage import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 # Opens the catalogue named by argv[1], then prints the Alembic modules it imported.

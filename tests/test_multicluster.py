@@ -215,7 +215,7 @@ def test_one_cluster_name_cannot_name_several_contexts(
 
 def test_a_pods_crawl_publishing_to_a_server_is_told_to_name_its_cluster() -> None:
     from discovery.model import Discovery, Inventory
-    from meshatlas import pipeline
+    from meshatlas.job import pipeline
 
     def found(cluster: str) -> Discovery:
         inventory = Inventory(

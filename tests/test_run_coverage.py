@@ -1,4 +1,4 @@
-"""What a run can tell, Service by Service: :func:`meshatlas.publishing.coverage`.
+"""What a run can tell, Service by Service: :func:`meshatlas.job.publishing.coverage`.
 
 Narrow tests over discovery's own values; the same rules end to end, against a
 fixture cluster and a real catalogue, are in ``tests/test_lifecycle_mesh.py``.
@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 import catalog
-from catalog import wire
+from catalog.remote import wire
 from catalog.server import RunningServer
 from discovery.inventory import DEFAULT_EXCLUDED
 from discovery.model import (
@@ -25,8 +25,8 @@ from discovery.model import (
     ServiceKey,
     ServicePort,
 )
-from meshatlas import publishing
-from meshatlas.publishing import coverage
+from meshatlas.job import publishing
+from meshatlas.job.publishing import coverage
 
 
 def port(number: int, protocol: str = "http") -> ServicePort:

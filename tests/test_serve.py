@@ -22,7 +22,7 @@ import pytest
 from openapi_spec_validator import validate
 
 import catalog
-import catalog.wire
+import catalog.remote.wire
 from catalog import server
 from catalog.server import Auth, RunningServer
 from fixtures.ports import free_port
@@ -636,7 +636,7 @@ def test_meshatlas_serve_usage_errors(
 
 
 def _draft() -> catalog.AssetDraft:
-    draft, _ = catalog.wire.publication_from_json(publication())
+    draft, _ = catalog.remote.wire.publication_from_json(publication())
     return draft
 
 

@@ -36,7 +36,7 @@ import pytest
 import yaml
 
 import catalog
-import catalog.wire
+import catalog.remote.wire
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "serve-cli-token-for-tests"
@@ -79,7 +79,7 @@ def publication(**changes: Any) -> dict[str, Any]:
 def catalogue(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A SQLite catalogue holding one asset."""
     url = f"sqlite:///{tmp_path_factory.mktemp('served') / 'catalog.db'}"
-    draft, _ = catalog.wire.publication_from_json(publication())
+    draft, _ = catalog.remote.wire.publication_from_json(publication())
     with catalog.open_store(url) as store:
         store.publish(draft=draft, seen_at=datetime(2024, 5, 1, tzinfo=UTC))
     return url

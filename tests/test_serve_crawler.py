@@ -17,8 +17,8 @@ import pytest
 from aiohttp import web
 
 import catalog
-import catalog.wire
-from catalog import crawlwire
+import catalog.remote.wire
+from catalog.remote import crawlwire
 from catalog.server import RunningServer
 from tests.test_serve import TOKEN, Api, M, publication, serving
 
@@ -59,7 +59,7 @@ def body(
 
 
 def draft(asset_id: str, **options: Any) -> catalog.AssetDraft:
-    parsed, _ = catalog.wire.publication_from_json(body(asset_id, **options))
+    parsed, _ = catalog.remote.wire.publication_from_json(body(asset_id, **options))
     return parsed
 
 
@@ -261,9 +261,9 @@ def older_server(store: catalog.CatalogStore) -> web.Application:
     """A catalogue server from before batches and probe memory: one draft per request."""
 
     async def publish(request: web.Request) -> web.Response:
-        draft, seen_at = catalog.wire.publication_from_json(await request.json())
+        draft, seen_at = catalog.remote.wire.publication_from_json(await request.json())
         result = store.publish(draft, seen_at=seen_at or SEEN)
-        return web.json_response(catalog.wire.result_json(result), status=201)
+        return web.json_response(catalog.remote.wire.result_json(result), status=201)
 
     app = web.Application()
     app.router.add_post(f"{M}/publications", publish)

@@ -43,8 +43,8 @@ from fixtures.telemetry import (
 )
 from fixtures.telemetry_backends import broken_prometheus_app, serving
 from graph.build import build_graph
-from meshatlas import report as report_mod
 from meshatlas.cli import main
+from meshatlas.job import report as report_mod
 
 AT = datetime.fromtimestamp(DEMO_END, UTC)
 

@@ -1,1 +1,4 @@
-"""Alembic migrations of the catalogue schema; applied by :func:`catalog.migrate.upgrade`."""
+"""Alembic migrations of the catalogue schema.
+
+Applied by :func:`catalog.storage.migrate.upgrade` only.
+"""

@@ -3,7 +3,7 @@
 The store opens a write transaction (and, on PostgreSQL, takes an advisory
 lock) before calling Alembic, so concurrent openers of one catalogue migrate it
 once. There is no offline (SQL script) mode and no ``alembic.ini``: the store
-is the only caller, through :func:`catalog.migrate.upgrade`.
+is the only caller, through :func:`catalog.storage.migrate.upgrade`.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from catalog.migrate import VERSION_TABLE
-from catalog.schema import metadata
+from catalog.storage.migrate import VERSION_TABLE
+from catalog.storage.schema import metadata
 
 connection = context.config.attributes.get("connection")
 if not isinstance(connection, Connection):
-    raise RuntimeError("catalogue migrations run through catalog.migrate.upgrade only")
+    raise RuntimeError("catalogue migrations run through catalog.storage.migrate.upgrade only")
 
 context.configure(
     connection=connection,

@@ -21,7 +21,7 @@ from catalog.errors import InvalidAsset, NotFound
 from catalog.model import AssetSummary
 from catalog.portal import pages
 from catalog.portal.pages import Page
-from catalog.store import MAX_PAGE, CatalogStore
+from catalog.storage.store import MAX_PAGE, CatalogStore
 
 __all__ = ["PAGE_SIZE", "LiveSite"]
 
@@ -35,7 +35,7 @@ class LiveSite:
 
     Args:
         store: The catalogue; thread-safe, as every call opens its own transaction.
-        page_size: APIs per home page, 1 to :data:`catalog.store.MAX_PAGE`.
+        page_size: APIs per home page, 1 to :data:`catalog.storage.store.MAX_PAGE`.
     """
 
     def __init__(self, store: CatalogStore, *, page_size: int = PAGE_SIZE) -> None:

@@ -25,11 +25,11 @@ from typing import Final
 
 import jinja2
 
-from catalog import changes as contract_changes
 from catalog.model import Asset, AssetSummary, AssetVersion
 from catalog.portal import graphsvg
 from catalog.portal.contract import ContractView, View, contract_view
 from catalog.portal.operations import changes, operations
+from catalog.publishing import changes as contract_changes
 
 __all__ = [
     "API_PAGE",

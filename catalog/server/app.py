@@ -21,7 +21,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from catalog import crawlwire, portal, validation, wire
+from catalog import portal
 from catalog.errors import (
     CatalogError,
     InvalidAsset,
@@ -32,9 +32,11 @@ from catalog.errors import (
 )
 from catalog.exports import backstage, backstage_location
 from catalog.model import AssetDraft, PublishResult
+from catalog.publishing import validation
+from catalog.remote import crawlwire, wire
 from catalog.server import openapi, views
 from catalog.server.auth import Auth
-from catalog.store import CatalogStore
+from catalog.storage.store import CatalogStore
 
 __all__ = ["DEFAULT_MAX_BODY", "EXCHANGE", "MESHATLAS", "make_app"]
 

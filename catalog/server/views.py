@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any, Final
 
 from catalog.model import Asset, AssetPage, AssetSummary, FileSummary, VersionSummary
-from catalog.wire import instance_json
+from catalog.remote.wire import instance_json
 
 __all__ = ["asset_json", "file_json", "graph_json", "page_json", "version_json"]
 

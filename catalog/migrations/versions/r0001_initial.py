@@ -1,9 +1,9 @@
 """The first catalogue schema: assets, tags, versions, files, operations,
 dependencies, instances.
 
-Written out rather than generated from :mod:`catalog.schema`, which moves on:
+Written out rather than generated from :mod:`catalog.storage.schema`, which moves on:
 this revision must create exactly what the first release created, so that
-catalogues made by it (and stamped by :func:`catalog.migrate.upgrade`) and
+catalogues made by it (and stamped by :func:`catalog.storage.migrate.upgrade`) and
 catalogues made here are the same.
 
 Revision ID: 0001

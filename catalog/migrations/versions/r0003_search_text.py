@@ -1,7 +1,7 @@
 """A per-asset search text, so a free-text search scans one column.
 
 Backfilled here from what the store already holds; from now on publish keeps
-it (see :mod:`catalog.listing` for the format). The function that builds it
+it (see :mod:`catalog.storage.listing` for the format). The function that builds it
 is copied, not imported, so this revision stays what it was when the store
 changes.
 

@@ -9,7 +9,7 @@ twice (count and page): at ten thousand assets, most of a search's time.
   warning says so.
 - SQLite: an FTS5 table with the trigram tokenizer over ``search_text``
   (external content, kept by triggers), which a search uses to find the
-  candidates that ``LIKE`` then decides (see :mod:`catalog.listing`).
+  candidates that ``LIKE`` then decides (see :mod:`catalog.storage.listing`).
   Needs SQLite 3.34 or newer with FTS5, as every supported Python has.
 - Both: ``catalog_instances`` by namespace and by cluster, for the filters.
 

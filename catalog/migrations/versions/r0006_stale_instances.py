@@ -2,7 +2,7 @@
 
 A run that reads a Service completely and does not see one of its instances
 counts one missed sighting; enough in a row and the instance is stale (see
-:mod:`catalog.runs`). Runs count the instances they found stale.
+:mod:`catalog.storage.runs`). Runs count the instances they found stale.
 
 Only ``catalog_instances`` and ``catalog_runs`` change: ``catalog_assets``
 (whose SQLite triggers revision 0005 made) is left alone.

@@ -1,0 +1,2 @@
+"""Publishing into the catalogue: validation, versioning, change rules, contract shapes, batches
+and write-back."""

@@ -1,0 +1,1 @@
+"""One module per CLI command; ``meshatlas.cli`` imports a command's module only when it runs."""

@@ -1,0 +1,1 @@
+"""What ``meshatlas serve`` runs beside the catalogue's app: lifecycle, access log, metrics."""
