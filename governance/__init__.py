@@ -7,10 +7,14 @@ Services and the telemetry edges go in; postures and findings come out.
 from __future__ import annotations
 
 from governance.authz import Decision, decide
+from governance.crds import InvalidPolicyError
 from governance.errors import GovernanceError, PostureError
 from governance.findings import SEVERITIES, Finding, Severity, at_least
 from governance.mtls import MtlsSetting, effective_mode
 from governance.posture import Caller, Posture, assess, assess_all, callers_of
+from governance.suggest import suggest, suggest_all
+from governance.suggestion import Suggestion, SuggestionError
+from governance.traffic import ObservedCall, calls_from_callers
 from governance.workload import Request, Workload
 
 __all__ = [
@@ -19,16 +23,23 @@ __all__ = [
     "Decision",
     "Finding",
     "GovernanceError",
+    "InvalidPolicyError",
     "MtlsSetting",
+    "ObservedCall",
     "Posture",
     "PostureError",
     "Request",
     "Severity",
+    "Suggestion",
+    "SuggestionError",
     "Workload",
     "assess",
     "assess_all",
     "at_least",
     "callers_of",
+    "calls_from_callers",
     "decide",
     "effective_mode",
+    "suggest",
+    "suggest_all",
 ]
