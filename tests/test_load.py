@@ -1,7 +1,8 @@
 """``meshatlas serve`` under load: 50 clients mixing search, get and publish.
 
 The real ``meshatlas serve`` command in its own process on loopback, 50
-concurrent clients (one ``httpx.AsyncClient`` each, keep-alive) for a bounded
+concurrent clients (one ``httpx.AsyncClient`` each, keep-alive, at least three
+requests each) for a bounded
 time: 60 % searches with seeded random filters, 25 % reads of an asset, a
 version or a file, 15 % publications spread over 20 assets and three contents
 each, so publishers race for the same asset and the next version. Every
@@ -38,6 +39,10 @@ TOKEN = "load-test-token"
 E = "/exchange/api/v2/assets"
 M = "/meshatlas/api/v1"
 CLIENTS = 50
+#: Requests every client makes even when the window is over: how many answers
+#: come back is a property of the server, how many fit in the window is one of
+#: the machine (a loaded CI host answers a few per second).
+MIN_PER_CLIENT = 3
 SECONDS = float(os.environ.get("MESHATLAS_LOAD_SECONDS", "3"))
 SEED = int(os.environ.get("MESHATLAS_RELIABILITY_SEED", "20261122"))
 ASSETS = 20
@@ -106,7 +111,9 @@ async def _client(
     rng = random.Random(f"{SEED}-{index}")
     auth = {"Authorization": f"Bearer {TOKEN}"}
     async with httpx.AsyncClient(base_url=url, timeout=30, trust_env=False) as http:
-        while time.monotonic() < until:
+        made = 0
+        while made < MIN_PER_CLIENT or time.monotonic() < until:
+            made += 1
             draw = rng.random()
             asset = rng.randrange(ASSETS)
             if draw < 0.60:
@@ -199,7 +206,7 @@ def _load_case(catalogue: str, tmp: Path, record_property: pytest.RecordProperty
         figures = run_load(url)
     print(f"\nload {catalogue.split(':')[0]}: {json.dumps(figures)}")
     assert _bad(figures["statuses"]) == {}, figures
-    assert figures["requests"] > CLIENTS
+    assert figures["requests"] >= CLIENTS * MIN_PER_CLIENT
     assert check_consistent(catalogue) == []
     stored = snapshot(catalogue)
     # Each content at most once per asset, every stored file one of ours.
