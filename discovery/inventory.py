@@ -17,6 +17,7 @@ from discovery.errors import KubeError
 from discovery.mesh import ambient as mesh_ambient
 from discovery.mesh import gatewayapi
 from discovery.mesh import istio as mesh_istio
+from discovery.mesh import security as mesh_security
 from discovery.mesh.index import MAX_EXPOSURES, MAX_PREFIXES, ServiceIndex
 from discovery.mesh.model import AmbientConfig, Exposure, MeshConfig
 from discovery.model import (
@@ -88,6 +89,7 @@ def _merge(configs: Sequence[MeshConfig]) -> MeshConfig:
             services=tuple(s for c in configs for s in c.ambient.services),
             ambient_namespaces=frozenset(n for c in configs for n in c.ambient.ambient_namespaces),
         ),
+        security=mesh_security.merge(c.security for c in configs),
     )
 
 
@@ -400,7 +402,86 @@ def _read_mesh(
     )
     out.notes.extend(notes)
     exposures = _bounded(istio.exposures + gw.exposures, out.notes, cluster)
-    return MeshConfig(exposures=exposures, subsets=istio.subsets, ambient=ambient)
+    security = _read_security(lister, scope, out, cluster, ns_names)
+    return MeshConfig(
+        exposures=exposures, subsets=istio.subsets, ambient=ambient, security=security
+    )
+
+
+def _read_security(
+    lister: kube.Lister, scope: Scope, out: _ClusterRead, cluster: str, namespaces: Sequence[str]
+) -> mesh_security.SecurityConfig:
+    """PeerAuthentication, AuthorizationPolicy, RequestAuthentication (v1, else v1beta1).
+
+    Listed cluster-wide, else per namespace (the scope's, or every one it
+    wants when the cluster-wide list is forbidden), and always in the root
+    namespace, whose objects apply mesh-wide even when the scope leaves it
+    out. What cannot be read is a note, not a problem: the posture of the
+    namespaces concerned is then not judged rather than judged wrong.
+    """
+    root = mesh_security.DEFAULT_ROOT_NAMESPACE
+    unread: set[tuple[str, str]] = set()
+    docs: dict[str, list[dict[str, Any]]] = {}
+    wanted = list(
+        dict.fromkeys([*(scope.namespaces or [n for n in namespaces if scope.wants(n)]), root])
+    )
+    for _, plural in mesh_security.KINDS:
+        listed: list[dict[str, Any]] | None = None
+        for version in mesh_security.VERSIONS:
+            target = kube.ListTarget(plural, mesh_security.GROUP, version)
+            try:
+                listed = _list_security(lister, target, scope, wanted, unread, cluster)
+                break
+            except KubeError as exc:
+                if exc.status == 404:
+                    continue
+                out.notes.append(
+                    f"{cluster}: Istio {plural} not readable ({_problem(exc, plural).why})"
+                )
+                unread.add((cluster, "*"))
+                listed = []
+                break
+        if listed is None:
+            out.notes.append(
+                f"{cluster}: no Istio security config ({mesh_security.GROUP} not served);"
+                " posture not judged"
+            )
+            unread.add((cluster, "*"))
+            break
+        docs[plural] = listed
+    if unread - {(cluster, "*")}:
+        names = ", ".join(sorted(ns for _, ns in unread if ns != "*"))
+        out.notes.append(f"{cluster}: Istio security config not readable in {names} (403)")
+    return mesh_security.convert(docs, cluster=cluster, root_namespace=root, unread=unread)
+
+
+def _list_security(
+    lister: kube.Lister,
+    target: kube.ListTarget,
+    scope: Scope,
+    wanted: Sequence[str],
+    unread: set[tuple[str, str]],
+    cluster: str,
+) -> list[dict[str, Any]]:
+    """Cluster-wide when the scope names no namespace and that is allowed, else per namespace."""
+    if not scope.namespaces:
+        try:
+            return list(lister.list(target))
+        except KubeError as exc:
+            if exc.status != 403:
+                raise
+            if len(wanted) == 1:
+                # Namespaces were not readable: only the root namespace is known.
+                unread.add((cluster, "*"))
+    items: list[dict[str, Any]] = []
+    for ns in wanted:
+        try:
+            items.extend(lister.list(dataclasses.replace(target, namespace=ns)))
+        except KubeError as exc:
+            if exc.status != 403:
+                raise
+            unread.add((cluster, ns))
+    return items
 
 
 def _bounded(exposures: Sequence[Exposure], notes: list[str], cluster: str) -> tuple[Exposure, ...]:

@@ -10,6 +10,7 @@ from governance.authz import Decision, decide
 from governance.crds import InvalidPolicyError
 from governance.errors import GovernanceError, PostureError
 from governance.findings import SEVERITIES, Finding, Severity, at_least
+from governance.identity import MtlsShare, callers_seen, mtls_share, service_accounts
 from governance.mtls import MtlsSetting, effective_mode
 from governance.posture import Caller, Posture, assess, assess_all, callers_of
 from governance.suggest import suggest, suggest_all
@@ -25,6 +26,7 @@ __all__ = [
     "GovernanceError",
     "InvalidPolicyError",
     "MtlsSetting",
+    "MtlsShare",
     "ObservedCall",
     "Posture",
     "PostureError",
@@ -37,9 +39,12 @@ __all__ = [
     "assess_all",
     "at_least",
     "callers_of",
+    "callers_seen",
     "calls_from_callers",
     "decide",
     "effective_mode",
+    "mtls_share",
+    "service_accounts",
     "suggest",
     "suggest_all",
 ]

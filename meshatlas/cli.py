@@ -56,9 +56,19 @@ COMMANDS: Final = (
     Command("serve", "serve the catalogue's REST API and portal", "meshatlas.commands.serve"),
     Command("export", "export the catalogue for developer portals", "meshatlas.commands.export"),
     Command(
+        "drift",
+        "compare traced traffic with the APIs' contracts (shadow, unused, deprecated operations)",
+        "meshatlas.commands.drift",
+    ),
+    Command(
         "probe",
         "probe one port and print every request tried (why an API was missed)",
         "meshatlas.commands.probe",
+    ),
+    Command(
+        "posture",
+        "judge each workload's security posture (mTLS, policies, JWT, exposure)",
+        "meshatlas.commands.posture",
     ),
     Command("demo", "run discover against the bundled demo mesh", "meshatlas.commands.demo"),
     Command("version", "print the version of meshatlas", "meshatlas.commands.version"),

@@ -44,7 +44,7 @@ READS = {
     ("networking.istio.io", "destinationrules"),
     ("networking.istio.io", "gateways"),
 }
-#: Read since the Gateway API and ambient mode came in: get and list only.
+#: Read since the Gateway API, ambient mode and the security posture came in: get and list only.
 READS_WITHOUT_WATCH = {
     ("gateway.networking.k8s.io", "gateways"),
     ("gateway.networking.k8s.io", "httproutes"),
@@ -53,6 +53,9 @@ READS_WITHOUT_WATCH = {
     ("gateway.networking.k8s.io", "tcproutes"),
     ("gateway.networking.k8s.io", "referencegrants"),
     ("", "pods"),
+    ("security.istio.io", "peerauthentications"),
+    ("security.istio.io", "authorizationpolicies"),
+    ("security.istio.io", "requestauthentications"),
 }
 READS |= READS_WITHOUT_WATCH
 READ_VERBS = {"get", "list", "watch"}

@@ -13,9 +13,20 @@ from typing import Any
 import pytest
 import yaml
 
+from discovery.mesh.peers import PeerTraffic, principal, read_samples
 from discovery.mesh.security import SecurityConfig, read_security
 from discovery.model import Edge
-from governance import Request, Workload, assess, callers_of, decide, effective_mode
+from governance import (
+    Request,
+    Workload,
+    assess,
+    callers_of,
+    callers_seen,
+    decide,
+    effective_mode,
+    mtls_share,
+    service_accounts,
+)
 
 CLUSTER = "c1"
 SLEEP = "cluster.local/ns/default/sa/sleep"
@@ -383,3 +394,176 @@ spec: {selector: {matchLabels: {a: b}}, portLevelMtls: {http: {mode: STRICT}}}
     assert len(mixed.notes) == 2
     assert any("PERMIT" in note and "foo/broken" in note for note in mixed.notes)
     assert any("'http' is not a port number" in note for note in mixed.notes)
+
+
+# --- identities from telemetry (discovery.mesh.peers, governance.identity) -------
+
+
+def _peer(
+    source: str,
+    principal: str | None,
+    mtls: bool | None,
+    rate: float,
+    unit: str = "requests",
+    target: str = "c1/foo/httpbin",
+) -> PeerTraffic:
+    return PeerTraffic(
+        source=source,
+        target=target,
+        source_principal=principal,
+        target_principal="cluster.local/ns/foo/sa/httpbin" if mtls else None,
+        mtls=mtls,
+        rate=rate,
+        unit=unit,  # type: ignore[arg-type]
+    )
+
+
+def test_principals_in_policy_form_drop_the_spiffe_scheme() -> None:
+    # Istio's reference: principals are "<trust domain>/ns/<ns>/sa/<sa>", the
+    # SPIFFE id without its scheme; telemetry's "unknown" is no principal.
+    assert principal("spiffe://cluster.local/ns/default/sa/sleep") == SLEEP
+    assert principal("unknown") is None and principal("") is None and principal(None) is None
+
+
+def test_a_caller_with_two_identities_is_judged_once_per_identity() -> None:
+    only_sleep = config(
+        """
+kind: AuthorizationPolicy
+metadata: {name: only-sleep, namespace: foo}
+spec:
+  selector: {matchLabels: {app: httpbin}}
+  rules: [{from: [{source: {principals: ["cluster.local/ns/default/sa/sleep"]}}]}]
+"""
+    )
+    edges = [_edge("c1/default/sleep", "c1/foo/httpbin", False)]
+    peers = [
+        _peer("c1/default/sleep", SLEEP, True, 3.0),
+        _peer("c1/default/sleep", None, False, 1.0),
+    ]
+    callers = callers_seen(HTTPBIN, edges, peers)
+    assert [(c.principal, c.mtls, c.rps) for c in callers] == [
+        (None, False, 1.0),
+        (SLEEP, True, 3.0),
+    ]
+    verdicts = assess(config=only_sleep, workload=HTTPBIN, ports=[8080], callers=callers).callers
+    # The plaintext half has no identity: no ALLOW rule can match it.
+    assert [v.decision.verdict for v in verdicts] == ["deny", "allow"]
+
+
+def test_the_mtls_share_counts_one_unit_never_both() -> None:
+    peers = [
+        _peer("c1/default/sleep", SLEEP, True, 3.0),
+        _peer("c1/bar/old", None, False, 1.0),
+        # L4 series of the same traffic (ztunnel): not added to the requests.
+        _peer("c1/default/sleep", SLEEP, True, 50.0, unit="connections"),
+        _peer("c1/default/sleep", SLEEP, True, 9.0, target="c1/foo/other"),
+    ]
+    share = mtls_share(HTTPBIN, peers)
+    assert (share.share, share.unit, share.total_rate) == (0.75, "requests", 4.0)
+    only_l4 = mtls_share(HTTPBIN, [p for p in peers if p.unit == "connections"])
+    assert (only_l4.share, only_l4.unit) == (1.0, "connections")
+    assert mtls_share(HTTPBIN, []).share is None
+    assert service_accounts(HTTPBIN, peers) == ("cluster.local/ns/foo/sa/httpbin",)
+
+
+def test_peer_samples_drop_the_waypoint_hop_and_keep_the_waypoints_report() -> None:
+    from discovery.model import Inventory, Service, ServiceKey
+    from discovery.telemetry import NodeNamer, Sample
+
+    def svc(namespace: str, name: str) -> Service:
+        return Service(
+            key=ServiceKey(CLUSTER, namespace, name),
+            type="ClusterIP",
+            headless=False,
+            cluster_ips=("127.0.0.1",),
+            external_name=None,
+            ports=(),
+            ready_addresses=(),
+            selector={"app": name},
+        )
+
+    namer = NodeNamer(
+        Inventory((CLUSTER,), (svc("foo", "httpbin"), svc("default", "sleep")), (), (), ())
+    )
+    common = {
+        "destination_service_namespace": "foo",
+        "destination_service_name": "httpbin",
+        "destination_principal": "spiffe://cluster.local/ns/foo/sa/httpbin",
+        "connection_security_policy": "mutual_tls",
+    }
+    sleep = {
+        "source_workload_namespace": "default",
+        "source_workload": "sleep-v1",
+        "source_app": "sleep",
+        "source_principal": f"spiffe://{SLEEP}",
+    }
+    hop = {
+        "source_workload_namespace": "foo",
+        "source_workload": "waypoint",
+        "source_app": "waypoint",
+        "source_principal": "spiffe://cluster.local/ns/foo/sa/waypoint",
+    }
+    samples = [
+        ("requests", Sample({"reporter": "waypoint", **common, **sleep}, 2.0)),
+        ("connections", Sample({"reporter": "destination", **common, **hop}, 1.0)),
+        ("requests", Sample({"reporter": "destination", **common, **sleep}, 0.0)),
+    ]
+    found = read_samples(samples, namer, waypoints=[("foo", "waypoint")])  # type: ignore[arg-type]
+    assert [(p.source, p.target, p.source_principal, p.mtls, p.rate) for p in found] == [
+        ("c1/default/sleep", "c1/foo/httpbin", SLEEP, True, 2.0)
+    ]
+
+
+def test_a_namespaces_share_of_the_config_gives_the_same_posture() -> None:
+    from governance.scope import for_namespace
+
+    mesh = config(
+        """
+kind: PeerAuthentication
+metadata: {name: default, namespace: istio-system}
+spec: {mtls: {mode: STRICT}}
+---
+kind: PeerAuthentication
+metadata: {name: default, namespace: bar}
+spec: {mtls: {mode: DISABLE}}
+---
+kind: AuthorizationPolicy
+metadata: {name: deny-legacy, namespace: istio-system}
+spec: {action: DENY, rules: [{from: [{source: {namespaces: ["legacy"]}}]}]}
+---
+kind: AuthorizationPolicy
+metadata: {name: only-sleep, namespace: foo}
+spec:
+  selector: {matchLabels: {app: httpbin}}
+  rules: [{from: [{source: {principals: ["cluster.local/ns/default/sa/sleep"]}}]}]
+---
+kind: AuthorizationPolicy
+metadata: {name: allow-nothing, namespace: bar}
+spec: {}
+---
+kind: RequestAuthentication
+metadata: {name: jwt, namespace: bar}
+spec: {jwtRules: [{issuer: "https://issuer.example"}]}
+"""
+    )
+    share = for_namespace(mesh, cluster=CLUSTER, namespace="foo")
+    assert sorted(str(p.ref) for p in share.authorization_policies) == [
+        "AuthorizationPolicy foo/only-sleep",
+        "AuthorizationPolicy istio-system/deny-legacy",
+    ]
+    assert [str(p.ref) for p in share.peer_authentications] == [
+        "PeerAuthentication istio-system/default"
+    ]
+    assert share.request_authentications == ()
+    callers = callers_of(
+        HTTPBIN,
+        [
+            _edge("c1/default/sleep", "c1/foo/httpbin", True),
+            _edge("c1/legacy/batch", "c1/foo/httpbin", True),
+            _edge("c1/other/x", "c1/foo/httpbin", True),
+        ],
+    )
+    full = assess(config=mesh, workload=HTTPBIN, ports=[8080], callers=callers)
+    scoped = assess(config=share, workload=HTTPBIN, ports=[8080], callers=callers)
+    assert scoped == full
+    assert for_namespace(mesh, cluster="other", namespace="foo").authorization_policies == ()

@@ -1,4 +1,4 @@
-"""Mesh config readers: Istio networking, the Gateway API, ambient mode.
+"""Mesh config readers: Istio networking and security, the Gateway API, ambient mode.
 
 Each module types one family of raw Kubernetes objects at the edge and
 converts it once into the frozen values of :mod:`discovery.mesh.model`;
@@ -20,6 +20,7 @@ from discovery.mesh.model import (
     ServiceSubset,
     Waypoint,
 )
+from discovery.mesh.security import SecurityConfig
 
 __all__ = [
     "WAYPOINT_CLASS",
@@ -29,6 +30,7 @@ __all__ = [
     "GatewayFlavour",
     "MeshConfig",
     "PathMatch",
+    "SecurityConfig",
     "ServiceDataplane",
     "ServiceSubset",
     "Waypoint",

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from discovery.mesh.security import SecurityConfig
 from discovery.model import ServiceKey
 
 #: ``istio`` for a ``networking.istio.io`` Gateway, ``gateway-api`` for a
@@ -49,6 +50,12 @@ class Exposure:
     path_match: PathMatch | None
     route: str
     service_port: int | None = None
+    #: The gateway's workload (``namespace/name`` of its Deployment) as telemetry
+    #: names it, when config tells: Istio deploys a Gateway API Gateway as
+    #: ``<gateway>-<gatewayClassName>`` in the Gateway's namespace. None for an
+    #: Istio ``Gateway``, whose selector picks Pods config does not name.
+    #: Derived from the gateway, so not part of the value's equality.
+    workload: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +156,8 @@ class MeshConfig:
     exposures: tuple[Exposure, ...] = ()
     subsets: tuple[ServiceSubset, ...] = ()
     ambient: AmbientConfig = AmbientConfig()
+    #: PeerAuthentication, AuthorizationPolicy, RequestAuthentication (``security.istio.io``).
+    security: SecurityConfig = SecurityConfig()
 
     def exposed(self, key: ServiceKey, port: int | None = None) -> tuple[Exposure, ...]:
         """Where ``key`` (on ``port``, if given) is reachable from outside."""

@@ -26,6 +26,16 @@ _MODES: frozenset[str] = frozenset({"UNSET", "DISABLE", "PERMISSIVE", "STRICT"})
 _ACTIONS: frozenset[str] = frozenset({"ALLOW", "DENY", "AUDIT", "CUSTOM"})
 #: Istio's default root namespace; a mesh's own is in its MeshConfig.
 DEFAULT_ROOT_NAMESPACE = "istio-system"
+#: The API group of the three kinds, and its versions in the order tried
+#: (v1 since Istio 1.22; v1beta1 has the same shape and older meshes serve only it).
+GROUP = "security.istio.io"
+VERSIONS = ("v1", "v1beta1")
+#: ``(kind, plural)`` of every kind read.
+KINDS: tuple[tuple[SecurityKind, str], ...] = (
+    ("PeerAuthentication", "peerauthentications"),
+    ("AuthorizationPolicy", "authorizationpolicies"),
+    ("RequestAuthentication", "requestauthentications"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +161,41 @@ class SecurityConfig:
     request_authentications: tuple[RequestAuthentication, ...] = ()
     root_namespace: str = DEFAULT_ROOT_NAMESPACE
     notes: tuple[str, ...] = ()
+    #: ``(cluster, namespace)`` whose objects could not be listed (403), and
+    #: ``(cluster, "*")`` for a cluster where none could: a posture there is a guess.
+    unread: frozenset[tuple[str, str]] = frozenset()
+
+    def read_in(self, cluster: str, namespace: str) -> bool:
+        """Whether what applies to ``namespace`` of ``cluster`` was read: its own
+        objects and the root namespace's."""
+        return not {(cluster, "*"), (cluster, namespace), (cluster, self.root_namespace)} & set(
+            self.unread
+        )
+
+
+def convert(
+    docs: Mapping[str, Iterable[Mapping[str, Any]]],
+    *,
+    cluster: str,
+    root_namespace: str = DEFAULT_ROOT_NAMESPACE,
+    unread: Iterable[tuple[str, str]] = (),
+) -> SecurityConfig:
+    """:func:`read_security` over lists keyed by plural, as the inventory lists them."""
+    found = read_security(
+        cluster=cluster,
+        peer_authentications=docs.get("peerauthentications", ()),
+        authorization_policies=docs.get("authorizationpolicies", ()),
+        request_authentications=docs.get("requestauthentications", ()),
+        root_namespace=root_namespace,
+    )
+    return SecurityConfig(
+        peer_authentications=found.peer_authentications,
+        authorization_policies=found.authorization_policies,
+        request_authentications=found.request_authentications,
+        root_namespace=found.root_namespace,
+        notes=found.notes,
+        unread=frozenset(unread),
+    )
 
 
 def read_security(
@@ -196,6 +241,7 @@ def merge(configs: Iterable[SecurityConfig]) -> SecurityConfig:
         request_authentications=tuple(r for c in configs for r in c.request_authentications),
         root_namespace=configs[0].root_namespace if configs else DEFAULT_ROOT_NAMESPACE,
         notes=tuple(n for c in configs for n in c.notes),
+        unread=frozenset(u for c in configs for u in c.unread),
     )
 
 

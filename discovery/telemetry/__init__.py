@@ -8,6 +8,9 @@ Every source implements :class:`TelemetrySource` and yields
 * :class:`OtelServiceGraphSource`: OpenTelemetry Collector servicegraph metrics.
 * :class:`JaegerSource`, :class:`ZipkinSource`: tracing back ends' dependency links.
 
+The same back ends' server spans, for traffic operation by operation, are
+read by :mod:`discovery.telemetry.spans` (``JaegerSpans``, ``ZipkinSpans``).
+
 :func:`collect` asks them all; a source that fails, in whole or in part,
 becomes a :class:`~discovery.model.Problem` and contributes no edge.
 """

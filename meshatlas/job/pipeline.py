@@ -45,6 +45,8 @@ from meshatlas.job import (
     report,
     telemetry,
 )
+from meshatlas.job import drift as drift_job
+from meshatlas.job import posture as posture_job
 from meshatlas.status import ExitCode
 from meshatlas.version import VERSION
 
@@ -99,6 +101,8 @@ class DiscoverOptions:
     telemetry_window: str = "10m"
     telemetry_timeout: float = 10.0
     telemetry_at: datetime | None = None
+    #: Server spans read per traced service and window (see meshatlas.job.drift).
+    span_cap: int = drift_job.DEFAULT_SPAN_CAP
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +193,7 @@ def check(options: DiscoverOptions) -> catalogues.CatalogueUrl:
         raise UsageError(f"--fail-on must be one of {', '.join(outcome.FAIL_ON)}")
     preflight.check_outputs(out=options.out, report=options.report)
     telemetry.check(options)
+    drift_job.check(options)
     return catalogue
 
 
@@ -239,6 +244,18 @@ def _reachable(
         for name, said in down.items()
     ]
     return [c for c in connections if c.name not in down], problems
+
+
+def connect(options: DiscoverOptions) -> tuple[list[kube.ClusterConnection], list[Problem]]:
+    """The clusters whose API server answers, and a problem for each other one.
+
+    For commands that read the clusters without a discovery run (``posture``).
+
+    Raises:
+        UsageError: The kubeconfig cannot work.
+        SourceError: No API server answers.
+    """
+    return _reachable(_connect(options))
 
 
 def _open(catalogue: catalogues.CatalogueUrl) -> catalog.PublishTarget:
@@ -303,7 +320,19 @@ def run_discover(
             found = dataclasses.replace(found, problems=(*unreached, *found.problems))
         if options.cluster_name is None and urlsplit(options.catalog).scheme in ("http", "https"):
             found = _note_unnamed(found)
-        return _finish(options, started, found, target, extra, False, recalled.quiet)
+        drifted = drift_job.observe(options, found)  # spans matched to the APIs just found
+        peers = posture_job.observe(options, found.inventory)  # callers' identities
+        return _finish(
+            options,
+            started,
+            found,
+            target,
+            extra,
+            False,
+            recalled.quiet,
+            drifted=drifted,
+            peers=peers,
+        )
     finally:
         if target is not None:
             target.close()
@@ -342,6 +371,9 @@ def _finish(
     extra: list[Problem],
     catalog_failed: bool,
     quiet: frozenset[HintKey] = frozenset(),
+    *,
+    drifted: drift_job.DriftRun | None = None,
+    peers: posture_job.Peers | None = None,
 ) -> RunResult:
     """Graph, publish, exports and report for what discovery found."""
     clock = _Clock(dict(found.timings))
@@ -404,6 +436,8 @@ def _finish(
         except graph.GraphError as exc:
             extra.append(Problem(str(options.out), "graph not written", str(exc)))
     clock.lap("exports")
+    if drifted is not None:
+        extra.extend(drifted.problems)
     problems = list(found.problems) + extra
     judged = outcome.judge(
         found=found, problems=problems, catalog_failed=catalog_failed, fail_on=options.fail_on
@@ -421,6 +455,8 @@ def _finish(
         kube_requests=found.inventory.requests,
         timings=clock.laps,
         run=run,
+        drift=None if drifted is None else drift_job.section(drifted),
+        posture=posture_job.section(posture_job.of_discovery(found, peers or posture_job.Peers())),
     )
     text = orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE).decode()
     if options.report and options.report != "-":

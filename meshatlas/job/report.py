@@ -58,10 +58,13 @@ def build(
     kube_requests: int,
     timings: Mapping[str, float] | None = None,
     run: RunSummary | None = None,
+    drift: Mapping[str, Any] | None = None,
+    posture: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Assemble the report; ``assets`` maps each API to its asset fields.
 
-    ``run`` is what the catalogue concluded of the run (its ``lifecycle``).
+    ``run`` is what the catalogue concluded of the run (its ``lifecycle``);
+    ``drift`` the operation traffic and drift section, when span sources were read.
     """
     problems = list(discovery.problems) + list(extra_problems)
     apis = discovery.apis
@@ -129,6 +132,11 @@ def build(
         },
         "lifecycle": None if run is None else _lifecycle(run),
     }
+    if drift is not None:
+        report["drift"] = dict(drift)
+    if posture is not None:
+        # Each workload's security posture and its findings (meshatlas.job.posture).
+        report["posture"] = dict(posture)
     validate(report)
     return report
 

@@ -1,0 +1,190 @@
+"""``meshatlas posture``: each workload's security posture, and a gate for CI.
+
+Reads the clusters (Services, mesh config, Istio's security config) and the
+telemetry as ``discover`` does, probes nothing and publishes nothing, then
+prints the findings (``-o table``) or the report's ``posture`` section
+(``-o json``). ``--fail-on SEVERITY`` turns findings into the exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any, Final, get_args
+
+from discovery import crawl
+from discovery.inventory import DEFAULT_EXCLUDED, Scope, read_inventory
+from discovery.model import Discovery, Problem
+from governance.findings import Severity
+from meshatlas.interface import console
+from meshatlas.interface.parsing import CommaList, namespace_names
+from meshatlas.job import pipeline, posture, telemetry
+from meshatlas.job.pipeline import DiscoverOptions
+from meshatlas.status import ExitCode
+
+__all__ = ["FAIL_ON", "HELP", "OUTPUTS", "add_parser", "run"]
+
+HELP = "judge each workload's security posture (mTLS, policies, JWT, exposure)"
+OUTPUTS: Final = ("table", "json")
+#: ``--fail-on``: the least severe finding that fails the gate; ``none`` never does.
+FAIL_ON: Final = ("high", "medium", "low", "none")
+_COLUMNS: Final = ("SEVERITY", "KIND", "SUBJECT", "REASON")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add the ``posture`` subcommand."""
+    cmd = sub.add_parser(
+        "posture",
+        help=HELP,
+        description=HELP[0].upper() + HELP[1:] + ", from the clusters' config and the"
+        " traffic telemetry shows. Nothing is probed or published.",
+    )
+    conn = cmd.add_argument_group("clusters")
+    conn.add_argument(
+        "--kubeconfig",
+        metavar="PATH",
+        help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)",
+    )
+    conn.add_argument(
+        "--context",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="kubeconfig context to read; repeat for several clusters",
+    )
+    conn.add_argument(
+        "--in-cluster",
+        action="store_true",
+        help="use the Pod's ServiceAccount (not with --kubeconfig or --context)",
+    )
+    conn.add_argument(
+        "--cluster-name",
+        metavar="NAME",
+        help="the name of the (one) cluster in the output (default: the kubeconfig context)",
+    )
+    sel = cmd.add_argument_group("what to read")
+    sel.add_argument(
+        "-n",
+        "--namespace",
+        action=CommaList,
+        type=namespace_names,
+        default=[],
+        metavar="NS",
+        help="only this namespace (repeatable, or a comma-separated list); the root"
+        " namespace's security config is read whatever this says",
+    )
+    sel.add_argument(
+        "--exclude-namespace",
+        action=CommaList,
+        type=namespace_names,
+        default=[],
+        metavar="NS",
+        help="skip this namespace (repeatable, or a comma-separated list; replaces the"
+        f" default: {', '.join(DEFAULT_EXCLUDED)})",
+    )
+    sel.add_argument("-l", "--selector", metavar="LABELS", help="label selector for Services")
+    out = cmd.add_argument_group("output")
+    out.add_argument(
+        "-o",
+        "--output",
+        choices=OUTPUTS,
+        default="table",
+        help="table: one finding a row, most severe first; json: the report's posture"
+        " section (default: %(default)s)",
+    )
+    out.add_argument(
+        "--fail-on",
+        choices=FAIL_ON,
+        default="none",
+        help="exit 1 when a finding this severe or more is found; none: findings never"
+        " change the exit code (default: %(default)s)",
+    )
+    telemetry.add_arguments(cmd)
+
+
+def _options(args: argparse.Namespace) -> DiscoverOptions:
+    return DiscoverOptions(
+        kubeconfig=args.kubeconfig,
+        contexts=tuple(args.context),
+        in_cluster=args.in_cluster,
+        cluster_name=args.cluster_name,
+        namespaces=tuple(dict.fromkeys(args.namespace)),
+        exclude_namespaces=tuple(dict.fromkeys(args.exclude_namespace)) or DEFAULT_EXCLUDED,
+        selector=args.selector,
+        dry_run=True,
+        **telemetry.option_values(args),
+    )
+
+
+def run(args: argparse.Namespace) -> ExitCode:
+    """Judge the posture as ``args`` say, print it, and return the gate's verdict.
+
+    Exit codes: 1 when a finding at or above ``--fail-on`` exists; else 3 when
+    a source could not be read (the posture may miss something); else 0.
+    """
+    options = _options(args)
+    pipeline.check(options)
+    connections, unreached = pipeline.connect(options)
+    scope = Scope(
+        namespaces=options.namespaces,
+        exclude_namespaces=options.exclude_namespaces,
+        selector=options.selector,
+    )
+    inventory = read_inventory(connections, scope=scope)
+    found = Discovery(
+        inventory=inventory,
+        findings=(),
+        edges=crawl.config_edges(inventory),
+        problems=(*unreached, *inventory.problems),
+    )
+    found = asyncio.run(telemetry.observe(options, found))
+    peers = posture.observe(options, inventory)
+    problems = list(found.problems)
+    if peers.failure:
+        problems.append(Problem("prometheus", "callers' identities not read", peers.failure))
+    judged = posture.assess(inventory, found.edges, peers)
+    threshold: Severity | None = None if args.fail_on == "none" else _severity(args.fail_on)
+    failing = posture.gate(judged, threshold)
+    if args.output == "json":
+        console.print_json(_document(inventory.clusters, judged, problems))
+    else:
+        _table(judged)
+    for problem in problems:
+        console.warning(f"{problem.where}: {problem.what}: {problem.why}")
+    if failing:
+        console.error(
+            f"{len(failing)} finding{'s' if len(failing) != 1 else ''} at or above"
+            f" {args.fail_on} (--fail-on {args.fail_on})"
+        )
+        return ExitCode.ERROR
+    return ExitCode.PARTIAL if problems else ExitCode.COMPLETE
+
+
+def _severity(name: str) -> Severity:
+    for known in get_args(Severity):
+        if known == name:
+            found: Severity = known
+            return found
+    raise ValueError(name)
+
+
+def _document(
+    clusters: tuple[str, ...], judged: posture.PostureRun, problems: list[Problem]
+) -> dict[str, Any]:
+    return {
+        "clusters": list(clusters),
+        "posture": posture.section(judged),
+        "problems": [{"where": p.where, "what": p.what, "why": p.why} for p in problems],
+    }
+
+
+def _table(judged: posture.PostureRun) -> None:
+    rows = [(f.severity, f.kind, f.subject, f.reason) for f in judged.findings]
+    if not rows:
+        judged_count = len({i.service.key for i in judged.instances})
+        console.out(f"no findings ({judged_count} workloads judged)")
+        return
+    widths = [max(len(r[i]) for r in (_COLUMNS, *rows)) for i in range(len(_COLUMNS) - 1)]
+    for row in (_COLUMNS, *rows):
+        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])]
+        console.out("  ".join((*cells, row[-1])))
