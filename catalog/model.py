@@ -31,8 +31,12 @@ __all__ = [
     "AssetVersion",
     "Classifier",
     "FileSummary",
+    "EXPOSURE_SOURCES",
+    "ExposureSource",
     "Instance",
+    "InstanceExposure",
     "InstanceRef",
+    "InstanceSubset",
     "Lifecycle",
     "Packaging",
     "Provenance",
@@ -51,6 +55,9 @@ Classifier = Literal["oas", "wsdl", "http", "grpc", "graphql", "asyncapi"]
 Packaging = Literal["json", "yaml", "wsdl", "xml", "graphql", "protobuf", "proto"]
 Lifecycle = Literal["development", "stable", "deprecated"]
 PublishOutcome = Literal["created", "new-version", "unchanged"]
+#: Which API made the gateway: Kubernetes Gateway API, or Istio's own ``Gateway``.
+ExposureSource = Literal["gateway-api", "istio"]
+EXPOSURE_SOURCES: Final[frozenset[str]] = frozenset({"gateway-api", "istio"})
 
 # Runtime copies of the Literals: drafts come from other code and annotations,
 # so the catalogue checks them rather than trusting the type checker.
@@ -128,6 +135,53 @@ class FileSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class InstanceExposure:
+    """One place outside the mesh an instance is reachable from: a gateway listener.
+
+    Attributes:
+        gateway: The gateway, ``namespace/name``.
+        source: ``gateway-api`` (a ``gateway.networking.k8s.io`` Gateway) or
+            ``istio`` (a ``networking.istio.io`` Gateway).
+        host: The hostname clients use (``*`` for any).
+        port: The listener's (or server's) port, None when config does not say.
+        path: What the route matches on the path (a prefix unless
+            ``path_match`` says ``exact`` or ``regex``); None for every path.
+        path_match: ``prefix``, ``exact`` or ``regex``; None with ``path``.
+        protocol: The listener's protocol (``HTTP``, ``HTTPS``, ``GRPC``...).
+        route: The route that sends the traffic (``HTTPRoute ns/name``).
+    """
+
+    gateway: str
+    source: ExposureSource
+    host: str
+    port: int | None = None
+    path: str | None = None
+    path_match: str | None = None
+    protocol: str | None = None
+    route: str | None = None
+
+    def __str__(self) -> str:
+        port = f":{self.port}" if self.port is not None else ""
+        return f"{self.host}{port}{self.path or ''} via {self.gateway}"
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceSubset:
+    """A version of the instance's Service, as a DestinationRule subset names it.
+
+    Attributes:
+        name: The subset's name (``v1``, ``canary``).
+        version: Its ``version`` label, the usual way versions are told apart;
+            None when it selects by other labels.
+        rule: The DestinationRule (``DestinationRule ns/name``).
+    """
+
+    name: str
+    version: str | None = None
+    rule: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Instance:
     """Where a version runs: one port of one Service in one cluster.
 
@@ -140,6 +194,12 @@ class Instance:
     completely stopped seeing it (see :mod:`catalog.storage.runs`); it is kept, and is
     no longer stale once it is published again. Neither takes part in
     equality: two reads of one instance at different times are equal.
+
+    ``exposure`` is where the instance is reachable from outside the mesh,
+    refreshed on every publish; empty means mesh-internal. It describes the
+    instance's surroundings, not the instance, so it takes no part in
+    equality either. ``subsets`` are the versions of its Service that
+    DestinationRule subsets name, refreshed the same way.
     """
 
     cluster: str
@@ -150,6 +210,13 @@ class Instance:
     environment: str | None = None
     last_seen: datetime | None = field(default=None, compare=False)
     stale: bool | None = field(default=None, compare=False)
+    exposure: tuple[InstanceExposure, ...] = field(default=(), compare=False)
+    subsets: tuple[InstanceSubset, ...] = field(default=(), compare=False)
+
+    @property
+    def mesh_internal(self) -> bool:
+        """No gateway routes outside traffic to it."""
+        return not self.exposure
 
 
 @dataclass(frozen=True, slots=True)

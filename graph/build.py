@@ -6,25 +6,40 @@ discovery uses in ``Edge.source`` and ``Edge.target``:
 * ``cluster/namespace/name`` (``str(ServiceKey)``) for Kubernetes Services;
 * the host name for hosts outside the mesh (ServiceEntry ``MESH_EXTERNAL``);
 * ``unknown`` for callers the mesh could not identify (ingress traffic
-  without a source workload, for instance).
+  without a source workload, for instance);
+* ``ingress:cluster/namespace/name`` for an ingress gateway (Gateway API or
+  Istio ``Gateway``) whose routes send outside traffic to a Service: the
+  config graph's caller of what it exposes, as ``unknown`` is telemetry's.
 
 Every node carries the attributes of ``NodeAttributes`` and every edge those
 of ``EdgeAttributes``; a value that is not known is ``None`` rather than
-missing, so exports show every field on every element.
+missing, so exports show every field on every element. The one exception is
+an edge's ``weight``: only edges a route gives a share carry it.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Collection, Iterable, Sequence
-from typing import Literal, TypedDict
+from dataclasses import replace
+from typing import Literal, NotRequired, TypedDict
 
 import networkx as nx
 
-from discovery.model import Api, Edge, EdgeOrigin, ExternalHost, Service, ServiceKey
+from discovery.mesh.model import Exposure, ServiceSubset
+from discovery.model import (
+    Api,
+    ConfigRoute,
+    Edge,
+    EdgeOrigin,
+    ExternalHost,
+    Service,
+    ServiceKey,
+)
 from graph.errors import BuildError, NodeNotFoundError
 
 __all__ = [
+    "INGRESS_PREFIX",
     "UNKNOWN_NODE",
     "EdgeAttributes",
     "NodeAttributes",
@@ -32,12 +47,16 @@ __all__ = [
     "build_graph",
     "consumers_of",
     "dependencies_of",
+    "ingress_node",
 ]
 
 #: Node id of callers without identity, as Istio telemetry reports them.
 UNKNOWN_NODE = "unknown"
 
-NodeKind = Literal["service", "external", "unknown"]
+#: Node ids of ingress gateways start with this (``ingress:cluster/namespace/name``).
+INGRESS_PREFIX = "ingress:"
+
+NodeKind = Literal["service", "external", "unknown", "ingress"]
 
 
 class NodeAttributes(TypedDict):
@@ -53,6 +72,10 @@ class NodeAttributes(TypedDict):
     api_kinds: list[str]
     #: The Kubernetes Service type (``ClusterIP``, ``ExternalName``…).
     service_type: str | None
+    #: The Service's versions as DestinationRule subsets name them (their
+    #: ``version`` label, else the subset's name), sorted; only on Services
+    #: that have subsets.
+    versions: NotRequired[list[str]]
 
 
 class EdgeAttributes(TypedDict):
@@ -75,6 +98,10 @@ class EdgeAttributes(TypedDict):
     egress: str | None
     #: Telemetry sources that reported the edge.
     sources: list[str]
+    #: Share of the route's traffic sent along the edge, in percent, as config
+    #: declares it (VirtualService ``weight``, HTTPRoute ``backendRefs[].weight``
+    #: normalised); absent when no route says.
+    weight: NotRequired[int]
 
 
 def build_graph(
@@ -84,6 +111,9 @@ def build_graph(
     edges: Sequence[Edge],
     apis: Sequence[Api] = (),
     infrastructure: Collection[ServiceKey] = (),
+    routes: Sequence[ConfigRoute] = (),
+    exposures: Sequence[Exposure] = (),
+    subsets: Sequence[ServiceSubset] = (),
 ) -> nx.DiGraph:
     """Build the dependency graph of one discovery run.
 
@@ -111,6 +141,17 @@ def build_graph(
         infrastructure: Services of the mesh itself (ambient waypoints): not
             dependencies, so they are nodes only when an edge names them
             (telemetry asked to show the hops through waypoints).
+        routes: The config routes the config edges came from; their weights
+            go onto those edges (``weight``). A pair two routes name keeps the
+            first stated weight.
+        exposures: Where Services are reachable from outside; each gateway
+            becomes an ``ingress`` node calling what it exposes (origin
+            ``config``, weight from the route when it states one). Edges
+            telemetry reports from a gateway's workload, when config names it
+            (:attr:`~discovery.mesh.model.Exposure.workload`), are the
+            ingress node's: one caller, origin ``both``.
+        subsets: DestinationRule subsets; each Service node they name gets
+            ``versions``.
 
     Returns:
         A new directed graph.
@@ -133,9 +174,104 @@ def build_graph(
     for host in external_hosts:
         if host.host not in graph:
             graph.add_node(host.host, **_external_host_node(host))
+    gateways = _gateway_workloads(exposures)
+    _add_ingress_nodes(graph, exposures)
     for edge in edges:
+        if edge.source in gateways or edge.target in gateways:
+            # Telemetry names the gateway by its workload; config by the Gateway.
+            edge = replace(
+                edge,
+                source=gateways.get(edge.source, edge.source),
+                target=gateways.get(edge.target, edge.target),
+            )
         _add_edge(graph, edge)
+    _add_ingress(graph, exposures, routes)
+    _add_weights(graph, routes)
+    _add_versions(graph, subsets)
     return graph
+
+
+def _add_versions(graph: nx.DiGraph, subsets: Iterable[ServiceSubset]) -> None:
+    versions: dict[str, set[str]] = {}
+    for subset in subsets:
+        versions.setdefault(str(subset.service), set()).add(subset.version or subset.name)
+    for node, named in versions.items():
+        if node in graph and graph.nodes[node]["kind"] == "service":
+            graph.nodes[node]["versions"] = sorted(named)
+
+
+def ingress_node(cluster: str, gateway: str) -> str:
+    """The node id of ingress gateway ``gateway`` (``namespace/name``) of ``cluster``."""
+    return f"{INGRESS_PREFIX}{cluster}/{gateway}"
+
+
+def _gateway_workloads(exposures: Iterable[Exposure]) -> dict[str, str]:
+    """Telemetry's node id of each gateway workload config names -> its ingress node."""
+    return {
+        f"{e.service.cluster}/{e.workload}": ingress_node(e.service.cluster, e.gateway)
+        for e in exposures
+        if e.workload is not None
+    }
+
+
+def _add_ingress_nodes(graph: nx.DiGraph, exposures: Iterable[Exposure]) -> None:
+    for exposure in exposures:
+        cluster = exposure.service.cluster
+        node = ingress_node(cluster, exposure.gateway)
+        if node in graph:
+            continue
+        namespace, _, name = exposure.gateway.rpartition("/")
+        graph.add_node(
+            node,
+            **NodeAttributes(
+                kind="ingress",
+                cluster=cluster,
+                namespace=namespace or None,
+                name=name,
+                label=f"ingress {exposure.gateway}",
+                api_kinds=[],
+                service_type=None,
+            ),
+        )
+
+
+def _add_ingress(
+    graph: nx.DiGraph, exposures: Iterable[Exposure], routes: Sequence[ConfigRoute]
+) -> None:
+    # Ingress routes have no caller in config (source None); the gateway is it.
+    shares = {
+        (route.via, str(route.target)): route.weight for route in routes if route.source is None
+    }
+    for exposure in exposures:
+        node = ingress_node(exposure.service.cluster, exposure.gateway)
+        target = str(exposure.service)
+        edge = Edge(node, target, _ingress_protocol(exposure.protocol), "config")
+        _add_edge(graph, edge)
+        weight = shares.get((exposure.route, target))
+        if weight is not None:
+            graph.edges[node, target].setdefault("weight", weight)
+
+
+def _ingress_protocol(listener: str) -> str:
+    """The edge protocol of a gateway listener's (``HTTPS`` terminates TLS: ``http``)."""
+    protocol = listener.lower()
+    if protocol in ("http", "https", "http2"):
+        return "http"
+    if protocol in ("grpc", "tcp", "tls"):
+        return protocol
+    return "unknown"
+
+
+def _add_weights(graph: nx.DiGraph, routes: Iterable[ConfigRoute]) -> None:
+    for route in routes:
+        if route.source is None or route.weight is None:
+            continue
+        pair = (str(route.source), str(route.target))
+        if not graph.has_edge(*pair):
+            continue
+        attributes = graph.edges[pair]
+        if attributes["origin"] != "telemetry":
+            attributes.setdefault("weight", route.weight)
 
 
 def dependencies_of(graph: nx.DiGraph, node: str) -> list[str]:

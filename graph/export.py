@@ -381,6 +381,7 @@ def _has_errors(attributes: Mapping[str, Any]) -> bool:
 _DOT_SHAPES: Mapping[str, Mapping[str, str]] = {
     "external": {"shape": "ellipse", "style": "dashed,filled", "fillcolor": "#fbf3e6"},
     "unknown": {"shape": "diamond", "style": "filled", "fillcolor": "#e6e6e6"},
+    "ingress": {"shape": "house", "style": "filled", "fillcolor": "#e6f0fb"},
 }
 
 
@@ -421,6 +422,7 @@ _MERMAID_SHAPES: Mapping[str, tuple[str, str]] = {
     "service": ("[", "]"),
     "external": ("([", "])"),
     "unknown": ("((", "))"),
+    "ingress": ("[/", "\\]"),
 }
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import networkx as nx
 
-from graph.build import EdgeAttributes, NodeAttributes, NodeKind
+from graph.build import INGRESS_PREFIX, EdgeAttributes, NodeAttributes, NodeKind
 from graph.errors import BuildError
 
 __all__ = ["from_node_link", "from_report"]
@@ -103,10 +103,24 @@ def from_report(report: Mapping[str, Any]) -> nx.DiGraph:
                 sources=list(edge.get("sources", [])),
             ),
         )
+        if isinstance(edge.get("weight"), int):
+            graph.edges[edge["source"], edge["target"]]["weight"] = edge["weight"]
     return graph
 
 
 def _mentioned(node: str) -> NodeAttributes:
+    if node.startswith(INGRESS_PREFIX):
+        cluster, _, gateway = node.removeprefix(INGRESS_PREFIX).partition("/")
+        namespace, _, name = gateway.rpartition("/")
+        return NodeAttributes(
+            kind="ingress",
+            cluster=cluster or None,
+            namespace=namespace or None,
+            name=name,
+            label=f"ingress {gateway}",
+            api_kinds=[],
+            service_type=None,
+        )
     parts = node.split("/")
     if len(parts) == 3 and all(parts):
         return NodeAttributes(

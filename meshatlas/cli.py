@@ -56,6 +56,11 @@ COMMANDS: Final = (
     Command("serve", "serve the catalogue's REST API and portal", "meshatlas.commands.serve"),
     Command("export", "export the catalogue for developer portals", "meshatlas.commands.export"),
     Command(
+        "get",
+        "list the catalogue's assets, versions or instances, as kubectl get does",
+        "meshatlas.commands.get",
+    ),
+    Command(
         "drift",
         "compare traced traffic with the APIs' contracts (shadow, unused, deprecated operations)",
         "meshatlas.commands.drift",
@@ -69,6 +74,11 @@ COMMANDS: Final = (
         "posture",
         "judge each workload's security posture (mTLS, policies, JWT, exposure)",
         "meshatlas.commands.posture",
+    ),
+    Command(
+        "policy",
+        "suggest least-privilege Istio policies from the traffic telemetry shows",
+        "meshatlas.commands.policy",
     ),
     Command("demo", "run discover against the bundled demo mesh", "meshatlas.commands.demo"),
     Command("version", "print the version of meshatlas", "meshatlas.commands.version"),

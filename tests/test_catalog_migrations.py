@@ -126,6 +126,25 @@ def test_downgrades_run_back_to_an_empty_database(catalog_url: str) -> None:
         engine.dispose()
 
 
+def test_revision_0008_adds_the_run_graphs_and_its_downgrade_drops_them(catalog_url: str) -> None:
+    engine = catalog.create_catalog_engine(catalog_url)
+    try:
+        migrate.upgrade(engine, revision="0007")
+        assert not inspect(engine).has_table("catalog_run_graphs")
+        migrate.upgrade(engine, revision="0008")
+        columns = {c["name"] for c in inspect(engine).get_columns("catalog_run_graphs")}
+        assert {"cluster", "taken_at", "window", "run_id", "digest", "body"} <= columns
+        with engine.begin() as connection:
+            config = Config()
+            config.set_main_option("script_location", str(migrate.SCRIPTS))
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0007")
+            assert not inspect(connection).has_table("catalog_run_graphs")
+            assert inspect(connection).has_table("catalog_instances")
+    finally:
+        engine.dispose()
+
+
 def test_concurrent_openers_of_a_new_catalogue_migrate_it_once(catalog_url: str) -> None:
     count = 6
     barrier = threading.Barrier(count)

@@ -21,16 +21,26 @@ from typing import Any
 
 import jsonschema
 import pytest
+import yaml
 
+import governance
 from discovery import inventory, kube
+from discovery.mesh.security import SecurityConfig, merge, read_security
 from fixtures.mesh import Mesh
 from fixtures.telemetry import PrometheusServer
-from fixtures.telemetry_secure import SECURE_CALLS, closed_manifests, write_openmetrics
+from fixtures.telemetry_secure import (
+    SECURE_CALLS,
+    TRUST_DOMAIN,
+    closed_manifests,
+    write_openmetrics,
+)
+from governance import Request, crds, decide
 from meshatlas.cli import main
 from meshatlas.job import report as report_mod
 from tests.conftest import mesh_octet
 
 BIN = Path(sys.executable).parent / "meshatlas"
+CLUSTER_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "clusters" / "secure"
 C = "secure"
 MESH_STRICT = "PeerAuthentication istio-system/default"
 LEGACY_PERMISSIVE = "PeerAuthentication legacy/default"
@@ -425,3 +435,121 @@ def test_a_cluster_without_istio_is_a_note_and_not_judged(secure: Mesh) -> None:
         read.notes
     )
     assert not read.mesh.security.read_in(C, "bank")
+
+
+# meshatlas policy suggest -------------------------------------------------
+
+
+def _workload(namespace: str, service: str) -> governance.Workload:
+    """The workload behind a fixture Service, from the manifests themselves."""
+    (svc,) = [
+        d
+        for d in yaml.safe_load_all((CLUSTER_DIR / "services.yaml").read_text())
+        if d
+        and d["kind"] == "Service"
+        and (d["metadata"]["namespace"], d["metadata"]["name"]) == (namespace, service)
+    ]
+    (ns,) = [
+        d
+        for d in yaml.safe_load_all((CLUSTER_DIR / "namespaces.yaml").read_text())
+        if d and d["metadata"]["name"] == namespace
+    ]
+    labels = ns["metadata"].get("labels") or {}
+    return governance.Workload(
+        cluster=C,
+        namespace=namespace,
+        service=service,
+        labels=dict(svc["spec"]["selector"]),
+        ambient=labels.get("istio.io/dataplane-mode") == "ambient",
+    )
+
+
+def _security(docs: list[dict[str, Any]]) -> SecurityConfig:
+    return read_security(
+        cluster=C,
+        peer_authentications=[d for d in docs if d["kind"] == "PeerAuthentication"],
+        authorization_policies=[d for d in docs if d["kind"] == "AuthorizationPolicy"],
+        request_authentications=[d for d in docs if d["kind"] == "RequestAuthentication"],
+    )
+
+
+@pytest.fixture(scope="module")
+def suggested(
+    secure: Mesh, prometheus: PrometheusServer, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    out = tmp_path_factory.mktemp("suggested")
+    proc = _run(
+        "policy",
+        "suggest",
+        "--kubeconfig",
+        str(secure.kubeconfig),
+        "--prometheus",
+        prometheus.url,
+        "--telemetry-at",
+        str(int(prometheus.at.timestamp())),
+        "--out",
+        str(out),
+        cwd=secure.workdir,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "nothing applied" in proc.stderr
+    return out
+
+
+def test_policy_suggest_writes_one_file_per_called_workload(suggested: Path) -> None:
+    written = sorted(p.relative_to(suggested).as_posix() for p in suggested.rglob("*.yaml"))
+    assert written == sorted({f"{c.server[0]}/{c.server[1]}.yaml" for c in SECURE_CALLS})
+
+
+def test_every_suggested_object_passes_istios_schema(suggested: Path) -> None:
+    docs = [d for p in suggested.rglob("*.yaml") for d in yaml.safe_load_all(p.read_text()) if d]
+    assert {d["kind"] for d in docs} <= {"AuthorizationPolicy", "PeerAuthentication"}
+    for doc in docs:
+        crds.validate(doc)  # Istio's own v1 CRD schema, vendored
+
+
+def test_suggested_policies_allow_every_observed_call_and_deny_a_stranger(
+    suggested: Path,
+) -> None:
+    today = [d for d in yaml.safe_load_all((CLUSTER_DIR / "security.yaml").read_text()) if d]
+    suggested_docs: list[dict[str, Any]] = []
+    for path in sorted(suggested.rglob("*.yaml")):
+        namespace, service = path.relative_to(suggested).as_posix().removesuffix(".yaml").split("/")
+        workload = _workload(namespace, service)
+        docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
+        suggested_docs.extend(docs)
+        alone = _security(docs)
+        for call in (c for c in SECURE_CALLS if c.server == (namespace, service) and c.mtls):
+            request = Request.from_caller(
+                namespace=call.client[0], mtls=True, principal=call.client_principal
+            )
+            assert decide(alone, workload, request).verdict == "allow", (path, call)
+        callers = {c.client_principal for c in SECURE_CALLS if c.server == (namespace, service)}
+        stranger = f"{TRUST_DOMAIN}/ns/{namespace}/sa/nobody-calls"
+        assert stranger not in callers
+        request = Request.from_caller(namespace=namespace, mtls=True, principal=stranger)
+        assert decide(alone, workload, request).verdict == "deny", path
+    # Applied beside today's config (ALLOW policies add up), every observed
+    # mTLS call is allowed too, the ones today's policies deny included.
+    both = merge([_security(today), _security(suggested_docs)])
+    for call in (c for c in SECURE_CALLS if c.mtls):
+        request = Request.from_caller(
+            namespace=call.client[0], mtls=True, principal=call.client_principal
+        )
+        assert decide(both, _workload(*call.server), request).verdict == "allow", call
+
+
+def test_a_plaintext_caller_is_never_named_in_an_allow_rule(suggested: Path) -> None:
+    (cron,) = [c for c in SECURE_CALLS if not c.mtls]
+    text = (suggested / cron.server[0] / f"{cron.server[1]}.yaml").read_text()
+    policy = next(d for d in yaml.safe_load_all(text) if d and d["kind"] == "AuthorizationPolicy")
+    named = json.dumps(policy["spec"])
+    assert cron.client_principal not in named and f'"{cron.client[0]}"' not in named
+    workload = _workload(*cron.server)
+    plaintext = Request.from_caller(namespace=cron.client[0], mtls=False)
+    assert decide(_security([policy]), workload, plaintext).verdict == "deny"
+
+
+def test_policy_suggest_without_prometheus_is_a_usage_error(secure: Mesh) -> None:
+    proc = _run("policy", "suggest", "--kubeconfig", str(secure.kubeconfig), cwd=secure.workdir)
+    assert proc.returncode == 2 and "--prometheus" in proc.stderr

@@ -270,12 +270,15 @@ def _api(asset: Asset, *, name: str, options: BackstageOptions) -> Entity:
         if selector:
             annotations["backstage.io/kubernetes-label-selector"] = selector
         annotations["meshatlas.io/endpoint"] = instance.endpoint_uri
+    exposed_at = _exposed_at(asset)
+    if exposed_at:
+        annotations[EXPOSED_AT] = exposed_at
     metadata: Entity = {
         "name": name,
         "title": asset.name,
         "annotations": annotations,
     }
-    tags = sorted({t for t in map(backstage_tag, asset.tags) if t})
+    tags = sorted({t for t in map(backstage_tag, asset.tags) if t} | _exposed_tag(exposed_at))
     if tags:
         metadata["tags"] = tags
     if asset.description:
@@ -297,6 +300,30 @@ def _api(asset: Asset, *, name: str, options: BackstageOptions) -> Entity:
     if options.systems and instance is not None:
         spec["system"] = backstage_name(instance.namespace)
     return {"apiVersion": API_VERSION, "kind": "API", "metadata": metadata, "spec": spec}
+
+
+#: Annotation listing where the API's latest version is reachable from outside the mesh.
+EXPOSED_AT: Final = "meshatlas.io/exposed-at"
+#: Tag of an API reachable from outside the mesh (Backstage's tag alphabet: ``[a-z0-9:+#-]``).
+EXPOSED_TAG: Final = "exposed"
+
+
+def _exposed_at(asset: Asset) -> str:
+    """Every place an instance of the latest version is exposed at, comma-separated.
+
+    Each is ``host[:port][path] (gateway)``; an annotation value is any string
+    (Backstage's entity schema), so one annotation holds them all, sorted.
+    """
+    places = {
+        f"{e.host}{f':{e.port}' if e.port is not None else ''}{e.path or ''} ({e.gateway})"
+        for i in asset.latest.instances
+        for e in i.exposure
+    }
+    return ", ".join(sorted(places))
+
+
+def _exposed_tag(exposed_at: str) -> set[str]:
+    return {EXPOSED_TAG} if exposed_at else set()
 
 
 def _component(

@@ -7,8 +7,9 @@ the home page is one page of search results (the filters and every-word
 search run in the database, with links to the next and previous pages), an
 API page (of its latest or of any version, or two versions compared) reads
 its asset, what it calls and what calls it, and a description page reads
-one file. The dependency graph still shows the whole
-catalogue, from light summaries.
+one file. The graph page draws one bounded view of a kept run graph
+(:func:`catalog.portal.graphsvg.run_graph_context`), or the whole
+catalogue's dependencies, from light summaries, while no run graph is kept.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from urllib.parse import urlencode
 
 from catalog.errors import InvalidAsset, NotFound
 from catalog.model import AssetSummary
-from catalog.portal import pages
+from catalog.portal import graphsvg, pages
 from catalog.portal.pages import Page
 from catalog.storage.store import MAX_PAGE, CatalogStore
 
@@ -53,9 +54,7 @@ class LiveSite:
         if path in ("", "index.html"):
             return pages.render("index.html", self._index(query), static=False)
         if path == "graph.html":
-            return pages.render(
-                "graph.html", pages.graph_context(self._store.summaries()), static=False
-            )
+            return self._graph(query)
         if path.startswith("static/"):
             return pages.static_file(path)
         if match := pages.API_PAGE.match(path):
@@ -67,6 +66,15 @@ class LiveSite:
         if match := pages.SPEC_PAGE.match(path):
             return self._spec(path, match[1], match[2], match[3], match[4])
         return None
+
+    def _graph(self, query: Mapping[str, str]) -> Page:
+        """The kept run graphs as the query picks, or the assets' graph when none is kept."""
+        headers = self._store.run_graphs()
+        if not headers:
+            context = pages.graph_context(self._store.summaries())
+        else:
+            context = graphsvg.run_graph_context(headers, query, load=self._store.run_graph)
+        return pages.render("graph.html", context, static=False)
 
     def _index(self, query: Mapping[str, str]) -> dict[str, object]:
         chosen = {name: query.get(name, "").strip() for name in _FILTERS}

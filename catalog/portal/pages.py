@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Final
@@ -298,6 +298,7 @@ def graph_context(assets: Sequence[Named]) -> dict[str, object]:
     return {
         "root": "",
         "title": "Dependency graph",
+        "mode": "assets",
         "svg": graphsvg.to_svg(dot),
         "edges": edges,
         "by_key": {f"{a.group_id}:{a.asset_id}": a for a in assets},
@@ -332,13 +333,22 @@ def _called(dependency: str) -> str:
 @functools.cache
 def _environment() -> jinja2.Environment:
     # One environment per process: it caches compiled templates and is thread-safe.
-    return jinja2.Environment(
+    environment = jinja2.Environment(
         loader=jinja2.PackageLoader("catalog.portal", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    environment.globals["exposure_sources"] = EXPOSURE_SOURCE_NAMES
+    return environment
+
+
+#: How the API page names the kind of gateway an instance is exposed at.
+EXPOSURE_SOURCE_NAMES: Final[Mapping[str, str]] = {
+    "gateway-api": "Gateway API",
+    "istio": "Istio Gateway",
+}
 
 
 def _api_path(asset: Named) -> str:

@@ -70,7 +70,14 @@ ASSET_COLUMNS: Final = (
     "last_seen",
 )
 #: The instance columns a publish updates, in the order of ``InstanceState.stored``.
-INSTANCE_COLUMNS: Final = ("version_pk", "endpoint_uri", "environment", "last_seen")
+INSTANCE_COLUMNS: Final = (
+    "version_pk",
+    "endpoint_uri",
+    "environment",
+    "last_seen",
+    "exposure",
+    "subsets",
+)
 # Keeps IN lists well under every backend's bound-parameter limit.
 _IN_CHUNK: Final = 400
 _T = TypeVar("_T")
@@ -113,7 +120,11 @@ class InstanceState:
     first_seen: datetime
     last_seen: datetime
     pk: int | None = None
-    stored: tuple[int, str, str | None, datetime] | None = None
+    stored: tuple[int, str, str | None, datetime, str, str] | None = None
+    #: Where it is reachable from outside, as stored (:func:`catalog.storage.rows.exposure_text`).
+    exposure: str = "[]"
+    #: Its Service's subsets, as stored (:func:`catalog.storage.rows.subsets_text`).
+    subsets: str = "[]"
 
 
 @dataclass(slots=True, eq=False)
@@ -295,9 +306,13 @@ def _load_instances(
                 InstanceRow.environment,
                 InstanceRow.first_seen,
                 InstanceRow.last_seen,
+                InstanceRow.exposure,
+                InstanceRow.subsets,
             ).where(InstanceRow.asset_pk.in_(chunk))
         )
-        for pk, asset_pk, version_pk, cluster, ns, service, port, uri, env, first, last in rows:
+        for row in rows:
+            pk, asset_pk, version_pk, cluster, ns, service, port = row[:7]
+            uri, env, first, last, at, subsets = row[7:]
             assets[asset_pk].instances[(cluster, ns, service, port)] = InstanceState(
                 version=versions[version_pk],
                 endpoint_uri=uri,
@@ -305,7 +320,9 @@ def _load_instances(
                 first_seen=first,
                 last_seen=last,
                 pk=pk,
-                stored=(version_pk, uri, env, last),
+                stored=(version_pk, uri, env, last, at, subsets),
+                exposure=at,
+                subsets=subsets,
             )
 
 

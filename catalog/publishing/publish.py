@@ -25,6 +25,7 @@ from catalog.errors import VersionExists
 from catalog.model import DEFAULT_LIFECYCLE, AssetDraft, Instance, PublishOutcome, PublishResult
 from catalog.publishing import batch, changes, validation, versioning, writeback
 from catalog.publishing.batch import AssetState, Batch, InstanceState, NewVersion, VersionState
+from catalog.storage import rows
 
 __all__ = ["Submission", "record"]
 
@@ -225,6 +226,8 @@ def _place_instance(
             environment=instance.environment,
             first_seen=seen_at,
             last_seen=seen_at,
+            exposure=rows.exposure_text(instance.exposure),
+            subsets=rows.subsets_text(instance.subsets),
         )
         asset.instances[key] = placed
         work.new_instances.append((asset, key, placed))
@@ -235,5 +238,8 @@ def _place_instance(
         found.version = version
     found.endpoint_uri = instance.endpoint_uri
     found.environment = instance.environment
+    # Where it is reachable is what this publish saw: a removed route makes it mesh-internal.
+    found.exposure = rows.exposure_text(instance.exposure)
+    found.subsets = rows.subsets_text(instance.subsets)
     found.last_seen = max(found.last_seen, seen_at)
     return moved_from

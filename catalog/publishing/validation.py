@@ -16,6 +16,7 @@ from catalog.errors import InvalidAsset
 from catalog.model import (
     ASSET_TYPES,
     CLASSIFIERS,
+    EXPOSURE_SOURCES,
     LIFECYCLE_MOVES,
     LIFECYCLES,
     PACKAGINGS,
@@ -23,6 +24,8 @@ from catalog.model import (
     AssetFile,
     AssetType,
     Instance,
+    InstanceExposure,
+    InstanceSubset,
     Lifecycle,
 )
 from catalog.publishing import versioning
@@ -234,6 +237,47 @@ def _check_instance(instance: object) -> None:
         _check_text(f"instance.{name}", getattr(instance, name))
     _check_port("instance.port", instance.port)
     _check_optional_text("instance.environment", instance.environment)
+    exposure = _as_tuple("instance.exposure", instance.exposure)
+    if len(exposure) > MAX_EXPOSURES:
+        raise InvalidAsset("instance.exposure", f"holds more than {MAX_EXPOSURES} places")
+    for index, place in enumerate(exposure):
+        _check_exposure(f"instance.exposure[{index}]", place)
+    subsets = _as_tuple("instance.subsets", instance.subsets)
+    if len(subsets) > MAX_SUBSETS:
+        raise InvalidAsset("instance.subsets", f"holds more than {MAX_SUBSETS} subsets")
+    for index, subset in enumerate(subsets):
+        at = f"instance.subsets[{index}]"
+        if not isinstance(subset, InstanceSubset):
+            raise InvalidAsset(at, f"must be an InstanceSubset, not {type(subset).__name__}")
+        _check_text(f"{at}.name", subset.name)
+        _check_optional_text(f"{at}.version", subset.version)
+        _check_optional_text(f"{at}.rule", subset.rule)
+
+
+#: Places one instance may be exposed at; a route fan-out beyond this is config gone wrong.
+MAX_EXPOSURES: Final = 64
+#: Subsets one instance's Service may have named.
+MAX_SUBSETS: Final = 64
+_PATH_MATCHES: Final = frozenset({"prefix", "exact", "regex"})
+
+
+def _check_exposure(field: str, place: object) -> None:
+    if not isinstance(place, InstanceExposure):
+        raise InvalidAsset(field, f"must be an InstanceExposure, not {type(place).__name__}")
+    _check_text(f"{field}.gateway", place.gateway)
+    _check_text(f"{field}.host", place.host)
+    if place.source not in EXPOSURE_SOURCES:
+        raise InvalidAsset(
+            f"{field}.source", f"{place.source!r:.80} is not one of {sorted(EXPOSURE_SOURCES)}"
+        )
+    if place.port is not None:
+        _check_port(f"{field}.port", place.port)
+    for name in ("path", "protocol", "route"):
+        _check_optional_text(f"{field}.{name}", getattr(place, name))
+    if place.path_match is not None and place.path_match not in _PATH_MATCHES:
+        raise InvalidAsset(
+            f"{field}.pathMatch", f"{place.path_match!r:.80} is not one of {sorted(_PATH_MATCHES)}"
+        )
 
 
 def _as_tuple(field: str, value: object) -> tuple[object, ...]:

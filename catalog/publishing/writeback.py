@@ -69,6 +69,8 @@ def write(connection: Connection, batch: Batch) -> None:
                 "environment": instance.environment,
                 "first_seen": instance.first_seen,
                 "last_seen": instance.last_seen,
+                "exposure": instance.exposure,
+                "subsets": instance.subsets,
             }
             for asset, key, instance in batch.new_instances
         ],
@@ -291,6 +293,8 @@ def _update_instances(connection: Connection, assets: Iterable[AssetState]) -> N
                 instance.endpoint_uri,
                 instance.environment,
                 instance.last_seen,
+                instance.exposure,
+                instance.subsets,
             )
             if now != instance.stored:
                 changes.append((instance.pk, _changed(INSTANCE_COLUMNS, instance.stored, now)))

@@ -23,8 +23,11 @@ from catalog.model import (
     AssetFile,
     AssetType,
     Classifier,
+    ExposureSource,
     Instance,
+    InstanceExposure,
     InstanceRef,
+    InstanceSubset,
     Packaging,
     Provenance,
     PublishResult,
@@ -35,6 +38,7 @@ from catalog.model import (
 __all__ = [
     "draft_from_json",
     "draft_json",
+    "exposure_json",
     "instance_json",
     "load_json",
     "publication_from_json",
@@ -79,6 +83,20 @@ _INSTANCE_FIELDS: Final = {
     "port": True,
     "endpointUri": True,
     "environment": False,
+    # Absent: mesh-internal (and what servers before exposure were sent).
+    "exposure": False,
+    "subsets": False,
+}
+_SUBSET_FIELDS: Final = {"name": True, "version": False, "rule": False}
+_EXPOSURE_FIELDS: Final = {
+    "gateway": True,
+    "source": True,
+    "host": True,
+    "port": False,
+    "path": False,
+    "pathMatch": False,
+    "protocol": False,
+    "route": False,
 }
 _PROVENANCE_FIELDS: Final = {"method": True, "detail": True}
 _RUN_FIELDS: Final = {
@@ -174,7 +192,7 @@ def draft_json(draft: AssetDraft) -> JsonObject:
         "tags": list(draft.tags),
         "owner": draft.owner,
         "lifecycle": draft.lifecycle,
-        "instance": instance_json(draft.instance),
+        "instance": instance_json(draft.instance, draft=True),
         "dependencies": list(draft.dependencies),
         "provenance": {"method": draft.provenance.method, "detail": draft.provenance.detail},
     }
@@ -223,6 +241,8 @@ def draft_from_json(body: Any, *, where: str = "") -> AssetDraft:
             port=read_int(f"{at}.port", inst["port"]),
             endpoint_uri=read_str(f"{at}.endpointUri", inst["endpointUri"]),
             environment=_opt_str(f"{at}.environment", inst.get("environment")),
+            exposure=_exposure(f"{at}.exposure", inst.get("exposure", [])),
+            subsets=_subsets(f"{at}.subsets", inst.get("subsets", [])),
         ),
         dependencies=read_strs(_at(where, "dependencies"), data.get("dependencies", [])),
         provenance=Provenance(
@@ -458,11 +478,16 @@ def summary_from_json(body: Any) -> RunSummary:
     )
 
 
-def instance_json(instance: Instance, *, version: str | None = None) -> JsonObject:
+def instance_json(
+    instance: Instance, *, version: str | None = None, draft: bool = False
+) -> JsonObject:
     """An instance; with ``version`` when listed across versions.
 
     ``lastSeen`` and ``stale`` are there when the catalogue's read carried them
-    (never in a draft's body).
+    (never in a draft's body). ``exposure`` is always there in a read (``[]``:
+    mesh-internal); a draft's body carries it only when there is some, so a
+    mesh-internal draft still reads on servers older than exposure. The
+    same goes for ``subsets``.
     """
     out: JsonObject = {
         "cluster": instance.cluster,
@@ -476,9 +501,65 @@ def instance_json(instance: Instance, *, version: str | None = None) -> JsonObje
         out["lastSeen"] = instance.last_seen.isoformat()
     if instance.stale is not None:
         out["stale"] = instance.stale
+    if instance.exposure or not draft:
+        out["exposure"] = [exposure_json(place) for place in instance.exposure]
+    if instance.subsets or not draft:
+        out["subsets"] = [
+            {"name": s.name, "version": s.version, "rule": s.rule} for s in instance.subsets
+        ]
     if version is not None:
         out["version"] = version
     return out
+
+
+def exposure_json(place: InstanceExposure) -> JsonObject:
+    """One place an instance is reachable from outside the mesh."""
+    return {
+        "gateway": place.gateway,
+        "source": place.source,
+        "host": place.host,
+        "port": place.port,
+        "path": place.path,
+        "pathMatch": place.path_match,
+        "protocol": place.protocol,
+        "route": place.route,
+    }
+
+
+def _subsets(field: str, value: Any) -> tuple[InstanceSubset, ...]:
+    found = []
+    for index, raw in enumerate(read_list(field, value)):
+        at = f"{field}[{index}]"
+        item = read_object(at, raw, _SUBSET_FIELDS)
+        found.append(
+            InstanceSubset(
+                name=read_str(f"{at}.name", item["name"]),
+                version=_opt_str(f"{at}.version", item.get("version")),
+                rule=_opt_str(f"{at}.rule", item.get("rule")),
+            )
+        )
+    return tuple(found)
+
+
+def _exposure(field: str, value: Any) -> tuple[InstanceExposure, ...]:
+    places = []
+    for index, raw in enumerate(read_list(field, value)):
+        at = f"{field}[{index}]"
+        item = read_object(at, raw, _EXPOSURE_FIELDS)
+        port = item.get("port")
+        places.append(
+            InstanceExposure(
+                gateway=read_str(f"{at}.gateway", item["gateway"]),
+                source=cast(ExposureSource, read_str(f"{at}.source", item["source"])),
+                host=read_str(f"{at}.host", item["host"]),
+                port=None if port is None else read_int(f"{at}.port", port),
+                path=_opt_str(f"{at}.path", item.get("path")),
+                path_match=_opt_str(f"{at}.pathMatch", item.get("pathMatch")),
+                protocol=_opt_str(f"{at}.protocol", item.get("protocol")),
+                route=_opt_str(f"{at}.route", item.get("route")),
+            )
+        )
+    return tuple(places)
 
 
 def _at(where: str, name: str) -> str:

@@ -34,7 +34,7 @@ from catalog.exports import backstage, backstage_location
 from catalog.model import AssetDraft, PublishResult
 from catalog.publishing import validation
 from catalog.remote import crawlwire, wire
-from catalog.server import openapi, views
+from catalog.server import graphviews, openapi, views
 from catalog.server.auth import Auth
 from catalog.storage.store import CatalogStore
 
@@ -130,6 +130,8 @@ def make_app(
     add("GET", _PROBE_MEMORY, _probe_memory)
     add("POST", _PROBE_MEMORY, _record_probes)
     add("GET", f"{MESHATLAS}/graph", _graph)
+    add("POST", f"{MESHATLAS}/run-graphs", _save_run_graph)
+    add("GET", f"{MESHATLAS}/run-graphs", _run_graphs)
     add("GET", f"{MESHATLAS}/backstage/catalog-info.yaml", _backstage)
     add("GET", "/portal", _portal_root)
     add("GET", "/portal/{path:.*}", _portal)
@@ -540,6 +542,18 @@ async def _graph(request: web.Request) -> web.Response:
         validation.check_id("groupId", group_id)
     assets = await _call(_store(request).list_assets, group_id=group_id)
     return web.json_response(views.graph_json(assets))
+
+
+async def _save_run_graph(request: web.Request) -> web.Response:
+    # One run's service graph of one cluster; its cluster keeps the newest few.
+    graph, keep = graphviews.publication_from_json(await _json_body(request))
+    header = await _write(request, _store(request).save_run_graph, graph=graph, keep=keep)
+    return web.json_response(graphviews.header_json(header), status=201)
+
+
+async def _run_graphs(request: web.Request) -> web.Response:
+    found = await _call(graphviews.answer, store=_store(request), query=dict(request.query))
+    return web.json_response(found)
 
 
 _PUBLIC_URL: Final = web.AppKey("public_url", str)

@@ -299,6 +299,34 @@ def _paths() -> Json:
                 parameters=[_query("groupId", "Only assets of this group.")],
             )
         },
+        f"{_M}/run-graphs": {
+            "post": _operation(
+                "Keep one run's service graph of one cluster; the cluster keeps its newest few",
+                "saveRunGraph",
+                {
+                    "201": _json(_ref("RunGraphHeader"), "Kept."),
+                    **_errors(400, 401, 413, 415, 503),
+                },
+                security=_SECURED,
+                requestBody=_body("RunGraphPublication"),
+            ),
+            "get": _operation(
+                "Kept run graphs: every header, or one cluster's graph (newest, or run=)",
+                "runGraphs",
+                {
+                    "200": _json(
+                        {"oneOf": [_ref("RunGraphList"), _ref("RunGraph")]},
+                        "Without cluster, the headers of every kept graph; with it, the"
+                        " graph in full and the headers of its cluster's kept runs.",
+                    ),
+                    **_errors(400, 401, 404, 503),
+                },
+                parameters=[
+                    _query("cluster", "The cluster whose graph to answer."),
+                    _query("run", "A kept graph's id (needs cluster).", {"type": "integer"}),
+                ],
+            ),
+        },
     }
 
 
@@ -366,6 +394,54 @@ def _schemas() -> Json:
             "port": {"type": "integer", "minimum": 1, "maximum": 65535},
             "endpointUri": {"type": "string"},
             "environment": nullable,
+            "exposure": {
+                "type": "array",
+                "items": _ref("Exposure"),
+                "description": "Where the instance is reachable from outside the mesh: the"
+                " ingress gateways whose routes send to it. Empty: mesh-internal. Always in a"
+                " read; a publication may leave it out (mesh-internal).",
+            },
+            "subsets": {
+                "type": "array",
+                "items": _object(
+                    ["name"],
+                    {
+                        "name": {"type": "string"},
+                        "version": {**nullable, "description": "The subset's version label."},
+                        "rule": {**nullable, "description": "DestinationRule ns/name."},
+                    },
+                ),
+                "description": "Versions of the instance's Service that DestinationRule subsets"
+                " name. Always in a read; a publication may leave it out (none).",
+            },
+        },
+    )
+    exposure = _object(
+        ["gateway", "source", "host"],
+        {
+            "gateway": {"type": "string", "description": "The gateway, namespace/name."},
+            "source": {
+                "type": "string",
+                "enum": ["gateway-api", "istio"],
+                "description": "A Gateway API Gateway, or an Istio networking Gateway.",
+            },
+            "host": {"type": "string", "description": "Hostname clients use; * for any."},
+            "port": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 65535,
+                "nullable": True,
+                "description": "The listener's port.",
+            },
+            "path": {**nullable, "description": "What the route matches on the path."},
+            "pathMatch": {
+                "type": "string",
+                # OpenAPI 3.0: a nullable enum lists null among its values.
+                "enum": ["prefix", "exact", "regex", None],
+                "nullable": True,
+            },
+            "protocol": {**nullable, "description": "The listener's protocol (HTTP, HTTPS...)."},
+            "route": {**nullable, "description": "The route, e.g. HTTPRoute shop/web."},
         },
     )
     listed_instance = _object(
@@ -437,6 +513,7 @@ def _schemas() -> Json:
             },
         ),
         "Instance": listed_instance,
+        "Exposure": exposure,
         "File": _object(
             ["classifier", "packaging", "sha256", "size", "downloadURL", "mainFile"],
             {
@@ -636,6 +713,7 @@ def _schemas() -> Json:
                 },
             },
         ),
+        **_run_graph_schemas(),
         "Graph": _object(
             ["directed", "nodes", "edges"],
             {
@@ -647,6 +725,71 @@ def _schemas() -> Json:
             },
             closed=False,
         ),
+    }
+
+
+def _run_graph_schemas() -> Json:
+    number = {"type": "number", "minimum": 0, "nullable": True}
+    rate = {"type": "number", "minimum": 0, "maximum": 1, "nullable": True}
+    text = {"type": "string", "nullable": True}
+    kinds = _enum("service", "tcp", "external", "unknown", "ingress")
+    node = _object(
+        ["id", "kind", "name"],
+        {
+            "id": {"type": "string", "description": "cluster/namespace/name, a host, unknown"},
+            "kind": kinds,
+            "name": {"type": "string"},
+            "namespace": text,
+            "cluster": text,
+            "asset": {**text, "description": "group:asset of the API it serves."},
+            "health": {**rate, "description": "Error rate of its inbound calls."},
+        },
+    )
+    edge = _object(
+        ["source", "target", "protocol", "origin"],
+        {
+            "source": {"type": "string"},
+            "target": {"type": "string"},
+            "protocol": {"type": "string"},
+            "origin": _enum("telemetry", "config", "both"),
+            "rps": number,
+            "errorRate": rate,
+            "p95Ms": number,
+        },
+    )
+    graph = {
+        "cluster": {"type": "string"},
+        "takenAt": {"type": "string", "format": "date-time"},
+        "window": {**text, "description": "The telemetry window; null without telemetry."},
+        "runId": {"type": "integer", "nullable": True},
+        "nodes": {"type": "array", "items": node},
+        "edges": {"type": "array", "items": edge},
+    }
+    header = _object(
+        ["id", "cluster", "takenAt", "nodes", "edges", "digest"],
+        {
+            "id": {"type": "integer"},
+            "cluster": {"type": "string"},
+            "takenAt": {"type": "string", "format": "date-time"},
+            "window": text,
+            "runId": {"type": "integer", "nullable": True},
+            "nodes": {"type": "integer"},
+            "edges": {"type": "integer"},
+            "digest": {"type": "string"},
+        },
+    )
+    headers = {"type": "array", "items": _ref("RunGraphHeader")}
+    return {
+        "RunGraphHeader": header,
+        "RunGraphPublication": _object(
+            ["cluster", "takenAt", "nodes", "edges"],
+            {**graph, "keep": {"type": "integer", "minimum": 1, "maximum": 500, "default": 10}},
+        ),
+        "RunGraph": _object(
+            ["cluster", "takenAt", "nodes", "edges", "id", "digest", "runs"],
+            {**graph, "id": {"type": "integer"}, "digest": {"type": "string"}, "runs": headers},
+        ),
+        "RunGraphList": _object(["clusters", "runs"], {"clusters": _strings(), "runs": headers}),
     }
 
 

@@ -14,13 +14,24 @@ is locked" rather than waiting. The store marks its write transactions with
 write lock up front: SQLite publishers queue on the busy timeout instead.
 PostgreSQL needs none of this; there the store locks the asset row and retries
 on unique-constraint races.
+
+A reader (``export``, ``get``, ``graph``) asks for ``read_only=True``: SQLite
+then opens the file as the URI ``file:PATH?mode=ro``, so a mistyped path is an
+error instead of a new empty file and any write fails, and no pragma that
+writes (``journal_mode``) is issued. SQLite's WAL readers still keep their
+shared-memory index beside the file (``-shm``, with an empty ``-wal``), which
+they create when missing (sqlite.org/wal.html, "Read-Only Databases"); the
+catalogue file itself is never written. PostgreSQL sessions start with
+``default_transaction_read_only``.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
+from pathlib import Path
 from typing import Any, Final
+from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
@@ -43,13 +54,15 @@ SQLITE_BUSY_TIMEOUT_MS: Final = 30_000
 _POSTGRES_NAMES: Final = frozenset({"postgresql", "postgres"})
 
 
-def create_catalog_engine(url: str) -> Engine:
+def create_catalog_engine(url: str, *, read_only: bool = False) -> Engine:
     """Create an engine for a catalogue URL.
 
     Args:
         url: ``sqlite:///path.db`` or ``postgresql://user:pass@host/db``.
             A bare ``postgresql://`` (or ``postgres://``) uses psycopg 3; an
             explicit driver (``postgresql+psycopg2://``) is kept.
+        read_only: Open for reading only: a SQLite file that does not exist
+            is not created (connecting fails), and nothing can be written.
 
     Returns:
         An engine, prepared with :func:`prepare_engine`.
@@ -59,13 +72,31 @@ def create_catalog_engine(url: str) -> Engine:
             driver is not installed.
     """
     parsed = _parse(url)
+    options: dict[str, Any] = {}
+    if read_only and parsed.get_backend_name() == "sqlite":
+        parsed = _read_only_sqlite(parsed)
+    elif read_only and parsed.get_driver_name() in ("psycopg", "psycopg2"):
+        options["connect_args"] = {"options": "-c default_transaction_read_only=on"}
     try:
-        engine = create_engine(parsed)
+        engine = create_engine(parsed, **options)
     except (ArgumentError, NoSuchModuleError, ImportError) as exc:
         shown = parsed.render_as_string(hide_password=True)
         raise StoreError(f"cannot create an engine for {shown}: {exc}") from exc
+    if read_only and engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _on_sqlite_read_only_connect)
+        event.listen(engine, "begin", _on_sqlite_begin)
     prepare_engine(engine)
     return engine
+
+
+def _read_only_sqlite(parsed: URL) -> URL:
+    """The URL opening ``parsed``'s file as ``file:PATH?mode=ro`` (never creating it)."""
+    database = parsed.database or ""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        raise StoreError(f"catalogue URL {parsed} names no file to read")
+    # pysqlite hands a file: URI with uri=true to sqlite3; the path is %-quoted there.
+    path = quote(str(Path(database).absolute()))
+    return parsed.set(database=f"file:{path}", query={**parsed.query, "mode": "ro", "uri": "true"})
 
 
 def prepare_engine(engine: Engine) -> None:
@@ -76,6 +107,8 @@ def prepare_engine(engine: Engine) -> None:
     before lacks the pragmas.
     """
     if engine.dialect.name != "sqlite" or event.contains(engine, "connect", _on_sqlite_connect):
+        return
+    if event.contains(engine, "connect", _on_sqlite_read_only_connect):
         return
     event.listen(engine, "connect", _on_sqlite_connect)
     event.listen(engine, "begin", _on_sqlite_begin)
@@ -108,6 +141,19 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
         # WAL before they return); only an OS crash may lose the last commits.
         # FULL would fsync every publish, the dominant cost of a warm crawl.
         cursor.execute("PRAGMA synchronous = NORMAL")
+    finally:
+        cursor.close()
+
+
+def _on_sqlite_read_only_connect(dbapi_connection: Any, _record: Any) -> None:
+    # As _on_sqlite_connect, without the pragmas that write; query_only refuses
+    # writes even where the file itself could be written.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA query_only = ON")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
     finally:
         cursor.close()
 

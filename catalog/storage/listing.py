@@ -222,6 +222,8 @@ _INSTANCES: Final = select(
     InstanceRow.environment,
     InstanceRow.last_seen,
     InstanceRow.stale_since,
+    InstanceRow.exposure,
+    InstanceRow.subsets,
 )
 _DEPENDENCIES: Final = select(
     DependencyRow.version_pk, DependencyRow.group_id, DependencyRow.asset_id
@@ -519,7 +521,7 @@ def _details(
     for version_pk, operation in operations:
         by_operation.setdefault(version_pk, []).append(operation)
     by_instance: dict[int, list[Instance]] = {}
-    for version_pk, cluster, namespace, service, port, uri, env, seen, since in instances:
+    for version_pk, cluster, namespace, service, port, uri, env, seen, since, at, sub in instances:
         by_instance.setdefault(version_pk, []).append(
             Instance(
                 cluster=cluster,
@@ -531,6 +533,8 @@ def _details(
                 last_seen=seen,
                 # Stale as a run found it, until published again (catalog.storage.runs.is_stale).
                 stale=since is not None and seen < since,
+                exposure=rows.exposure_from_text(at),
+                subsets=rows.subsets_from_text(sub),
             )
         )
     by_dependency: dict[int, list[tuple[str, str]]] = {}

@@ -6,8 +6,9 @@ the package.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
-from typing import Final, cast
+from typing import Any, Final, cast
 
 from sqlalchemy import ColumnElement, Connection, and_, select
 from sqlalchemy.orm import Session, selectinload
@@ -20,7 +21,10 @@ from catalog.model import (
     AssetType,
     AssetVersion,
     Classifier,
+    ExposureSource,
     Instance,
+    InstanceExposure,
+    InstanceSubset,
     Lifecycle,
     Packaging,
     Provenance,
@@ -32,6 +36,10 @@ from catalog.storage.schema import AssetRow, FileRow, VersionRow
 __all__ = [
     "FULL_ASSET",
     "VERSION_DETAIL",
+    "exposure_from_text",
+    "exposure_text",
+    "subsets_from_text",
+    "subsets_text",
     "instance_order",
     "is_asset",
     "latest_of",
@@ -178,6 +186,8 @@ def to_version(row: VersionRow, latest: dict[tuple[str, str], str]) -> AssetVers
             environment=i.environment,
             last_seen=i.last_seen,
             stale=runs.is_stale(i.last_seen, i.stale_since),
+            exposure=exposure_from_text(i.exposure),
+            subsets=subsets_from_text(i.subsets),
         )
         for i in row.instances
     )
@@ -202,3 +212,88 @@ def to_file(row: FileRow) -> AssetFile:
         packaging=cast(Packaging, row.packaging),
         content=row.content,
     )
+
+
+#: ``InstanceExposure`` field -> its key in the stored JSON.
+_EXPOSURE_KEYS: Final = {
+    "gateway": "gateway",
+    "source": "source",
+    "host": "host",
+    "port": "port",
+    "path": "path",
+    "path_match": "pathMatch",
+    "protocol": "protocol",
+    "route": "route",
+}
+#: ``InstanceSubset`` field -> its key in the stored JSON.
+_SUBSET_KEYS: Final = {"name": "name", "version": "version", "rule": "rule"}
+
+
+def _stable_text(values: Iterable[object], keys: Mapping[str, str]) -> str:
+    """A JSON array of ``values`` as objects, sorted and without repeats, so a
+    republish of the same values writes the same text and the row is left alone."""
+    items = sorted(
+        {tuple((key, getattr(v, name)) for name, key in keys.items()) for v in values},
+        key=lambda pairs: json.dumps(pairs),
+    )
+    return json.dumps([dict(pairs) for pairs in items], separators=(",", ":"))
+
+
+def _objects(text: str | None, keys: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The objects of a stored array, by field name; anything unreadable is none."""
+    try:
+        raw: Any = json.loads(text or "[]")
+    except ValueError:
+        return []
+    if not isinstance(raw, list):
+        return []
+    return [
+        {name: item.get(key) for name, key in keys.items()}
+        for item in raw
+        if isinstance(item, dict)
+    ]
+
+
+def exposure_text(exposure: Iterable[InstanceExposure]) -> str:
+    """The ``catalog_instances.exposure`` value: a JSON array, in a stable order."""
+    return _stable_text(exposure, _EXPOSURE_KEYS)
+
+
+def exposure_from_text(text: str | None) -> tuple[InstanceExposure, ...]:
+    """Read back :func:`exposure_text`; anything unreadable counts as mesh-internal."""
+    return tuple(
+        InstanceExposure(
+            gateway=values["gateway"],
+            source=cast(ExposureSource, values["source"]),
+            host=values["host"],
+            port=values["port"] if isinstance(values["port"], int) else None,
+            path=_text_or_none(values["path"]),
+            path_match=_text_or_none(values["path_match"]),
+            protocol=_text_or_none(values["protocol"]),
+            route=_text_or_none(values["route"]),
+        )
+        for values in _objects(text, _EXPOSURE_KEYS)
+        if isinstance(values["gateway"], str) and isinstance(values["host"], str)
+    )
+
+
+def subsets_text(subsets: Iterable[InstanceSubset]) -> str:
+    """The ``catalog_instances.subsets`` value: a JSON array, in a stable order."""
+    return _stable_text(subsets, _SUBSET_KEYS)
+
+
+def subsets_from_text(text: str | None) -> tuple[InstanceSubset, ...]:
+    """Read back :func:`subsets_text`; anything unreadable counts as no subsets."""
+    return tuple(
+        InstanceSubset(
+            name=values["name"],
+            version=_text_or_none(values["version"]),
+            rule=_text_or_none(values["rule"]),
+        )
+        for values in _objects(text, _SUBSET_KEYS)
+        if isinstance(values["name"], str)
+    )
+
+
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None

@@ -47,6 +47,7 @@ __all__ = [
     "InstanceRow",
     "OperationRow",
     "QuietPortRow",
+    "RunGraphRow",
     "RunRow",
     "SpecCheckRow",
     "TagRow",
@@ -238,6 +239,11 @@ class InstanceRow(Base):
     missed_sightings: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Set by the run that found it stale; it is stale while not published since.
     stale_since: Mapped[datetime | None]
+    # Where it is reachable from outside: a JSON array of InstanceExposure objects,
+    # written by every publish ("[]": mesh-internal). Revision 0007.
+    exposure: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
+    # Its Service's DestinationRule subsets: a JSON array of InstanceSubset objects. Revision 0007.
+    subsets: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
 
 
 class RunRow(Base):
@@ -271,6 +277,23 @@ class QuietPortRow(Base):
     last_at: Mapped[datetime]
     # Re-checks with the short deadline since the last one with the full deadline.
     short_checks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class RunGraphRow(Base):
+    """One run's service graph in one cluster (see :mod:`catalog.storage.graphs`, revision 0008)."""
+
+    __tablename__ = "catalog_run_graphs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster: Mapped[str] = mapped_column(Text, index=True)
+    taken_at: Mapped[datetime]
+    window: Mapped[str | None] = mapped_column(Text)
+    run_id: Mapped[int | None] = mapped_column(Integer)
+    node_count: Mapped[int] = mapped_column(Integer)
+    edge_count: Mapped[int] = mapped_column(Integer)
+    digest: Mapped[str] = mapped_column(_DIGEST)
+    # The graph's JSON (catalog.graphmodel.graph_json), zlib-compressed.
+    body: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class SpecCheckRow(Base):

@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from catalog.errors import CatalogError, InvalidAsset, NotFound, StoreError, VersionConflict
+from catalog.graphmodel import RunGraph, RunGraphHeader
 from catalog.model import (
     DEFAULT_DEPRECATE_AFTER,
     DEFAULT_STALE_AFTER,
@@ -37,7 +38,7 @@ from catalog.model import (
 )
 from catalog.publishing import publish, validation, versioning
 from catalog.storage import engine as engine_setup
-from catalog.storage import listing, migrate, probes, rows, runs
+from catalog.storage import graphs, listing, migrate, probes, rows, runs
 from catalog.storage.probes import PortKey, ServiceRef
 from catalog.storage.schema import AssetRow, InstanceRow, VersionRow
 
@@ -619,6 +620,38 @@ class CatalogStore:
         """
         with self._reading() as connection:
             return listing.facets(connection)
+
+    # -- run graphs (see catalog.storage.graphs) ------------------------------------
+
+    def save_run_graph(self, graph: RunGraph, *, keep: int = graphs.DEFAULT_KEPT) -> RunGraphHeader:
+        """Keep one run's service graph; its cluster keeps only its newest ``keep``.
+
+        Raises:
+            InvalidAsset: The graph is inconsistent or ``keep`` is out of range;
+                nothing was written.
+            StoreError: The database failed; nothing was written.
+        """
+        with self._session(write=True) as session:
+            return graphs.save(session, graph, keep=keep)
+
+    def run_graphs(self, *, cluster: str | None = None) -> list[RunGraphHeader]:
+        """The kept run graphs (of ``cluster``, or of every cluster), newest first.
+
+        Raises:
+            StoreError: The database failed.
+        """
+        with self._session() as session:
+            return graphs.headers(session, cluster=cluster)
+
+    def run_graph(self, graph_id: int) -> RunGraph:
+        """One kept run graph in full.
+
+        Raises:
+            NotFound: No such graph is kept.
+            StoreError: The database failed.
+        """
+        with self._session() as session:
+            return graphs.load(session, graph_id)
 
     def _load(self, where: Sequence[ColumnElement[bool]]) -> list[Asset]:
         stmt = (

@@ -111,6 +111,19 @@ def is_waypoint(gateway: Mapping[str, Any]) -> bool:
     return _spec(gateway).get("gatewayClassName") == WAYPOINT_CLASS
 
 
+def _deployed_as(gateway: Mapping[str, Any], namespace: str, name: str) -> str | None:
+    """The Deployment Istio runs for ``gateway``: ``<name>-<gatewayClassName>``.
+
+    Istio's automated deployment names the Deployment and Service that way
+    (istio.io, "Kubernetes Gateway API", Deployment methods), and telemetry
+    reports the gateway's traffic with that workload as the source.
+    """
+    gateway_class = _spec(gateway).get("gatewayClassName")
+    if not isinstance(gateway_class, str) or not gateway_class:
+        return None
+    return f"{namespace}/{name}-{gateway_class}"
+
+
 @dataclass
 class _Converter:
     index: ServiceIndex
@@ -229,6 +242,7 @@ class _Converter:
                                     path_match=match,
                                     route=via,
                                     service_port=backend.port,
+                                    workload=_deployed_as(gateway, gw_ns, gw_name),
                                 )
                             )
 

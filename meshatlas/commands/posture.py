@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from dataclasses import dataclass
 from typing import Any, Final, get_args
 
 from discovery import crawl
 from discovery.inventory import DEFAULT_EXCLUDED, Scope, read_inventory
-from discovery.model import Discovery, Problem
+from discovery.model import Discovery, Edge, Inventory, Problem
 from governance.findings import Severity
 from meshatlas.interface import console
 from meshatlas.interface.parsing import CommaList, namespace_names
@@ -22,7 +23,16 @@ from meshatlas.job import pipeline, posture, telemetry
 from meshatlas.job.pipeline import DiscoverOptions
 from meshatlas.status import ExitCode
 
-__all__ = ["FAIL_ON", "HELP", "OUTPUTS", "add_parser", "run"]
+__all__ = [
+    "FAIL_ON",
+    "HELP",
+    "OUTPUTS",
+    "Observed",
+    "add_parser",
+    "add_reading_arguments",
+    "read",
+    "run",
+]
 
 HELP = "judge each workload's security posture (mTLS, policies, JWT, exposure)"
 OUTPUTS: Final = ("table", "json")
@@ -39,6 +49,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         description=HELP[0].upper() + HELP[1:] + ", from the clusters' config and the"
         " traffic telemetry shows. Nothing is probed or published.",
     )
+    add_reading_arguments(cmd)
+    out = cmd.add_argument_group("output")
+    out.add_argument(
+        "-o",
+        "--output",
+        choices=OUTPUTS,
+        default="table",
+        help="table: one finding a row, most severe first; json: the report's posture"
+        " section (default: %(default)s)",
+    )
+    out.add_argument(
+        "--fail-on",
+        choices=FAIL_ON,
+        default="none",
+        help="exit 1 when a finding this severe or more is found; none: findings never"
+        " change the exit code (default: %(default)s)",
+    )
+
+
+def add_reading_arguments(cmd: argparse.ArgumentParser) -> None:
+    """The clusters, scope and telemetry flags of the commands that read posture."""
     conn = cmd.add_argument_group("clusters")
     conn.add_argument(
         "--kubeconfig",
@@ -83,23 +114,48 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         f" default: {', '.join(DEFAULT_EXCLUDED)})",
     )
     sel.add_argument("-l", "--selector", metavar="LABELS", help="label selector for Services")
-    out = cmd.add_argument_group("output")
-    out.add_argument(
-        "-o",
-        "--output",
-        choices=OUTPUTS,
-        default="table",
-        help="table: one finding a row, most severe first; json: the report's posture"
-        " section (default: %(default)s)",
-    )
-    out.add_argument(
-        "--fail-on",
-        choices=FAIL_ON,
-        default="none",
-        help="exit 1 when a finding this severe or more is found; none: findings never"
-        " change the exit code (default: %(default)s)",
-    )
     telemetry.add_arguments(cmd)
+
+
+@dataclass(frozen=True, slots=True)
+class Observed:
+    """The clusters as read, the edges telemetry gave, the callers' identities."""
+
+    options: DiscoverOptions
+    inventory: Inventory
+    edges: tuple[Edge, ...]
+    peers: posture.Peers
+    problems: tuple[Problem, ...]
+
+
+def read(args: argparse.Namespace) -> Observed:
+    """Read the clusters and the telemetry as ``args`` say; nothing probed or published.
+
+    Raises:
+        UsageError: A flag cannot work.
+        SourceError: No API server answers.
+    """
+    options = _options(args)
+    pipeline.check(options)
+    connections, unreached = pipeline.connect(options)
+    scope = Scope(
+        namespaces=options.namespaces,
+        exclude_namespaces=options.exclude_namespaces,
+        selector=options.selector,
+    )
+    inventory = read_inventory(connections, scope=scope)
+    found = Discovery(
+        inventory=inventory,
+        findings=(),
+        edges=crawl.config_edges(inventory),
+        problems=(*unreached, *inventory.problems),
+    )
+    found = asyncio.run(telemetry.observe(options, found))
+    peers = posture.observe(options, inventory)
+    problems = list(found.problems)
+    if peers.failure:
+        problems.append(Problem("prometheus", "callers' identities not read", peers.failure))
+    return Observed(options, inventory, tuple(found.edges), peers, tuple(problems))
 
 
 def _options(args: argparse.Namespace) -> DiscoverOptions:
@@ -122,31 +178,13 @@ def run(args: argparse.Namespace) -> ExitCode:
     Exit codes: 1 when a finding at or above ``--fail-on`` exists; else 3 when
     a source could not be read (the posture may miss something); else 0.
     """
-    options = _options(args)
-    pipeline.check(options)
-    connections, unreached = pipeline.connect(options)
-    scope = Scope(
-        namespaces=options.namespaces,
-        exclude_namespaces=options.exclude_namespaces,
-        selector=options.selector,
-    )
-    inventory = read_inventory(connections, scope=scope)
-    found = Discovery(
-        inventory=inventory,
-        findings=(),
-        edges=crawl.config_edges(inventory),
-        problems=(*unreached, *inventory.problems),
-    )
-    found = asyncio.run(telemetry.observe(options, found))
-    peers = posture.observe(options, inventory)
-    problems = list(found.problems)
-    if peers.failure:
-        problems.append(Problem("prometheus", "callers' identities not read", peers.failure))
-    judged = posture.assess(inventory, found.edges, peers)
+    seen = read(args)
+    problems = list(seen.problems)
+    judged = posture.assess(seen.inventory, seen.edges, seen.peers)
     threshold: Severity | None = None if args.fail_on == "none" else _severity(args.fail_on)
     failing = posture.gate(judged, threshold)
     if args.output == "json":
-        console.print_json(_document(inventory.clusters, judged, problems))
+        console.print_json(_document(seen.inventory.clusters, judged, problems))
     else:
         _table(judged)
     for problem in problems:

@@ -12,7 +12,9 @@ create can be created, without creating it.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -32,12 +34,14 @@ __all__ = [
     "MAX_ANSWER_BYTES",
     "TOKEN_ENV",
     "CatalogueUrl",
+    "Listed",
     "ServerCatalogue",
     "check_creatable",
     "default_url",
     "given",
     "parse",
     "read_assets",
+    "read_listing",
     "require_existing",
     "writable_place",
 ]
@@ -266,10 +270,24 @@ def read_assets(
 def _read_database(
     catalogue: CatalogueUrl, *, flag: str, group_id: str | None
 ) -> list[catalog.Asset]:
+
+    with _reading_store(catalogue, flag=flag) as store:
+        return list(store.list_assets(group_id=group_id))
+
+
+@contextlib.contextmanager
+def _reading_store(catalogue: CatalogueUrl, *, flag: str) -> Iterator[catalog.CatalogStore]:
+    """A store on a read-only engine, once the database is known to hold this schema.
+
+    Raises:
+        UsageError: No catalogue there, or one at another schema revision.
+        SourceError: A database server did not answer.
+    """
     import catalog
     from catalog.storage import migrate
 
-    engine = catalog.create_catalog_engine(catalogue.url)
+    # Read-only: a file that is not there is not created, and nothing is written.
+    engine = catalog.create_catalog_engine(catalogue.url, read_only=True)
     try:
         try:
             revision = migrate.current_revision(engine)
@@ -290,9 +308,70 @@ def _read_database(
                 " on it once to migrate it, or use the meshatlas that wrote it"
             )
         # Not open_store: that creates or migrates the schema, and reading must not.
-        return list(catalog.CatalogStore(engine).list_assets(group_id=group_id))
+        try:
+            yield catalog.CatalogStore(engine)
+        except catalog.StoreError as exc:
+            # One line: the statement and driver detail SQLAlchemy appends help nobody here.
+            raise SourceError(
+                f"{flag} {catalogue.shown}: the catalogue cannot be read: {_first_line(exc)}"
+            ) from exc
     finally:
         engine.dispose()
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """An asset as a listing shows it, with every version (no file bytes)."""
+
+    asset: catalog.AssetSummary
+    #: Every version, in ascending precedence, each with its instances.
+    versions: tuple[catalog.VersionSummary, ...]
+
+
+def read_listing(
+    catalogue: CatalogueUrl,
+    *,
+    flag: str = "--catalog",
+    group_id: str | None = None,
+    asset_id: str | None = None,
+    client: httpx.Client | None = None,
+) -> list[Listed]:
+    """Assets of ``catalogue`` with every version's instances, without any file's bytes.
+
+    Read as :func:`read_assets` reads: nothing is created, migrated or written.
+
+    Args:
+        catalogue: What ``--catalog`` named.
+        flag: The flag it came from, for messages.
+        group_id: Only assets of this group.
+        asset_id: Only assets with this id (in any group, or in ``group_id``).
+        client: An ``httpx.Client`` for a server (tests); by default one is made.
+
+    Raises:
+        UsageError: No such catalogue, a schema of another meshatlas, or a
+            token the server refused.
+        SourceError: The database or server did not answer.
+    """
+    if catalogue.kind == "http":
+        reader = ServerCatalogue(
+            catalogue, flag=flag, token=os.environ.get(TOKEN_ENV) or None, client=client
+        )
+        try:
+            return reader.listing(group_id=group_id, asset_id=asset_id)
+        finally:
+            reader.close()
+    require_existing(catalogue, flag=flag)
+    with _reading_store(catalogue, flag=flag) as store:
+        found = []
+        for summary in store.summaries(group_id=group_id):
+            if asset_id is not None and summary.asset_id != asset_id:
+                continue
+            if len(summary.versions) == 1:  # most assets: the summary holds it all
+                found.append(Listed(asset=summary, versions=(summary.latest,)))
+                continue
+            described = store.describe(summary.group_id, summary.asset_id, every=True)
+            found.append(Listed(asset=described.asset, versions=described.versions))
+        return found
 
 
 def _first_line(exc: BaseException) -> str:
@@ -347,6 +426,56 @@ class ServerCatalogue:
             page, total = self._page(params)
             for item in page:
                 found.append(self._asset(item, files=files))
+            offset += len(page)
+            if not page or len(page) < _PAGE or (total is not None and offset >= total):
+                return found
+
+    def listing(self, *, group_id: str | None = None, asset_id: str | None = None) -> list[Listed]:
+        """Every asset (of ``group_id``, with id ``asset_id``) with its versions' summaries.
+
+        One search page per 200 assets, then one version list per asset; no
+        file is downloaded.
+        """
+        import catalog
+
+        found: list[Listed] = []
+        offset = 0
+        while True:
+            params = {"offset": str(offset), "limit": str(_PAGE)}
+            if group_id is not None:
+                params["groupId"] = group_id
+            if asset_id is not None:
+                params["search"] = asset_id  # narrows the pages; the id is matched here
+            page, total = self._page(params)
+            for item in page:
+                if asset_id is not None and item.get("assetId") != asset_id:
+                    continue
+                group, name = str(item["groupId"]), str(item["assetId"])
+                path = f"{_ASSETS}/{quote(group, safe='')}/{quote(name, safe='')}/versions"
+                listed = _json_list(self._get(path), self._where(path))
+                versions = tuple(_version_summary(v) for v in reversed(listed))
+                if not versions:
+                    raise SourceError(f"{self._where(path)}: an asset without versions")
+                summary = catalog.AssetSummary(
+                    group_id=group,
+                    asset_id=name,
+                    name=str(item.get("name") or name),
+                    type=cast("catalog.AssetType", item["type"]),
+                    description=item.get("description"),
+                    owner=item.get("owner"),
+                    lifecycle=cast("catalog.Lifecycle", item["lifecycle"]),
+                    tags=tuple(item.get("tags") or ()),
+                    first_seen=datetime.fromisoformat(str(item["firstSeen"])),
+                    last_seen=datetime.fromisoformat(str(item["lastSeen"])),
+                    versions=tuple(
+                        catalog.VersionHeader(
+                            version=v.version, created_at=v.created_at, reason=v.reason
+                        )
+                        for v in versions
+                    ),
+                    latest=versions[-1],
+                )
+                found.append(Listed(asset=summary, versions=versions))
             offset += len(page)
             if not page or len(page) < _PAGE or (total is not None and offset >= total):
                 return found
@@ -455,6 +584,34 @@ def _json_list(response: httpx.Response, where: str) -> list[dict[str, Any]]:
     if not isinstance(body, list) or not all(isinstance(i, dict) for i in body):
         raise SourceError(f"{where}: the answer is not a list of objects")
     return body
+
+
+def _version_summary(item: dict[str, Any]) -> catalog.VersionSummary:
+    """A version as the server's version list gives it (files as their metadata)."""
+    import catalog
+
+    provenance = item.get("provenance") or {}
+    return catalog.VersionSummary(
+        version=str(item["version"]),
+        created_at=datetime.fromisoformat(str(item["createdAt"])),
+        files=tuple(
+            catalog.FileSummary(
+                classifier=cast("catalog.Classifier", f["classifier"]),
+                packaging=cast("catalog.Packaging", f["packaging"]),
+                sha256=str(f.get("sha256") or ""),
+                size=int(f.get("size") or 0),
+            )
+            for f in item.get("files") or ()
+        ),
+        operations=tuple(item.get("operations") or ()),
+        instances=tuple(_instance(i) for i in item.get("instances") or ()),
+        dependencies=tuple(_dependency(d) for d in item.get("dependencies") or ()),
+        reason=str(item.get("reason") or ""),
+        provenance=catalog.Provenance(
+            method=str(provenance.get("method") or ""),
+            detail=str(provenance.get("detail") or ""),
+        ),
+    )
 
 
 def _instance(item: dict[str, Any]) -> catalog.Instance:

@@ -38,6 +38,7 @@ from meshatlas.interface import console
 from meshatlas.job import (
     assets,
     catalogues,
+    graphpublish,
     memory,
     outcome,
     preflight,
@@ -103,6 +104,10 @@ class DiscoverOptions:
     telemetry_at: datetime | None = None
     #: Server spans read per traced service and window (see meshatlas.job.drift).
     span_cap: int = drift_job.DEFAULT_SPAN_CAP
+    #: Draw the hops to and from ambient waypoints (``--show-waypoints``).
+    show_waypoints: bool = False
+    #: Run graphs each cluster keeps in the catalogue (see catalog.storage.graphs).
+    graph_runs_kept: int = graphpublish.DEFAULT_KEPT
 
 
 @dataclass(frozen=True, slots=True)
@@ -382,6 +387,10 @@ def _finish(
         external_hosts=found.inventory.external_hosts,
         edges=found.edges,
         apis=found.apis,
+        infrastructure=telemetry.infrastructure(found),
+        routes=found.inventory.routes,
+        exposures=found.inventory.mesh.exposures,
+        subsets=found.inventory.mesh.subsets,
     )
     planned = assets.plan(found, group_id=options.group_id, graph=dependency_graph)
     clock.lap("plan")
@@ -425,6 +434,23 @@ def _finish(
             fields = asset_fields[(p.api.service, p.api.port.port)]
             fields["version"] = result.version
             fields["outcome"] = result.outcome
+    if target is not None and not catalog_failed:
+        # The run's service graph per cluster: the portal's graph page draws it.
+        sources = (options.prometheus, options.otel_prometheus, options.jaeger, options.zipkin)
+        extra.extend(
+            graphpublish.publish(
+                target=target,
+                url=options.catalog,
+                shown_url=redact(options.catalog),
+                graph=dependency_graph,
+                found=found,
+                planned=planned,
+                taken_at=options.telemetry_at or started,
+                window=options.telemetry_window if any(sources) else None,
+                run_id=None if run is None else run.run_id,
+                keep=options.graph_runs_kept,
+            )
+        )
     clock.lap("publish")
     outputs: list[Path] = []
     if options.out is not None:

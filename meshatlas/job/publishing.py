@@ -14,18 +14,27 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
 import catalog
-from catalog.model import DEFAULT_STALE_AFTER, RunCoverage
+from catalog.model import DEFAULT_STALE_AFTER, InstanceExposure, InstanceSubset, RunCoverage
 from discovery.inventory import DEFAULT_EXCLUDED
+from discovery.mesh.model import Exposure, MeshConfig
 from discovery.model import Discovery, HintKey, Problem, ServiceFindings, ServiceKey
 from discovery.probe import DEFAULT_MAX_PORTS
 from meshatlas.job.assets import PlannedAsset
 
-__all__ = ["TOKEN_ENV", "Publication", "coverage", "open_catalogue", "publish_all"]
+__all__ = [
+    "TOKEN_ENV",
+    "Publication",
+    "coverage",
+    "exposed",
+    "instance_exposure",
+    "open_catalogue",
+    "publish_all",
+]
 
 #: Environment variable holding the bearer token for an ``http(s)://`` catalogue.
 TOKEN_ENV: Final = "MESHATLAS_TOKEN"
@@ -50,6 +59,38 @@ class Publication:
     problems: list[Problem] = field(default_factory=list)
     failed: bool = False
     run: catalog.RunSummary | None = None
+
+
+def instance_exposure(exposure: Exposure) -> InstanceExposure:
+    """Discovery's ingress exposure as the catalogue keeps it on an instance."""
+    return InstanceExposure(
+        gateway=exposure.gateway,
+        source=exposure.flavour,
+        host=exposure.host,
+        port=exposure.port,
+        path=exposure.path,
+        path_match=exposure.path_match,
+        protocol=exposure.protocol,
+        route=exposure.route,
+    )
+
+
+def exposed(draft: catalog.AssetDraft, mesh: MeshConfig) -> catalog.AssetDraft:
+    """``draft`` with its instance's exposure and its Service's subsets.
+
+    Exposure is every ingress route to the Service and port: a route that
+    names no port reaches every port; no route leaves the instance
+    mesh-internal (an empty exposure, which a republish writes too, so a
+    removed route is forgotten). Subsets are the Service's DestinationRule
+    subsets, the same way.
+    """
+    place = draft.instance
+    key = ServiceKey(place.cluster, place.namespace, place.service)
+    found = tuple(dict.fromkeys(instance_exposure(e) for e in mesh.exposed(key, place.port)))
+    subsets = tuple(
+        dict.fromkeys(InstanceSubset(s.name, s.version, s.rule) for s in mesh.versions(key))
+    )
+    return replace(draft, instance=replace(place, exposure=found, subsets=subsets))
 
 
 def open_catalogue(url: str) -> catalog.PublishTarget:
@@ -104,7 +145,8 @@ def publish_all(
             was not read in full.
     """
     out = Publication()
-    results = target.publish_many([p.draft for p in planned], seen_at=started)
+    drafts = [exposed(p.draft, found.inventory.mesh) for p in planned]
+    results = target.publish_many(drafts, seen_at=started)
     unpublished: set[tuple[str, str, str]] = set()
     for p, result in zip(planned, results, strict=False):
         name = f"{p.draft.group_id}:{p.draft.asset_id}"

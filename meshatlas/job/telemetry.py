@@ -8,6 +8,7 @@ the config edges) and problems into the :class:`~discovery.model.Discovery`.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -15,13 +16,15 @@ from typing import Any, Protocol
 import httpx
 
 from discovery import telemetry
-from discovery.model import Discovery
+from discovery.mesh.model import Waypoint
+from discovery.model import Discovery, ServiceKey
 from meshatlas.errors import UsageError
 
 __all__ = [
     "TelemetryOptions",
     "add_arguments",
     "check",
+    "infrastructure",
     "observe",
     "option_values",
     "sources",
@@ -45,6 +48,8 @@ class TelemetryOptions(Protocol):
     def telemetry_timeout(self) -> float: ...
     @property
     def telemetry_at(self) -> datetime | None: ...
+    @property
+    def show_waypoints(self) -> bool: ...
 
 
 def check(options: TelemetryOptions) -> None:
@@ -66,15 +71,28 @@ def check(options: TelemetryOptions) -> None:
 
 
 def sources(
-    options: TelemetryOptions, client: httpx.AsyncClient
+    options: TelemetryOptions,
+    client: httpx.AsyncClient,
+    waypoints: Iterable[Waypoint] = (),
 ) -> list[telemetry.TelemetrySource]:
-    """The sources the options name; Prometheus first, so its metrics win merges."""
+    """The sources the options name; Prometheus first, so its metrics win merges.
+
+    ``waypoints`` are those the cluster config declares (Gateways of class
+    ``istio-waypoint``): Istio's reader takes their workloads for
+    infrastructure even where the series alone would not tell.
+    """
     window, at, timeout = options.telemetry_window, options.telemetry_at, options.telemetry_timeout
     found: list[telemetry.TelemetrySource] = []
     if options.prometheus:
         found.append(
             telemetry.IstioPrometheusSource(
-                client=client, url=options.prometheus, window=window, at=at, timeout=timeout
+                client=client,
+                url=options.prometheus,
+                window=window,
+                at=at,
+                timeout=timeout,
+                waypoints=sorted({w.workload_id for w in waypoints}),
+                include_waypoints=options.show_waypoints,
             )
         )
     if options.otel_prometheus:
@@ -103,12 +121,20 @@ async def observe(options: TelemetryOptions, found: Discovery) -> Discovery:
     if not any((options.prometheus, options.otel_prometheus, options.jaeger, options.zipkin)):
         return found  # no client: making one loads the TLS trust store (~0.1 s)
     async with httpx.AsyncClient(trust_env=False, follow_redirects=False) as client:
-        wanted = sources(options, client)
+        wanted = sources(options, client, found.inventory.mesh.ambient.waypoints)
         if not wanted:
             return found
         result = await telemetry.collect(wanted, found.inventory)
     merged = telemetry.merge_edges((*found.edges, *result.edges))
     return replace(found, edges=merged, problems=found.problems + result.problems)
+
+
+def infrastructure(found: Discovery) -> tuple[ServiceKey, ...]:
+    """The Services of the mesh itself: the waypoints config declares (Istio names
+    each waypoint's Service after its Gateway)."""
+    return tuple(
+        ServiceKey(w.cluster, w.namespace, w.name) for w in found.inventory.mesh.ambient.waypoints
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -145,6 +171,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="deadline of each telemetry query (default: %(default)s)",
     )
+    group.add_argument(
+        "--show-waypoints",
+        action="store_true",
+        help="also draw the hops to and from ambient waypoints (mesh infrastructure,"
+        " left out of the graph by default)",
+    )
 
 
 def option_values(args: argparse.Namespace) -> dict[str, Any]:
@@ -157,6 +189,7 @@ def option_values(args: argparse.Namespace) -> dict[str, Any]:
         "telemetry_window": args.telemetry_window,
         "telemetry_timeout": args.telemetry_timeout,
         "telemetry_at": args.telemetry_at,
+        "show_waypoints": args.show_waypoints,
     }
 
 

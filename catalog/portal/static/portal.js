@@ -36,3 +36,22 @@
   form.addEventListener("submit", function (event) { event.preventDefault(); apply(); });
   apply();
 }());
+
+// The graph page: a changed cluster, run, namespace or view applies at once (the form works without).
+(function () {
+  "use strict";
+  var form = document.getElementById("graph-filters");
+  if (!form) { return; }
+  Array.prototype.forEach.call(form.querySelectorAll("select"), function (select) {
+    select.addEventListener("change", function () {
+      if (select.id === "graph-cluster") {
+        // Another cluster: its newest run and its whole mesh (disabled fields are not sent).
+        ["graph-run-select", "graph-namespace"].forEach(function (id) {
+          var other = document.getElementById(id);
+          if (other) { other.disabled = true; }
+        });
+      }
+      form.submit();
+    });
+  });
+}());
