@@ -32,7 +32,7 @@ from typing import Any, Final
 
 import jsonschema
 
-from governance.errors import GovernanceError
+from governance.errors import InvalidPolicyError
 
 API_VERSION: Final = "security.istio.io/v1"
 #: kind -> vendored schema file under governance/schemas/.
@@ -82,16 +82,6 @@ CEL_RULES: Final[Mapping[str, Callable[[Any], bool]]] = {
     "portLevelMtls requires selector": _port_level_needs_selector,
     "port must be between 1-65535": _ports_in_range,
 }
-
-
-class InvalidPolicyError(GovernanceError):
-    """An object meshatlas generated does not pass Istio's CRD schema: a bug."""
-
-    def __init__(self, kind: str, name: str, problems: tuple[str, ...]) -> None:
-        super().__init__(f"{kind} {name} fails Istio's schema: {'; '.join(problems)}")
-        self.kind = kind
-        self.name = name
-        self.problems = problems
 
 
 @cache

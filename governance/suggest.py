@@ -30,7 +30,8 @@ from typing import Any, Final
 from discovery.mesh.security import SecurityConfig, read_security
 from governance import allowlist, authz, crds, impact, mtls
 from governance.allowlist import DEFAULT_MAX_PATHS
-from governance.suggestion import CallerTraffic, Suggestion, SuggestionError
+from governance.errors import InvalidPolicyError, SuggestionError
+from governance.suggestion import CallerTraffic, Suggestion
 from governance.traffic import ObservedCall
 from governance.workload import Workload
 
@@ -65,7 +66,7 @@ def suggest(
 
     Raises:
         SuggestionError: no policy can select the workload's pods.
-        crds.InvalidPolicyError: a generated object fails Istio's schema (a bug).
+        InvalidPolicyError: a generated object fails Istio's schema (a bug).
     """
     enforced_by = _enforcer(workload)
     if enforced_by != "waypoint" and not workload.labels:
@@ -247,7 +248,7 @@ def _peer_authentication(
 def _with_policy(config: SecurityConfig, policy: Mapping[str, Any], cluster: str) -> SecurityConfig:
     parsed = read_security(cluster=cluster, authorization_policies=[policy])
     if parsed.notes:
-        raise crds.InvalidPolicyError("AuthorizationPolicy", str(policy["metadata"]), parsed.notes)
+        raise InvalidPolicyError("AuthorizationPolicy", str(policy["metadata"]), parsed.notes)
     return SecurityConfig(
         peer_authentications=config.peer_authentications,
         authorization_policies=config.authorization_policies + parsed.authorization_policies,

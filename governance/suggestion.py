@@ -7,15 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from governance.authz import Enforcer, Verdict
-from governance.errors import GovernanceError
 from governance.traffic import IdentityKind
 from governance.workload import Workload
 
 IdentifiedBy = Literal["principals", "namespaces", "principals and namespaces", "nothing"]
-
-
-class SuggestionError(GovernanceError):
-    """A policy cannot be suggested for the workload given."""
 
 
 @dataclass(frozen=True, slots=True)

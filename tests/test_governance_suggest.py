@@ -24,9 +24,10 @@ from discovery.mesh.security import SecurityConfig, merge, read_security
 from discovery.model import Edge
 from governance import crds, manifests
 from governance.authz import decide
+from governance.errors import InvalidPolicyError, SuggestionError
 from governance.posture import Caller, callers_of
 from governance.suggest import suggest, suggest_all
-from governance.suggestion import Suggestion, SuggestionError
+from governance.suggestion import Suggestion
 from governance.traffic import ObservedCall, calls_from_callers
 from governance.workload import Request, Workload
 
@@ -212,7 +213,7 @@ def _mutated(change: str) -> dict[str, Any]:
 def test_an_object_istio_would_refuse_is_refused(change: str) -> None:
     doc = _mutated(change)
     assert crds.problems(doc)
-    with pytest.raises(crds.InvalidPolicyError):
+    with pytest.raises(InvalidPolicyError):
         crds.validate(doc)
 
 
