@@ -21,8 +21,8 @@ from meshatlas.commands import probe as probecmd
 from meshatlas.errors import UsageError
 from meshatlas.interface import config, console
 from meshatlas.interface.parsing import (
-    CommaList,
-    namespace_names,
+    add_cluster_arguments,
+    add_scope_arguments,
     positive_float,
     positive_int,
     probe_path,
@@ -41,56 +41,13 @@ OUTPUTS: Final = ("table", "wide", "json", "yaml")
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add the ``discover`` subcommand."""
     discover = sub.add_parser("discover", help=HELP, description=HELP[0].upper() + HELP[1:] + ".")
-    conn = discover.add_argument_group("clusters")
-    conn.add_argument(
-        "--kubeconfig",
-        metavar="PATH",
-        help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)",
+    add_cluster_arguments(
+        discover,
+        cluster_name_help="the name this cluster is catalogued under (default: the kubeconfig"
+        " context; in a Pod, in-cluster); set one per cluster when several publish to one"
+        " catalogue, ideally Istio's cluster name",
     )
-    conn.add_argument(
-        "--context",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="kubeconfig context to read; repeat for several clusters",
-    )
-    conn.add_argument(
-        "--in-cluster",
-        action="store_true",
-        help="use the Pod's ServiceAccount (not with --kubeconfig or --context)",
-    )
-    conn.add_argument(
-        "--cluster-name",
-        metavar="NAME",
-        help="the name this cluster is catalogued under (default: the kubeconfig context;"
-        " in a Pod, in-cluster); set one per cluster when several publish to one catalogue,"
-        " ideally Istio's cluster name",
-    )
-    sel = discover.add_argument_group("what to read")
-    sel.add_argument(
-        "-n",
-        "--namespace",
-        action=CommaList,
-        type=namespace_names,
-        default=[],
-        metavar="NS",
-        help="only this namespace (repeatable, or a comma-separated list)",
-    )
-    sel.add_argument(
-        "--exclude-namespace",
-        action=CommaList,
-        type=namespace_names,
-        default=[],
-        metavar="NS",
-        help="skip this namespace (repeatable, or a comma-separated list; replaces the"
-        f" default: {', '.join(DEFAULT_EXCLUDED)})",
-    )
-    sel.add_argument(
-        "-l",
-        "--selector",
-        metavar="LABELS",
-        help="label selector for Services, e.g. team=shop",
-    )
+    add_scope_arguments(discover, default_excluded=DEFAULT_EXCLUDED)
     out = discover.add_argument_group("where results go")
     out.add_argument(
         "--catalog",

@@ -14,7 +14,12 @@ from discovery.inventory import DEFAULT_EXCLUDED
 from governance.findings import SEVERITIES, Severity
 from meshatlas.errors import UsageError
 from meshatlas.interface import console
-from meshatlas.interface.parsing import CommaList, namespace_names, positive_float, positive_int
+from meshatlas.interface.parsing import (
+    add_cluster_arguments,
+    add_scope_arguments,
+    positive_float,
+    positive_int,
+)
 from meshatlas.job import drift as drift_job
 from meshatlas.job import pipeline, telemetry
 from meshatlas.status import ExitCode
@@ -30,31 +35,8 @@ _COLUMNS: Final = ("SEVERITY", "KIND", "API", "OPERATION", "CALLS", "REASON")
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add the ``drift`` subcommand."""
     drift = sub.add_parser("drift", help=HELP, description=HELP[0].upper() + HELP[1:] + ".")
-    conn = drift.add_argument_group("clusters")
-    conn.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig file")
-    conn.add_argument(
-        "--context", action="append", default=[], metavar="NAME", help="context; repeatable"
-    )
-    conn.add_argument("--in-cluster", action="store_true", help="use the Pod's ServiceAccount")
-    sel = drift.add_argument_group("what to read")
-    sel.add_argument(
-        "-n",
-        "--namespace",
-        action=CommaList,
-        type=namespace_names,
-        default=[],
-        metavar="NS",
-        help="only this namespace (repeatable, or a comma-separated list)",
-    )
-    sel.add_argument(
-        "--exclude-namespace",
-        action=CommaList,
-        type=namespace_names,
-        default=[],
-        metavar="NS",
-        help=f"skip this namespace (default: {', '.join(DEFAULT_EXCLUDED)})",
-    )
-    sel.add_argument("-l", "--selector", metavar="LABELS", help="label selector for Services")
+    add_cluster_arguments(drift)
+    sel = add_scope_arguments(drift, default_excluded=DEFAULT_EXCLUDED)
     sel.add_argument(
         "--concurrency", type=positive_int, default=64, metavar="N", help="probes in flight"
     )

@@ -18,7 +18,10 @@ from discovery.inventory import DEFAULT_EXCLUDED, Scope, read_inventory
 from discovery.model import Discovery, Edge, Inventory, Problem
 from governance.findings import Severity
 from meshatlas.interface import console
-from meshatlas.interface.parsing import CommaList, namespace_names
+from meshatlas.interface.parsing import (
+    add_cluster_arguments,
+    add_scope_arguments,
+)
 from meshatlas.job import pipeline, posture, telemetry
 from meshatlas.job.pipeline import DiscoverOptions
 from meshatlas.status import ExitCode
@@ -70,50 +73,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 def add_reading_arguments(cmd: argparse.ArgumentParser) -> None:
     """The clusters, scope and telemetry flags of the commands that read posture."""
-    conn = cmd.add_argument_group("clusters")
-    conn.add_argument(
-        "--kubeconfig",
-        metavar="PATH",
-        help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)",
+    add_cluster_arguments(
+        cmd,
+        cluster_name_help="the name of the (one) cluster in the output (default: the"
+        " kubeconfig context)",
     )
-    conn.add_argument(
-        "--context",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="kubeconfig context to read; repeat for several clusters",
-    )
-    conn.add_argument(
-        "--in-cluster",
-        action="store_true",
-        help="use the Pod's ServiceAccount (not with --kubeconfig or --context)",
-    )
-    conn.add_argument(
-        "--cluster-name",
-        metavar="NAME",
-        help="the name of the (one) cluster in the output (default: the kubeconfig context)",
-    )
-    sel = cmd.add_argument_group("what to read")
-    sel.add_argument(
-        "-n",
-        "--namespace",
-        action=CommaList,
-        type=namespace_names,
-        default=[],
-        metavar="NS",
-        help="only this namespace (repeatable, or a comma-separated list); the root"
+    add_scope_arguments(
+        cmd,
+        default_excluded=DEFAULT_EXCLUDED,
+        namespace_help="only this namespace (repeatable, or a comma-separated list); the root"
         " namespace's security config is read whatever this says",
     )
-    sel.add_argument(
-        "--exclude-namespace",
-        action=CommaList,
-        type=namespace_names,
-        default=[],
-        metavar="NS",
-        help="skip this namespace (repeatable, or a comma-separated list; replaces the"
-        f" default: {', '.join(DEFAULT_EXCLUDED)})",
-    )
-    sel.add_argument("-l", "--selector", metavar="LABELS", help="label selector for Services")
     telemetry.add_arguments(cmd)
 
 

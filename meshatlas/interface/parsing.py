@@ -131,3 +131,67 @@ def probe_path(text: str) -> str:
     if not text.startswith("/") or text.startswith("//") or "\\" in text or " " in text:
         raise argparse.ArgumentTypeError(f"{text!r} is not a path (it must start with one /)")
     return text
+
+
+def add_cluster_arguments(
+    parser: argparse.ArgumentParser, *, cluster_name_help: str | None = None
+) -> None:
+    """The "clusters" flags of the commands that read clusters.
+
+    ``cluster_name_help`` adds ``--cluster-name`` with that help; None leaves it out.
+    """
+    conn = parser.add_argument_group("clusters")
+    conn.add_argument(
+        "--kubeconfig",
+        metavar="PATH",
+        help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)",
+    )
+    conn.add_argument(
+        "--context",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="kubeconfig context to read; repeat for several clusters",
+    )
+    conn.add_argument(
+        "--in-cluster",
+        action="store_true",
+        help="use the Pod's ServiceAccount (not with --kubeconfig or --context)",
+    )
+    if cluster_name_help is not None:
+        conn.add_argument("--cluster-name", metavar="NAME", help=cluster_name_help)
+
+
+def add_scope_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    default_excluded: Sequence[str],
+    namespace_help: str = "only this namespace (repeatable, or a comma-separated list)",
+) -> argparse._ArgumentGroup:
+    """The "what to read" flags: namespaces in and out, a Service label selector."""
+    sel = parser.add_argument_group("what to read")
+    sel.add_argument(
+        "-n",
+        "--namespace",
+        action=CommaList,
+        type=namespace_names,
+        default=[],
+        metavar="NS",
+        help=namespace_help,
+    )
+    sel.add_argument(
+        "--exclude-namespace",
+        action=CommaList,
+        type=namespace_names,
+        default=[],
+        metavar="NS",
+        help="skip this namespace (repeatable, or a comma-separated list; replaces the"
+        f" default: {', '.join(default_excluded)})",
+    )
+    sel.add_argument(
+        "-l",
+        "--selector",
+        metavar="LABELS",
+        help="label selector for Services, e.g. team=shop",
+    )
+    return sel
