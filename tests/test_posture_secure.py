@@ -22,6 +22,7 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+from referencing import Registry, Resource
 
 import governance
 from discovery import inventory, kube
@@ -282,8 +283,11 @@ def test_port_level_mtls_is_per_port(doc: dict[str, Any]) -> None:
 
 def test_json_is_valid_against_the_report_schemas_posture(doc: dict[str, Any]) -> None:
     schema = report_mod.schema()
-    posture = {"$ref": "#/$defs/posture", "$defs": schema["$defs"]}
-    jsonschema.Draft202012Validator(posture).validate(doc["posture"])
+    # The schema's own references resolve against its $id: register it, so
+    # nothing is looked up anywhere else (tests never leave loopback).
+    registry = Registry().with_resource(schema["$id"], Resource.from_contents(schema))
+    posture = {"$ref": f"{schema['$id']}#/$defs/posture"}
+    jsonschema.Draft202012Validator(posture, registry=registry).validate(doc["posture"])
     counts = doc["posture"]["counts"]
     assert counts == {
         s: sum(1 for e in EXPECTED if e.severity == s) for s in ("high", "medium", "low", "info")
