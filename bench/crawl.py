@@ -9,8 +9,9 @@ Services (selected out by label) to show what they cost; with ``--served``,
 cold and warm once more through a ``meshatlas serve`` on loopback, as a
 CronJob publishing to a central catalogue does. Prints wall time,
 requests, requests per Service, Services per second, peak RSS (the crawl and
-its validation workers), and the ratios
-cold/floor and warm/cold, as a table and as JSON.
+each validation worker that ran, by its own high-water mark), CPU seconds of
+the crawl and of its workers (steadier than wall time when other work shares
+the machine), and the ratios cold/floor and warm/cold, as a table and as JSON.
 
     python bench/crawl.py --services 5000                 # every Service its own description
     python bench/crawl.py --services 5000 --shared-specs  # one description per framework
@@ -42,18 +43,44 @@ import httpx  # noqa: E402
 from fixtures import synthetic  # noqa: E402
 
 _CHILD = """
-import gc, os, resource, sys
+import gc, os, resource, sys, threading, time
 from meshatlas.cli import main
-from discovery.specpool import PoolLimits
+
+# The validation workers' own peaks (VmHWM), read from /proc while they run:
+# a child's ru_maxrss starts at its parent's peak (the kernel carries the
+# spawning image's high-water mark over exec), so it would count the crawl's
+# own memory once more per worker.
+workers = {}
+def watch(me=os.getpid()):
+    while True:
+        children = []
+        for task in os.listdir(f"/proc/{me}/task"):
+            try:
+                with open(f"/proc/{me}/task/{task}/children") as listed:
+                    children.extend(listed.read().split())
+            except OSError:
+                continue
+        for pid in children:
+            try:
+                with open(f"/proc/{pid}/status") as status:
+                    hwm = [l for l in status if l.startswith("VmHWM:")]
+            except OSError:
+                continue
+            if hwm:
+                workers[pid] = max(workers.get(pid, 0), int(hwm[0].split()[1]))
+        time.sleep(0.2)
+threading.Thread(target=watch, daemon=True).start()
 gc.freeze()  # as the meshatlas console script does (meshatlas.cli.entry)
 code = main(sys.argv[2:])
 with open(sys.argv[1], "w") as fh:
     # VmHWM is this process's own peak; ru_maxrss would carry the parent's over.
     peak = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")][0]
-    # The validation workers are this process's children, reaped by now: the
-    # largest one's peak, counted once per worker the pool may hold at once.
-    worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    fh.write(f"{peak.split()[1]} {worker} {PoolLimits().size}")
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    fh.write(
+        f"{peak.split()[1]} {max(workers.values(), default=0)} {len(workers)}"
+        f" {own.ru_utime + own.ru_stime:.3f} {kids.ru_utime + kids.ru_stime:.3f}"
+    )
 # As the meshatlas console script leaves (meshatlas.cli.entry).
 sys.stdout.flush()
 sys.stderr.flush()
@@ -225,13 +252,18 @@ def discover(
 
 
 def _peaks(rss: Path) -> dict[str, float]:
-    own, worker, workers = (int(x) for x in rss.read_text().split())
+    fields = rss.read_text().split()
+    own, worker, workers = (int(x) for x in fields[:3])
+    cpu_main, cpu_workers = (float(x) for x in fields[3:5])
     return {
         "peak_rss_main_mb": own / 1024,
         "peak_rss_worker_mb": worker / 1024,
         "workers": workers,
-        # An upper bound: every worker at the largest one's peak, beside the main peak.
-        "peak_rss_mb": (own + worker * workers) / 1024 if worker else own / 1024,
+        # An upper bound: every worker that ran at the largest one's peak, beside the main peak.
+        "peak_rss_mb": (own + worker * workers) / 1024,
+        # CPU seconds, which other work on the machine changes far less than wall time.
+        "cpu_main_s": cpu_main,
+        "cpu_workers_s": cpu_workers,
     }
 
 
@@ -310,7 +342,7 @@ def table(result: dict[str, Any]) -> str:
         f"timeout={result['timeout_s']}s blackholed={result['blackholed']:.0%}"
         + (" unique specs" if result["unique_specs"] else " specs shared per framework"),
         f"{'run':<18} {'wall s':>8} {'requests':>9} {'req/svc':>8} {'svc/s':>8}"
-        f" {'peak RSS MB':>12} {'main+workers':>16}",
+        f" {'peak RSS MB':>12} {'main+workers':>16} {'CPU s main+workers':>19}",
     ]
     names = ("floor", "floor_aiohttp", "cold", "warm", "cold_no_blackholed")
     for name in (*names, "cold_served", "warm_served"):
@@ -323,10 +355,11 @@ def table(result: dict[str, Any]) -> str:
             if "peak_rss_main_mb" in row
             else "-"
         )
+        cpu = f"{row['cpu_main_s']:.1f}+{row['cpu_workers_s']:.1f}" if "cpu_main_s" in row else "-"
         lines.append(
             f"{name:<18} {row['wall_s']:>8.2f} {row['requests']:>9} "
             f"{row['requests_per_service']:>8.2f} {row['services_per_s']:>8.0f} {rss:>12}"
-            f" {split:>16}"
+            f" {split:>16} {cpu:>19}"
         )
     ratios = [f"warm/cold = {result['warm_over_cold']:.2f}"]
     if "cold_over_floor" in result:

@@ -32,6 +32,7 @@ from typing import Any, Final, Literal
 import orjson
 
 from catalog.errors import CatalogError, InvalidAsset, NotFound
+from catalog.findings import RunFindings, findings_from_json, findings_json
 
 __all__ = [
     "DEGRADED",
@@ -45,6 +46,8 @@ __all__ = [
     "GraphEdge",
     "GraphNode",
     "GraphView",
+    "NodeAnalytics",
+    "NodeConsumer",
     "RunGraph",
     "RunGraphHeader",
     "RunGraphNotFound",
@@ -81,6 +84,37 @@ _ASSET: Final = re.compile(r"[a-z0-9][a-z0-9.-]{0,127}:[a-z0-9][a-z0-9.-]{0,127}
 
 
 @dataclass(frozen=True, slots=True)
+class NodeConsumer:
+    """One caller of a node's API, with its share of the node's requests."""
+
+    source: str
+    rps: float
+    share: float
+    error_rate: float
+
+
+@dataclass(frozen=True, slots=True)
+class NodeAnalytics:
+    """Inbound traffic of a Service over the run's telemetry window (per-API analytics).
+
+    Attributes:
+        rps: Requests per second.
+        error_rate: 5xx and gRPC status other than 0, over all requests.
+        client_error_rate: 4xx over all requests.
+        p50_ms, p95_ms, p99_ms: Quantiles of the histogram summed over every caller.
+        consumers: The busiest callers, busiest first.
+    """
+
+    rps: float
+    error_rate: float
+    client_error_rate: float
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    p99_ms: float | None = None
+    consumers: tuple[NodeConsumer, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class GraphNode:
     """One node of a run's graph.
 
@@ -95,6 +129,8 @@ class GraphNode:
         cluster: Its cluster (None where not known).
         asset: ``group:asset`` of the API it serves, where catalogued.
         health: Error rate of its inbound traffic (0 to 1), None without any.
+        analytics: Its inbound traffic as its own side reported it, where measured
+            (graphs stored before analytics existed have none).
     """
 
     id: str
@@ -104,6 +140,7 @@ class GraphNode:
     cluster: str | None = None
     asset: str | None = None
     health: float | None = None
+    analytics: NodeAnalytics | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +167,8 @@ class RunGraph:
         nodes: Every node, ids unique.
         edges: Every edge, (source, target) unique, both ends among ``nodes``.
         run_id: The catalogue run it belongs to, where recorded.
+        findings: The run's posture and drift findings in this cluster
+            (:mod:`catalog.findings`); None for runs that handed in none.
     """
 
     cluster: str
@@ -138,6 +177,7 @@ class RunGraph:
     nodes: tuple[GraphNode, ...]
     edges: tuple[GraphEdge, ...]
     run_id: int | None = None
+    findings: RunFindings | None = None
 
     def digest(self) -> str:
         """SHA-256 of the graph's JSON: equal graphs, equal digests (the portal's cache key)."""
@@ -174,7 +214,9 @@ class RunGraphNotFound(NotFound):
 
 def graph_json(graph: RunGraph) -> dict[str, Any]:
     """The graph as the REST API and the store write it."""
-    return {
+    # Findings only when handed in: a graph without them keeps its old JSON and digest.
+    findings = {} if graph.findings is None else {"findings": findings_json(graph.findings)}
+    return findings | {
         "cluster": graph.cluster,
         "takenAt": graph.taken_at.isoformat(),
         "window": graph.window,
@@ -188,6 +230,8 @@ def graph_json(graph: RunGraph) -> dict[str, Any]:
                 "cluster": n.cluster,
                 "asset": n.asset,
                 "health": n.health,
+                # Only where measured: graphs without analytics keep their JSON and digest.
+                **({} if n.analytics is None else {"analytics": _analytics_json(n.analytics)}),
             }
             for n in graph.nodes
         ],
@@ -206,8 +250,29 @@ def graph_json(graph: RunGraph) -> dict[str, Any]:
     }
 
 
-_GRAPH_FIELDS: Final = {"cluster", "takenAt", "window", "runId", "nodes", "edges"}
-_NODE_FIELDS: Final = {"id", "kind", "name", "namespace", "cluster", "asset", "health"}
+_GRAPH_FIELDS: Final = {"cluster", "takenAt", "window", "runId", "nodes", "edges", "findings"}
+_NODE_FIELDS: Final = {
+    "id",
+    "kind",
+    "name",
+    "namespace",
+    "cluster",
+    "asset",
+    "health",
+    "analytics",
+}
+_ANALYTICS_FIELDS: Final = {
+    "rps",
+    "errorRate",
+    "clientErrorRate",
+    "p50Ms",
+    "p95Ms",
+    "p99Ms",
+    "consumers",
+}
+_CONSUMER_FIELDS: Final = {"source", "rps", "share", "errorRate"}
+#: Most consumers one node's analytics may list.
+MAX_CONSUMERS: Final = 50
 _EDGE_FIELDS: Final = {"source", "target", "protocol", "origin", "rps", "errorRate", "p95Ms"}
 
 
@@ -242,7 +307,8 @@ def graph_from_json(value: Any, *, extra: Iterable[str] = ()) -> RunGraph:
     edges = _list("edges", body["edges"], MAX_EDGES)
     read_nodes = tuple(_node(f"nodes[{i}]", n) for i, n in enumerate(nodes))
     read_edges = tuple(_edge(f"edges[{i}]", e) for i, e in enumerate(edges))
-    graph = RunGraph(cluster, taken_at, window, read_nodes, read_edges, run_id)
+    found = None if body.get("findings") is None else findings_from_json(body["findings"])
+    graph = RunGraph(cluster, taken_at, window, read_nodes, read_edges, run_id, findings=found)
     check(graph)
     return graph
 
@@ -284,6 +350,56 @@ def _node(where: str, value: Any) -> GraphNode:
         cluster=_optional_text(f"{where}.cluster", body.get("cluster")),
         asset=_asset(f"{where}.asset", body.get("asset")),
         health=_rate(f"{where}.health", body.get("health")),
+        analytics=_analytics(f"{where}.analytics", body.get("analytics")),
+    )
+
+
+def _analytics_json(value: NodeAnalytics) -> dict[str, Any]:
+    return {
+        "rps": value.rps,
+        "errorRate": value.error_rate,
+        "clientErrorRate": value.client_error_rate,
+        "p50Ms": value.p50_ms,
+        "p95Ms": value.p95_ms,
+        "p99Ms": value.p99_ms,
+        "consumers": [
+            {"source": c.source, "rps": c.rps, "share": c.share, "errorRate": c.error_rate}
+            for c in value.consumers
+        ],
+    }
+
+
+def _analytics(where: str, value: Any) -> NodeAnalytics | None:
+    if value is None:
+        return None
+    body = _object(where, value, _ANALYTICS_FIELDS)
+    for name in ("rps", "errorRate", "clientErrorRate"):
+        if body.get(name) is None:
+            raise InvalidAsset(f"{where}.{name}", "is required")
+    consumers = _list(f"{where}.consumers", body.get("consumers", []), MAX_CONSUMERS)
+    read = []
+    for index, raw in enumerate(consumers):
+        at = f"{where}.consumers[{index}]"
+        entry = _object(at, raw, _CONSUMER_FIELDS)
+        for name in _CONSUMER_FIELDS:
+            if entry.get(name) is None:
+                raise InvalidAsset(f"{at}.{name}", "is required")
+        read.append(
+            NodeConsumer(
+                source=_text(f"{at}.source", entry["source"]),
+                rps=_amount(f"{at}.rps", entry["rps"]) or 0.0,
+                share=_rate(f"{at}.share", entry["share"]) or 0.0,
+                error_rate=_rate(f"{at}.errorRate", entry["errorRate"]) or 0.0,
+            )
+        )
+    return NodeAnalytics(
+        rps=_amount(f"{where}.rps", body["rps"]) or 0.0,
+        error_rate=_rate(f"{where}.errorRate", body["errorRate"]) or 0.0,
+        client_error_rate=_rate(f"{where}.clientErrorRate", body["clientErrorRate"]) or 0.0,
+        p50_ms=_amount(f"{where}.p50Ms", body.get("p50Ms")),
+        p95_ms=_amount(f"{where}.p95Ms", body.get("p95Ms")),
+        p99_ms=_amount(f"{where}.p99Ms", body.get("p99Ms")),
+        consumers=tuple(read),
     )
 
 

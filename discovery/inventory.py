@@ -79,6 +79,29 @@ def read_inventory(
     )
 
 
+def absent_namespaces(
+    connections: Sequence[kube.ClusterConnection], names: Iterable[str], *, page_size: int = 500
+) -> tuple[str, ...]:
+    """The namespaces of ``names`` that no cluster has, in the order given.
+
+    Only clusters whose namespaces can be listed count: when none can
+    (RBAC without ``list namespaces``), nothing is said to be absent.
+    """
+    wanted = tuple(dict.fromkeys(names))
+    present: set[str] = set()
+    listed = False
+    for connection in connections:
+        lister = kube.Lister(connection, page_size=page_size)
+        try:
+            present.update(
+                ns["metadata"]["name"] for ns in lister.list(kube.ListTarget("namespaces"))
+            )
+        except KubeError:
+            continue
+        listed = True
+    return tuple(n for n in wanted if n not in present) if listed else ()
+
+
 def _merge(configs: Sequence[MeshConfig]) -> MeshConfig:
     """One :class:`MeshConfig` for every cluster read."""
     return MeshConfig(

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from discovery.mesh.model import MeshConfig
+    from discovery.telemetry.analytics import ApiTraffic
 
 ApiKind = Literal["rest", "soap", "http", "grpc", "graphql", "asyncapi"]
 #: ``graphql`` (a schema, as SDL) and ``protobuf`` (a FileDescriptorSet) are
@@ -356,6 +357,8 @@ class Discovery:
     problems: tuple[Problem, ...]
     #: Seconds spent in each step (``inventory``, ``probe``...), for tuning.
     timings: Mapping[str, float] = field(default_factory=dict, hash=False, compare=False)
+    #: Inbound traffic per Service from Istio's metrics (per-API analytics), by node id.
+    traffic: tuple[ApiTraffic, ...] = ()
 
     @property
     def apis(self) -> tuple[Api, ...]:

@@ -33,18 +33,10 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _installed
 from typing import TYPE_CHECKING, NoReturn, TypeAlias
 
+import orjson
 import yaml
-from jsonschema_path import SchemaPath
-from openapi_spec_validator import (
-    OpenAPIV2SpecValidator,
-    OpenAPIV30SpecValidator,
-    OpenAPIV31SpecValidator,
-    OpenAPIV32SpecValidator,
-)
-from openapi_spec_validator.validation.validators import SpecValidator
-from referencing.exceptions import Unresolvable
 
-from discovery import contracts, openapicheck, wsdl
+from discovery import contracts, wsdl
 from discovery.errors import NotASpecError, SpecError, SpecRefusedError
 
 # openapi-spec-validator switches to jsonschema-rs whenever that is installed
@@ -57,6 +49,7 @@ from discovery.wsdl import looks_like_soap_fault, looks_like_wsdl
 __all__ = [
     "DEFAULT_LIMITS",
     "SpecLimits",
+    "import_validators",
     "keep_outcome",
     "known_outcome",
     "looks_like_soap_fault",
@@ -97,13 +90,35 @@ _BOMS = (  # UTF-32 first: its little-endian BOM begins with UTF-16's
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-_VALIDATORS: Mapping[str, type[SpecValidator]] = {
-    "2.0": OpenAPIV2SpecValidator,
-    "3.0": OpenAPIV30SpecValidator,
-    "3.1": OpenAPIV31SpecValidator,
-    "3.2": OpenAPIV32SpecValidator,
+#: openapi-spec-validator's validator per family, by class name: the name is part
+#: of every check key, and the library (with jsonschema-path and pydantic
+#: behind it) is imported only when a document is really validated, never by a
+#: crawl that only parses descriptions validated before.
+_VALIDATOR_NAMES: Mapping[str, str] = {
+    "2.0": "OpenAPIV2SpecValidator",
+    "3.0": "OpenAPIV30SpecValidator",
+    "3.1": "OpenAPIV31SpecValidator",
+    "3.2": "OpenAPIV32SpecValidator",
 }
-_FAMILIES: Mapping[type[SpecValidator], str] = {v: k for k, v in _VALIDATORS.items()}
+
+
+class _Validators(Mapping[str, "type[SpecValidator]"]):
+    """The validator classes by family, imported on first use."""
+
+    def __getitem__(self, family: str) -> type[SpecValidator]:
+        import openapi_spec_validator
+
+        validator: type[SpecValidator] = getattr(openapi_spec_validator, _VALIDATOR_NAMES[family])
+        return validator
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_VALIDATOR_NAMES)
+
+    def __len__(self) -> int:
+        return len(_VALIDATOR_NAMES)
+
+
+_VALIDATORS: Mapping[str, type[SpecValidator]] = _Validators()
 # Values that are data, not schema: a "$ref" key inside them is never resolved.
 _DATA_KEYS = frozenset({"example", "default", "enum", "const"})
 _REF_KEYS = ("$ref", "$dynamicRef", "$recursiveRef")
@@ -129,6 +144,8 @@ _VALIDATOR_VERSION = _versions(
 _PLAIN_KEY = re.compile(r"^[A-Za-z_$][\w$-]*$")
 
 if TYPE_CHECKING:
+    from openapi_spec_validator.validation.validators import SpecValidator
+
     _SafeLoader = yaml.SafeLoader
 else:  # libyaml's parser is much faster, and non-recursive while parsing events
     _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -144,6 +161,17 @@ _YamlLoader.yaml_implicit_resolvers = {
 }
 
 
+def import_validators() -> None:
+    """Import what validation uses (openapi-spec-validator, zeep) ahead of the first document."""
+    import jsonschema_path  # noqa: F401
+    import openapi_spec_validator  # noqa: F401
+    import referencing.exceptions  # noqa: F401
+
+    from discovery import openapicheck  # noqa: F401
+
+    wsdl.import_validator()
+
+
 def parse_spec(
     content: bytes,
     *,
@@ -152,6 +180,7 @@ def parse_spec(
     limits: SpecLimits = DEFAULT_LIMITS,
     known: Mapping[str, Sequence[str]] | None = None,
     reading: contracts.Reading | None = None,
+    keep: bool = True,
 ) -> SpecDocument:
     """Recognise and parse an OpenAPI 3.x / Swagger 2.0 document or a WSDL 1.1 document.
 
@@ -169,6 +198,8 @@ def parse_spec(
         reading: bytes asked for as a contract of a known kind (a GraphQL
             schema, a protobuf descriptor set: :mod:`discovery.contracts`),
             read as that kind rather than recognised.
+        keep: remember the outcome by the digest of ``content`` for this
+            process (a validation worker, whose caller keeps it, does not).
 
     Returns:
         The parsed description; ``valid`` is False and ``errors`` holds the first
@@ -197,7 +228,8 @@ def parse_spec(
         except SpecError as exc:
             # Kept bare: a traceback or cause would hold the body and its tree alive.
             outcome = type(exc)(exc.message)
-        _remember(key, outcome)
+        if keep:
+            _remember(key, outcome)
     if isinstance(outcome, SpecError):
         raise type(outcome)(outcome.message, url=url)
     return outcome if outcome.url == url else dataclasses.replace(outcome, url=url)
@@ -275,7 +307,12 @@ def _parse(
             raise SpecRefusedError(f"{len(content)} bytes is over the {limits.max_bytes} limit")
         if _first_char(content) == "<":
             return wsdl.parse_wsdl(
-                content, url=url, max_depth=limits.max_depth, max_errors=limits.max_errors
+                content,
+                url=url,
+                max_depth=limits.max_depth,
+                max_errors=limits.max_errors,
+                digest=digest,
+                known=known,
             )
         tree, packaging = _load_tree(_decode(content), content_type=content_type, limits=limits)
         if isinstance(tree, dict) and "asyncapi" in tree:
@@ -322,7 +359,7 @@ def _load_tree(
     json_error: ValueError | None = None
     if text.lstrip()[:1] in ("{", "["):
         try:
-            return _plain(json.loads(text), limits=limits), "json"
+            return _bounded(_load_json(text), limits=limits), "json"
         except ValueError as exc:  # also "integer string too long"
             if "json" in (content_type or "").lower():
                 raise NotASpecError(f"invalid JSON: {_short(str(exc))}") from exc
@@ -334,6 +371,50 @@ def _load_tree(
         reason = f"invalid JSON: {json_error}" if json_error else f"not JSON or YAML: {exc}"
         raise NotASpecError(_short(reason)) from exc
     return _plain(loaded, limits=limits), "yaml"
+
+
+#: A run of digits this long may be an integer past 64 bits, which orjson reads
+#: as a float (the json module keeps it an int).
+_LONG_NUMBER = re.compile(r"\d{19}")
+
+
+def _load_json(text: str) -> object:
+    """``json.loads``, through orjson (about twice as fast) where both agree.
+
+    orjson refuses what the json module accepts beyond RFC 8259 (NaN, lone
+    surrogates) and reads integers past 64 bits as floats: those documents go
+    to the json module, so every document yields the same values, and every
+    error the same message, as before.
+    """
+    if _LONG_NUMBER.search(text) is None:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
+
+
+def _bounded(tree: object, *, limits: SpecLimits) -> Json:
+    """A document as the json module reads it, checked against the node and depth budgets.
+
+    What :func:`_plain` checks, in the same order (so the same message for the
+    same document), without copying: JSON already holds only plain values with
+    string keys.
+    """
+    remaining = limits.max_nodes
+    stack: list[tuple[object, int]] = [(tree, 0)]
+    while stack:
+        item, depth = stack.pop()
+        remaining -= 1
+        if remaining < 0:
+            raise SpecRefusedError(f"document holds more than {limits.max_nodes} values")
+        if depth > limits.max_depth:
+            raise SpecRefusedError(f"document nests deeper than {limits.max_depth} levels")
+        if isinstance(item, dict):
+            stack.extend((value, depth + 1) for value in reversed(item.values()))
+        elif isinstance(item, list):
+            stack.extend((value, depth + 1) for value in reversed(item))
+    return tree  # type: ignore[return-value]  # json values, as checked
 
 
 def _check_yaml_events(text: str, *, limits: SpecLimits) -> None:
@@ -428,27 +509,26 @@ def _openapi_document(
     digest: str,
 ) -> SpecDocument:
     document, spec_format, version = _recognise(tree, packaging=packaging)
-    family = re.match(r"\d+\.\d+", version)
-    validator = _VALIDATORS.get(family.group(0)) if family else None
+    matched = re.match(r"\d+\.\d+", version)
+    family = matched.group(0) if matched else ""
+    validator = _VALIDATOR_NAMES.get(family)
     check_key: str | None = None
     # "swagger" names only 2.0 and "openapi" only 3.x: anything else is unknown.
-    if validator is None or (spec_format == "swagger") != (validator is OpenAPIV2SpecValidator):
+    if validator is None or (spec_format == "swagger") != (validator == "OpenAPIV2SpecValidator"):
         name = "OpenAPI" if spec_format == "openapi" else "Swagger"
         errors = [f"unsupported {name} version {version!r}"]
     else:
-        check_key = "/".join(
-            (
-                digest,
-                validator.__name__,
-                _VALIDATOR_VERSION,
-                str(limits.max_errors),
-            )
-        )
+        check_key = "/".join((digest, validator, _VALIDATOR_VERSION, str(limits.max_errors)))
         remembered = known.get(check_key)
         errors = (
             list(remembered)
             if remembered is not None
-            else _validate(document, validator, limits=limits)
+            else _validate(
+                document,
+                _VALIDATORS[family],
+                limits=limits,
+                json_text=content if packaging == "json" else None,
+            )
         )
     info = _dict(document.get("info"))
     api_version = info.get("version")
@@ -527,10 +607,25 @@ def _refuse_retrieval(uri: str) -> NoReturn:
 
 
 def _validate(
-    tree: dict[str, Json], validator: type[SpecValidator], *, limits: SpecLimits
+    tree: dict[str, Json],
+    validator: type[SpecValidator],
+    *,
+    limits: SpecLimits,
+    json_text: bytes | None = None,
 ) -> list[str]:
-    external = _external_refs(tree)
-    family = _FAMILIES.get(validator)
+    """openapi-spec-validator's messages for ``tree`` (none: valid), the first ``max_errors``.
+
+    ``json_text``, the JSON bytes ``tree`` was read from, lets a document
+    whose every reference is plainly local skip the walk that looks for others.
+    """
+    # Imported here: a crawl that validates nothing never loads them (see _VALIDATOR_NAMES).
+    from jsonschema_path import SchemaPath
+    from referencing.exceptions import Unresolvable
+
+    from discovery import openapicheck
+
+    external = [] if json_text is not None and _refs_all_local(json_text) else _external_refs(tree)
+    family = next((f for f, name in _VALIDATOR_NAMES.items() if name == validator.__name__), None)
     if not external and family is not None and openapicheck.proves_valid(tree, family):
         # The library would find nothing (see discovery.openapicheck): its
         # messages are only needed when there are some.
@@ -564,10 +659,33 @@ def _forget_validators() -> None:
     It is an unbounded ``lru_cache`` keyed on the validator instance, so every
     validated document would otherwise stay in memory for the life of the process.
     """
+    from openapi_spec_validator.validation.validators import SpecValidator
+
     memo = getattr(SpecValidator.iter_errors, "__wrapped__", None)
     cache_clear = getattr(memo, "cache_clear", None)
     if callable(cache_clear):
         cache_clear()
+
+
+#: A "$ref" key as JSON spells it, and the same key holding a local pointer.
+_REF_KEY = re.compile(rb'"\$ref"')
+_LOCAL_REF = re.compile(rb'"\$ref"\s*:\s*"#')
+_WIDE_BOMS = tuple(bom for bom, encoding in _BOMS if encoding != "utf-8-sig")
+
+
+def _refs_all_local(text: bytes) -> bool:
+    """Whether every reference in a JSON text is certainly local (``"$ref": "#..."``).
+
+    Read from the bytes, which is much cheaper than walking the tree: true only
+    when every ``"$ref"`` in them is a key holding a ``#`` string, and nothing
+    could spell a reference key otherwise (a backslash-u escape, ``$dynamicRef``,
+    ``$recursiveRef``). Anything else is "not certain", and the tree is walked.
+    """
+    if text.startswith(_WIDE_BOMS):  # UTF-16/32: the bytes do not spell it in ASCII
+        return False
+    if b"\\u" in text or b"$dynamicRef" in text or b"$recursiveRef" in text:
+        return False
+    return len(_REF_KEY.findall(text)) == len(_LOCAL_REF.findall(text))
 
 
 def _external_refs(tree: Json) -> list[str]:

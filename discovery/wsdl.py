@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import io
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _installed
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
-import zeep
-import zeep.exceptions
-import zeep.wsdl
 from lxml import etree
 
 from discovery.errors import NotASpecError, SpecError, SpecRefusedError
@@ -35,6 +35,8 @@ from discovery.model import Operation, SpecDocument
 __all__ = [
     "MAX_XML_BYTES",
     "MAX_XML_DEPTH",
+    "check_key",
+    "import_validator",
     "looks_like_soap_fault",
     "looks_like_wsdl",
     "parse_wsdl",
@@ -98,8 +100,41 @@ def looks_like_soap_fault(content: bytes) -> str | None:
     return version
 
 
+def import_validator() -> None:
+    """Import zeep, which only validation uses, ahead of the first WSDL."""
+    _refusing_transport()
+    import zeep.exceptions  # noqa: F401
+    import zeep.wsdl  # noqa: F401
+
+
+def check_key(digest: str, *, max_errors: int = 20) -> str:
+    """The key a WSDL 1.1 document's validation outcome is kept under, between runs.
+
+    ``digest`` is the SHA-256 of its bytes (hex); the rest names what judged
+    it, so another zeep or lxml release validates again.
+    """
+    return "/".join((digest, "zeep", _judges(), str(max_errors)))
+
+
+@cache
+def _judges() -> str:
+    found = []
+    for name in ("zeep", "lxml"):
+        try:
+            found.append(f"{name} {_installed(name)}")
+        except PackageNotFoundError:  # a frozen build without metadata
+            found.append(f"{name} ?")
+    return ", ".join(found)
+
+
 def parse_wsdl(
-    content: bytes, *, url: str, max_depth: int = MAX_XML_DEPTH, max_errors: int = 20
+    content: bytes,
+    *,
+    url: str,
+    max_depth: int = MAX_XML_DEPTH,
+    max_errors: int = 20,
+    digest: str | None = None,
+    known: Mapping[str, Sequence[str]] | None = None,
 ) -> SpecDocument:
     """Parse and validate a WSDL document.
 
@@ -108,6 +143,11 @@ def parse_wsdl(
         url: where the bytes came from; kept on the result, never fetched.
         max_depth: deepest element nesting accepted.
         max_errors: how many validation messages to keep.
+        digest: the SHA-256 of ``content`` (hex), when its outcome is to be
+            kept: the result then carries its :func:`check_key`.
+        known: validation outcomes (error messages) by check key, from an
+            earlier run: a WSDL 1.1 document already judged by zeep is not
+            loaded by zeep again (its facts are still read from its XML).
 
     Returns:
         The description; ``valid`` is False, with ``errors``, when zeep cannot
@@ -133,7 +173,12 @@ def parse_wsdl(
         return _wsdl20(content, document.root, url=url)
 
     facts = _read_facts(document.root)
-    errors = _unique(_zeep_problems(content))[:max_errors]
+    key = check_key(digest, max_errors=max_errors) if digest is not None else None
+    remembered = (known or {}).get(key) if key is not None else None
+    if remembered is not None:
+        errors = list(remembered)
+    else:
+        errors = _unique(_zeep_problems(content))[:max_errors]
     return SpecDocument(
         format="wsdl",
         spec_version="1.1",
@@ -148,6 +193,7 @@ def parse_wsdl(
         content=content,
         base_path=facts.base_path,
         soap_versions=facts.soap_versions,
+        check_key=key,
     )
 
 
@@ -328,30 +374,39 @@ class _LoadRefused(Exception):
         self.location = location
 
 
-class _RefusingTransport(zeep.Transport):
+@cache
+def _refusing_transport() -> type[Any]:
     """A zeep transport that loads nothing, from the network or from disk.
 
     zeep reads every imported WSDL or XSD through ``Transport.load``, and treats
     a plain path as a local file: refusing here is what keeps imports in a
-    hostile WSDL from reaching a host or the file system.
+    hostile WSDL from reaching a host or the file system. (Made on first use:
+    zeep is imported only when a WSDL is validated.)
     """
+    import zeep
 
-    def __init__(self) -> None:
-        super().__init__(timeout=1, operation_timeout=1)  # type: ignore[no-untyped-call]
+    class RefusingTransport(zeep.Transport):
+        def __init__(self) -> None:
+            super().__init__(timeout=1, operation_timeout=1)  # type: ignore[no-untyped-call]
 
-    def load(self, url: object) -> NoReturn:
-        raise _LoadRefused(str(url))
+        def load(self, url: object) -> NoReturn:
+            raise _LoadRefused(str(url))
 
-    def get(self, address: object, params: object, headers: object) -> NoReturn:
-        raise _LoadRefused(str(address))
+        def get(self, address: object, params: object, headers: object) -> NoReturn:
+            raise _LoadRefused(str(address))
 
-    def post(self, address: object, message: object, headers: object) -> NoReturn:
-        raise _LoadRefused(str(address))
+        def post(self, address: object, message: object, headers: object) -> NoReturn:
+            raise _LoadRefused(str(address))
+
+    return RefusingTransport
 
 
 def _zeep_problems(content: bytes) -> list[str]:
     """Load the WSDL with zeep and say what stopped it, if anything did."""
-    transport = _RefusingTransport()
+    import zeep
+    import zeep.wsdl
+
+    transport = _refusing_transport()()
     settings = zeep.Settings(
         strict=True,
         forbid_dtd=True,
@@ -367,7 +422,7 @@ def _zeep_problems(content: bytes) -> list[str]:
         warnings.simplefilter("always")
         try:
             # zeep annotates ``transport`` as a class; it takes an instance.
-            zeep.wsdl.Document(io.BytesIO(content), transport, settings=settings)  # type: ignore[arg-type]
+            zeep.wsdl.Document(io.BytesIO(content), transport, settings=settings)
         except Exception as exc:  # zeep raises many types on a bad WSDL; each means invalid
             problems.append(_zeep_failure(exc))
         finally:
@@ -381,6 +436,8 @@ def _zeep_problems(content: bytes) -> list[str]:
 
 
 def _zeep_failure(exc: Exception) -> str:
+    import zeep.exceptions
+
     location = getattr(exc, "location", None) or getattr(exc, "url", None)
     if isinstance(exc, (_LoadRefused, zeep.exceptions.ExternalReferenceForbidden)):
         return _short(f"imports {location!r}, which is not fetched: imports are never loaded")

@@ -38,6 +38,9 @@ __all__ = [
     "API_VERSION",
     "DEFAULT_OWNER",
     "BackstageOptions",
+    "POSTURE",
+    "FINDINGS",
+    "PostureMark",
     "GROUPS_PART",
     "entities",
     "label_selector",
@@ -67,6 +70,19 @@ _NAMESPACE: Final = "backstage.io/kubernetes-namespace"
 
 
 @dataclass(frozen=True, slots=True)
+class PostureMark:
+    """What an API entity says of its findings (:mod:`catalog.findings`).
+
+    Attributes:
+        status: The most urgent posture severity (``high``...), or ``ok``.
+        findings: Its current findings, posture and drift.
+    """
+
+    status: str
+    findings: int
+
+
+@dataclass(frozen=True, slots=True)
 class BackstageOptions:
     """How entities are shaped.
 
@@ -78,12 +94,16 @@ class BackstageOptions:
         selectors: The Services' label selectors (``spec.selector``), by
             ``cluster/namespace/service`` or ``namespace/service``; each one
             known becomes a ``backstage.io/kubernetes-label-selector``.
+        postures: Each judged API's posture by ``group:asset``; each becomes the
+            ``meshatlas.io/posture`` and ``meshatlas.io/findings`` annotations
+            and a ``posture-<status>`` tag. An API absent was never judged.
     """
 
     default_owner: str = DEFAULT_OWNER
     systems: bool = True
     portal_url: str | None = None
     selectors: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    postures: Mapping[str, PostureMark] = field(default_factory=dict)
 
     def selector_of(self, cluster: str | None, namespace: str, service: str) -> str | None:
         """The label selector of a Service as the plugin's annotation takes it, or None."""
@@ -273,12 +293,20 @@ def _api(asset: Asset, *, name: str, options: BackstageOptions) -> Entity:
     exposed_at = _exposed_at(asset)
     if exposed_at:
         annotations[EXPOSED_AT] = exposed_at
+    mark = options.postures.get(f"{asset.group_id}:{asset.asset_id}")
+    if mark is not None:
+        annotations[POSTURE] = mark.status
+        annotations[FINDINGS] = str(mark.findings)
     metadata: Entity = {
         "name": name,
         "title": asset.name,
         "annotations": annotations,
     }
-    tags = sorted({t for t in map(backstage_tag, asset.tags) if t} | _exposed_tag(exposed_at))
+    tags = sorted(
+        {t for t in map(backstage_tag, asset.tags) if t}
+        | _exposed_tag(exposed_at)
+        | _posture_tag(mark)
+    )
     if tags:
         metadata["tags"] = tags
     if asset.description:
@@ -324,6 +352,19 @@ def _exposed_at(asset: Asset) -> str:
 
 def _exposed_tag(exposed_at: str) -> set[str]:
     return {EXPOSED_TAG} if exposed_at else set()
+
+
+#: Annotation with an API's posture: its most urgent posture finding's severity, or ``ok``.
+POSTURE: Final = "meshatlas.io/posture"
+#: Annotation with how many findings (posture and drift) an API has now, as a string
+#: (Backstage's annotation values are strings).
+FINDINGS: Final = "meshatlas.io/findings"
+
+
+def _posture_tag(mark: PostureMark | None) -> set[str]:
+    # posture-high, posture-ok...: within Backstage's tag rule (backstage_tag keeps it so).
+    tag = backstage_tag(f"posture-{mark.status}") if mark is not None else None
+    return {tag} if tag else set()
 
 
 def _component(

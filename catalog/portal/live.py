@@ -18,9 +18,11 @@ from collections.abc import Mapping
 from typing import Final
 from urllib.parse import urlencode
 
+from catalog import findings
 from catalog.errors import InvalidAsset, NotFound
+from catalog.graphmodel import RunGraphHeader
 from catalog.model import AssetSummary
-from catalog.portal import graphsvg, pages
+from catalog.portal import charts, graphsvg, pages
 from catalog.portal.pages import Page
 from catalog.storage.store import MAX_PAGE, CatalogStore
 
@@ -55,6 +57,8 @@ class LiveSite:
             return pages.render("index.html", self._index(query), static=False)
         if path == "graph.html":
             return self._graph(query)
+        if path == "findings.html":
+            return self._findings(query)
         if path.startswith("static/"):
             return pages.static_file(path)
         if match := pages.API_PAGE.match(path):
@@ -101,7 +105,7 @@ class LiveSite:
         return {
             "root": "",
             "title": "APIs",
-            "rows": [_row(asset) for asset in assets],
+            "rows": self._with_posture([_row(asset) for asset in assets]),
             "types": types,
             "lifecycles": lifecycles,
             "namespaces": namespaces,
@@ -135,7 +139,15 @@ class LiveSite:
                 providers.append(None)
         consumers = self._store.callers(group_id, asset_id)
         context = pages.api_context(asset, providers, consumers, version=shown)
+        context["posture"] = findings.of_asset(asset, self._finding_clusters())
+        # Inbound traffic over the kept runs, charted (catalog.portal.charts).
+        context["analytics"] = charts.panel(
+            charts.history(asset, headers=self._run_graphs_of, load=self._store.run_graph)
+        )
         return pages.render(path, context, static=False, template="api.html")
+
+    def _run_graphs_of(self, cluster: str) -> list[RunGraphHeader]:
+        return self._store.run_graphs(cluster=cluster)
 
     def _diff(self, path: str, group_id: str, asset_id: str, old: str, new: str) -> Page | None:
         try:
@@ -155,6 +167,78 @@ class LiveSite:
         if found is None or found.packaging != ext:
             return None
         return Page(path, found.content, pages.CONTENT_TYPES[ext])
+
+    # -- posture and drift findings (catalog.findings) ------------------------------
+
+    def _finding_clusters(self) -> list[findings.ClusterFindings]:
+        reader = findings.FindingsReader(headers=self._store.run_graphs, load=self._store.run_graph)
+        return reader.clusters()
+
+    def _with_posture(self, rows: list[dict[str, object]]) -> list[dict[str, object]]:
+        """Each home page row with its API's posture badge."""
+        clusters = self._finding_clusters()
+        for row in rows:
+            asset = row["asset"]
+            assert isinstance(asset, AssetSummary)
+            row["posture"] = findings.of_asset(asset, clusters).status
+        return rows
+
+    def _findings(self, query: Mapping[str, str]) -> Page:
+        """Every cluster's current findings, filtered and paged in the server."""
+        clusters = self._finding_clusters()
+        everything, _ = findings.select(clusters)
+        wanted = {name: query.get(name, "").strip()[:200] for name in _FINDING_FILTERS}
+        chosen = findings.FindingFilter(**{k: v or None for k, v in wanted.items()})
+        current, resolved = findings.select(clusters, chosen)
+        number = _page_number(query.get("page"))
+        first = (number - 1) * FINDINGS_PAGE
+
+        def link(to: int) -> str:
+            kept = {k: v for k, v in wanted.items() if v}
+            return "?" + urlencode({**kept, "page": to})
+
+        shown = current[first : first + FINDINGS_PAGE]
+        namespaces = {findings.where(s.finding)[1] for s in everything}
+        context: dict[str, object] = {
+            "root": "",
+            "title": "Findings",
+            "chosen": wanted,
+            "severities": findings.SEVERITIES,
+            "sources": findings.SOURCES,
+            "kinds": sorted({s.finding.kind for s in everything}),
+            "namespaces": sorted(n for n in namespaces if n),
+            "clusters": [c.cluster for c in clusters],
+            "runs": clusters,
+            "rows": shown,
+            "total": len(current),
+            "counts": {
+                sev: sum(1 for s in current if s.finding.severity == sev)
+                for sev in findings.SEVERITIES
+            },
+            "resolved": resolved[:FINDINGS_PAGE],
+            "resolved_total": len(resolved),
+            "paging": {
+                "first": first + 1 if shown else 0,
+                "last": first + len(shown),
+                "previous": link(number - 1) if number > 1 else None,
+                "next": link(number + 1) if first + len(shown) < len(current) else None,
+            },
+            "api_href": _asset_href,
+        }
+        return pages.render("findings.html", context, static=False)
+
+
+#: Findings on one page of the findings page.
+FINDINGS_PAGE: Final = 100
+_FINDING_FILTERS: Final = ("severity", "kind", "source", "namespace", "cluster")
+
+
+def _asset_href(asset: str | None) -> str | None:
+    """The API page of ``group:asset``, relative to the portal root."""
+    if not asset or ":" not in asset:
+        return None
+    group_id, asset_id = asset.split(":", 1)
+    return f"apis/{group_id}/{asset_id}.html"
 
 
 def _row(asset: AssetSummary) -> dict[str, object]:

@@ -8,6 +8,8 @@ store itself, :class:`~catalog.CatalogStore`) or ``http(s)://…`` (a
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,6 +43,10 @@ _BATCHES: Final = "/meshatlas/api/v1/publication-batches"
 _MEMORY: Final = "/meshatlas/api/v1/probe-memory"
 #: Failures every later request would share: publishing stops at the first.
 _FATAL: Final = frozenset({None, 401, 403, 404})
+#: Instance fields servers before exposure refuse as unknown ("instance.exposure:
+#: is not a known field", a 400 naming the field; alone or in a batch's slot). The
+#: field itself, never one inside it (instance.exposure[0].host is a bad value).
+_EXTRAS: Final = re.compile(r"(?<![\w-])instance\.(?:exposure|subsets)(?![\w.\[])")
 
 
 class PublishTarget(Protocol):
@@ -125,6 +131,9 @@ class HttpTarget:
     warm as one writing to the database. A server without those routes (an
     older meshatlas) gets one request per draft, and crawls through it start
     cold. A server that takes smaller bodies than a batch (413) gets halves.
+    A server from before instance exposure and subsets refuses them as
+    unknown fields: the refused drafts are sent again once without them, the
+    rest of the run sends none, and :attr:`notes` says so.
 
     Args:
         base_url: The server, e.g. ``https://catalog.example:8443``.
@@ -156,6 +165,10 @@ class HttpTarget:
         # Until the server shows it predates the crawler routes (404/405).
         self._batches = True
         self._remembers = True
+        # Until the server refuses instance.exposure/subsets as unknown fields.
+        self._extras = True
+        self._extras_refused: str | None = None
+        self._bare_sent: set[tuple[str, str, str, int]] = set()
         self._memory: tuple[tuple[str, ...] | None, crawlwire.ProbeMemory] | None = None
 
     def publish(self, draft: AssetDraft, *, seen_at: datetime) -> PublishResult:
@@ -165,8 +178,26 @@ class HttpTarget:
             InvalidAsset: The server refused the draft (400).
             RemoteError: Any other failure, including no answer.
         """
-        answer = self._post(_PUBLICATIONS, wire.publication_json(draft, seen_at=seen_at))
+        sent = self._bare(draft)
+        try:
+            answer = self._post(_PUBLICATIONS, wire.publication_json(sent, seen_at=seen_at))
+        except (InvalidAsset, RemoteError) as exc:
+            if sent is not draft or not self._refuses_extras(exc):
+                raise
+            sent = self._bare(draft)  # once, without what this server does not know
+            answer = self._post(_PUBLICATIONS, wire.publication_json(sent, seen_at=seen_at))
         return wire.result_from_json(answer)
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What publishing through this server left out, said once (empty when nothing)."""
+        if self._extras_refused is None:
+            return ()
+        return (
+            f"{len(self._bare_sent)} instance(s) published without where they are exposed and"
+            " their DestinationRule subsets: the catalogue server predates them (it said"
+            f" {self._extras_refused!r}); upgrade it to keep them",
+        )
 
     def record_run(
         self,
@@ -241,7 +272,8 @@ class HttpTarget:
                             return results
                 else:
                     url, expected = self._base + _BATCHES, len(chunk.drafts)
-                    results += crawlwire.batch_results_from_json(answer, expected=expected, url=url)
+                    got = crawlwire.batch_results_from_json(answer, expected=expected, url=url)
+                    results += self._retry_bare(chunk.drafts, got, seen_at=seen_at)
         return results
 
     def sightings(self, *, clusters: Collection[str] | None = None) -> Sequence[Sighting]:
@@ -339,10 +371,65 @@ class HttpTarget:
         self._memory = (scope, memory)
         return memory
 
+    def _refuses_extras(self, exc: CatalogError) -> bool:
+        """Whether ``exc`` refuses instance.exposure/subsets as unknown (400 or 422).
+
+        The first such refusal turns them off for the rest of the run.
+        """
+        status = 400 if isinstance(exc, InvalidAsset) else getattr(exc, "status", None)
+        named = f"{exc.field} {exc}" if isinstance(exc, InvalidAsset) else str(exc)
+        if status not in (400, 422) or _EXTRAS.search(named) is None:
+            return False
+        if self._extras:
+            self._extras = False
+            self._extras_refused = str(exc)
+        return True
+
+    def _bare(self, draft: AssetDraft) -> AssetDraft:
+        """``draft`` as this server takes it: without exposure and subsets once refused."""
+        place = draft.instance
+        if self._extras or not (place.exposure or place.subsets):
+            return draft
+        self._bare_sent.add((place.cluster, place.namespace, place.service, place.port))
+        bare = dataclasses.replace(place, exposure=(), subsets=())
+        return dataclasses.replace(draft, instance=bare)
+
+    def _retry_bare(
+        self,
+        drafts: Sequence[AssetDraft],
+        results: list[PublishResult | CatalogError],
+        *,
+        seen_at: datetime,
+    ) -> list[PublishResult | CatalogError]:
+        """Publish again, in one batch and once, the drafts refused for exposure or subsets."""
+        out = list(results)
+        again: list[int] = []
+        chunk = _Chunk()
+        for index, (draft, result) in enumerate(zip(drafts, results, strict=True)):
+            if not isinstance(result, CatalogError) or not self._refuses_extras(result):
+                continue
+            bare = self._bare(draft)
+            if bare is not draft:  # one that carried neither: the refusal stands
+                again.append(index)
+                chunk.add(bare, orjson.dumps(wire.draft_json(bare)))
+        if not again:
+            return out
+        stamp = orjson.dumps(seen_at.isoformat())
+        body = b'{"seenAt":%b,"publications":[%b]}' % (stamp, b",".join(chunk.bodies))
+        try:
+            answer = self._send("POST", _BATCHES, content=body)
+            url = self._base + _BATCHES
+            retried = crawlwire.batch_results_from_json(answer, expected=len(again), url=url)
+        except CatalogError as exc:
+            retried = [exc] * len(again)
+        for index, result in zip(again, retried, strict=True):
+            out[index] = result
+        return out
+
     def _chunks(self, drafts: Sequence[AssetDraft]) -> Iterator[_Chunk]:
         chunk = _Chunk()
         for draft in drafts:
-            body = orjson.dumps(wire.draft_json(draft))
+            body = orjson.dumps(wire.draft_json(self._bare(draft)))
             full = len(chunk.drafts) >= self._batch_size
             if chunk.drafts and (full or chunk.size + len(body) > self._batch_bytes):
                 yield chunk

@@ -34,7 +34,7 @@ from catalog.exports import backstage, backstage_location
 from catalog.model import AssetDraft, PublishResult
 from catalog.publishing import validation
 from catalog.remote import crawlwire, wire
-from catalog.server import graphviews, openapi, views
+from catalog.server import analyticsviews, findingviews, graphviews, openapi, views
 from catalog.server.auth import Auth
 from catalog.storage.store import CatalogStore
 
@@ -132,6 +132,9 @@ def make_app(
     add("GET", f"{MESHATLAS}/graph", _graph)
     add("POST", f"{MESHATLAS}/run-graphs", _save_run_graph)
     add("GET", f"{MESHATLAS}/run-graphs", _run_graphs)
+    add("GET", f"{MESHATLAS}/assets/{{groupId}}/{{assetId}}/analytics", _asset_analytics)
+    add("GET", f"{MESHATLAS}/findings", _findings)
+    add("GET", f"{MESHATLAS}/assets/{{groupId}}/{{assetId}}/findings", _asset_findings)
     add("GET", f"{MESHATLAS}/backstage/catalog-info.yaml", _backstage)
     add("GET", "/portal", _portal_root)
     add("GET", "/portal/{path:.*}", _portal)
@@ -391,6 +394,23 @@ async def _asset_instances(request: web.Request) -> web.Response:
     )
 
 
+async def _asset_analytics(request: web.Request) -> web.Response:
+    # Inbound traffic over the kept runs of every cluster the asset runs in.
+    if request.query:
+        raise InvalidAsset(sorted(request.query)[0], "is not a known query parameter")
+    group_id, asset_id = _ids(request)
+    store = _store(request)
+
+    def read() -> dict[str, Any]:
+        asset = store.get(group_id, asset_id)
+        points = analyticsviews.history(
+            asset, headers=lambda c: store.run_graphs(cluster=c), load=store.run_graph
+        )
+        return analyticsviews.history_json(asset, points)
+
+    return web.json_response(await _call(read))
+
+
 async def _get_version(request: web.Request) -> web.Response:
     group_id, asset_id = _ids(request)
     found = await _call(
@@ -556,6 +576,22 @@ async def _run_graphs(request: web.Request) -> web.Response:
     return web.json_response(found)
 
 
+async def _findings(request: web.Request) -> web.Response:
+    # Each cluster's newest kept run's findings, with first and last seen over its kept runs.
+    found = await _call(findingviews.answer, store=_store(request), query=dict(request.query))
+    return web.json_response(found)
+
+
+async def _asset_findings(request: web.Request) -> web.Response:
+    if request.query:
+        raise InvalidAsset(sorted(request.query)[0], "is not a known query parameter")
+    group_id, asset_id = _ids(request)
+    found = await _call(
+        findingviews.asset_answer, store=_store(request), group_id=group_id, asset_id=asset_id
+    )
+    return web.json_response(found)
+
+
 _PUBLIC_URL: Final = web.AppKey("public_url", str)
 
 
@@ -569,7 +605,9 @@ async def _backstage(request: web.Request) -> web.Response:
     if portal_url is None and isinstance(local, tuple):
         host = f"[{local[0]}]" if ":" in local[0] else local[0]
         portal_url = f"{request.scheme}://{host}:{local[1]}"
-    options = backstage.BackstageOptions(portal_url=portal_url)
+    # Each judged API's posture, as the findings routes answer it.
+    postures = await _call(findingviews.postures, store=_store(request), assets=assets)
+    options = backstage.BackstageOptions(portal_url=portal_url, postures=postures)
     location_url = f"{portal_url or ''}{request.path}"
     text = backstage_location.answer(
         dict(request.query), assets, location_url=location_url, options=options

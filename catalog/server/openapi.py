@@ -291,6 +291,8 @@ def _paths() -> Json:
             )
         },
         **_portal_paths(),
+        **_finding_paths(),
+        **_analytics_paths(),
         f"{_M}/graph": {
             "get": _operation(
                 "The assets' dependency graph (networkx node-link JSON)",
@@ -714,6 +716,8 @@ def _schemas() -> Json:
             },
         ),
         **_run_graph_schemas(),
+        **_finding_schemas(),
+        **_analytics_schemas(),
         "Graph": _object(
             ["directed", "nodes", "edges"],
             {
@@ -743,6 +747,12 @@ def _run_graph_schemas() -> Json:
             "cluster": text,
             "asset": {**text, "description": "group:asset of the API it serves."},
             "health": {**rate, "description": "Error rate of its inbound calls."},
+            "analytics": {
+                "type": "object",
+                "nullable": True,
+                "description": "Its inbound traffic (rps, errorRate, clientErrorRate, p50Ms,"
+                " p95Ms, p99Ms, consumers), where telemetry measured it.",
+            },
         },
     )
     edge = _object(
@@ -764,6 +774,13 @@ def _run_graph_schemas() -> Json:
         "runId": {"type": "integer", "nullable": True},
         "nodes": {"type": "array", "items": node},
         "edges": {"type": "array", "items": edge},
+        "findings": {
+            "type": "object",
+            "nullable": True,
+            "description": "The run's posture and drift findings in this cluster: items"
+            " (source, severity, kind, subject, objects, reason, node, asset, operation,"
+            " calls), postureJudged and driftJudged (node ids). Absent for runs without.",
+        },
     }
     header = _object(
         ["id", "cluster", "takenAt", "nodes", "edges", "digest"],
@@ -790,6 +807,170 @@ def _run_graph_schemas() -> Json:
             {**graph, "id": {"type": "integer"}, "digest": {"type": "string"}, "runs": headers},
         ),
         "RunGraphList": _object(["clusters", "runs"], {"clusters": _strings(), "runs": headers}),
+    }
+
+
+def _finding_paths() -> Json:
+    severities = _enum("high", "medium", "low", "info")
+    return {
+        f"{_M}/findings": {
+            "get": _operation(
+                "Posture and drift findings of each cluster's newest kept run, with history",
+                "findings",
+                {
+                    "200": _json(
+                        _ref("FindingList"),
+                        "Most urgent first; firstSeen and lastSeen over the cluster's kept"
+                        " runs; what the run before the newest held and the newest no"
+                        " longer does is listed apart as resolved.",
+                    ),
+                    **_errors(400, 401, 503),
+                },
+                parameters=[
+                    _query("cluster", "Only this cluster's findings."),
+                    _query("namespace", "Only findings about this namespace."),
+                    _query("severity", "Only this severity.", severities),
+                    _query("kind", "Only this kind (plaintext-accepted, ...)."),
+                    _query("source", "Only posture or drift.", _enum("posture", "drift")),
+                    _query("asset", "Only findings about this API (group:asset)."),
+                    _query("offset", "Findings to skip.", {"type": "integer", "minimum": 0}),
+                    _query(
+                        "limit",
+                        "Findings per answer.",
+                        {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+                    ),
+                ],
+            )
+        },
+        f"{_M}/assets/{{groupId}}/{{assetId}}/findings": {
+            "parameters": _IDS,
+            "get": _operation(
+                "One API's posture badge and its findings over every cluster it runs in",
+                "assetFindings",
+                {"200": _json(_ref("AssetFindings"), "Its findings."), **_errors(401, 404, 503)},
+            ),
+        },
+    }
+
+
+def _finding_schemas() -> Json:
+    text = {"type": "string", "nullable": True}
+    finding = _object(
+        ["source", "kind", "severity", "subject", "objects", "reason", "firstSeen", "lastSeen"],
+        {
+            "source": _enum("posture", "drift"),
+            "kind": {"type": "string"},
+            "severity": _enum("high", "medium", "low", "info"),
+            "subject": {"type": "string", "description": "cluster/ns/service[:port] or a -> b"},
+            "objects": _strings(),
+            "reason": {"type": "string"},
+            "cluster": {"type": "string"},
+            "namespace": text,
+            "node": text,
+            "asset": {**text, "description": "group:asset, where the subject maps to one."},
+            "operation": {**text, "description": "The operation a drift finding is about."},
+            "calls": {"type": "integer", "nullable": True},
+            "firstSeen": {"type": "string", "format": "date-time"},
+            "lastSeen": {"type": "string", "format": "date-time"},
+            "resolved": {"type": "boolean"},
+        },
+    )
+    items = {"type": "array", "items": _ref("Finding")}
+    run = _object(
+        ["cluster", "graphId", "takenAt"],
+        {
+            "cluster": {"type": "string"},
+            "graphId": {"type": "integer"},
+            "runId": {"type": "integer", "nullable": True},
+            "takenAt": {"type": "string", "format": "date-time"},
+            "carriesFindings": {"type": "boolean"},
+        },
+    )
+    return {
+        "Finding": finding,
+        "FindingList": _object(
+            ["total", "findings", "resolved", "runs"],
+            {
+                "total": {"type": "integer"},
+                "offset": {"type": "integer"},
+                "limit": {"type": "integer"},
+                "findings": items,
+                "resolvedTotal": {"type": "integer"},
+                "resolved": items,
+                "runs": {"type": "array", "items": run},
+            },
+        ),
+        "AssetFindings": _object(
+            ["asset", "posture", "findings", "resolved"],
+            {
+                "asset": {"type": "string"},
+                "posture": _enum("high", "medium", "low", "info", "ok", "not-judged"),
+                "findings": items,
+                "resolved": items,
+            },
+        ),
+    }
+
+
+def _analytics_paths() -> Json:
+    return {
+        f"{_M}/assets/{{groupId}}/{{assetId}}/analytics": {
+            "parameters": _IDS,
+            "get": _operation(
+                "One API's inbound traffic over the kept runs of every cluster it runs in",
+                "assetAnalytics",
+                {
+                    "200": _json(
+                        _ref("AssetAnalytics"),
+                        "One point per kept run and Service node telemetry measured, oldest"
+                        " first; a run without a measurement has no point.",
+                    ),
+                    **_errors(400, 401, 404, 503),
+                },
+            ),
+        },
+    }
+
+
+def _analytics_schemas() -> Json:
+    number = {"type": "number", "minimum": 0, "nullable": True}
+    rate = {"type": "number", "minimum": 0, "maximum": 1}
+    consumer = _object(
+        ["source", "rps", "share", "errorRate"],
+        {
+            "source": {"type": "string", "description": "The caller's node id."},
+            "rps": {"type": "number", "minimum": 0},
+            "share": {**rate, "description": "Its part of the API's requests."},
+            "errorRate": rate,
+        },
+    )
+    point = _object(
+        ["takenAt", "cluster", "node", "rps", "errorRate", "clientErrorRate", "consumers"],
+        {
+            "takenAt": {"type": "string", "format": "date-time"},
+            "cluster": {"type": "string"},
+            "node": {"type": "string", "description": "cluster/namespace/service"},
+            "runId": {"type": "integer", "nullable": True},
+            "window": {"type": "string", "nullable": True},
+            "rps": {"type": "number", "minimum": 0},
+            "errorRate": {**rate, "description": "5xx and gRPC status other than 0."},
+            "clientErrorRate": {**rate, "description": "4xx, counted apart."},
+            "p50Ms": number,
+            "p95Ms": number,
+            "p99Ms": number,
+            "consumers": {"type": "array", "items": consumer},
+        },
+    )
+    return {
+        "AssetAnalytics": _object(
+            ["groupId", "assetId", "clusters", "points"],
+            {
+                "groupId": {"type": "string"},
+                "assetId": {"type": "string"},
+                "clusters": _strings(),
+                "points": {"type": "array", "items": point},
+            },
+        ),
     }
 
 

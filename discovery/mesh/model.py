@@ -132,16 +132,34 @@ class AmbientConfig:
     services: tuple[ServiceDataplane, ...] = ()
     #: ``(cluster, namespace)`` labelled ``istio.io/dataplane-mode=ambient``.
     ambient_namespaces: frozenset[tuple[str, str]] = frozenset()
+    # Indexes built once: dataplane() and waypoint_for() are asked per Service.
+    _dataplanes: Mapping[ServiceKey, ServiceDataplane] = field(
+        init=False, repr=False, compare=False, hash=False
+    )
+    _waypoints: Mapping[ServiceKey, Waypoint] = field(
+        init=False, repr=False, compare=False, hash=False
+    )
+
+    def __post_init__(self) -> None:
+        planes: dict[ServiceKey, ServiceDataplane] = {}
+        for plane in self.services:
+            planes.setdefault(plane.service, plane)
+        serving: dict[ServiceKey, Waypoint] = {}
+        for waypoint in self.waypoints:
+            for key in waypoint.serves:
+                serving.setdefault(key, waypoint)
+        object.__setattr__(self, "_dataplanes", planes)
+        object.__setattr__(self, "_waypoints", serving)
 
     def dataplane(self, key: ServiceKey) -> ServiceDataplane | None:
-        return next((s for s in self.services if s.service == key), None)
+        return self._dataplanes.get(key)
 
     @property
     def l7_blind(self) -> frozenset[ServiceKey]:
         return frozenset(s.service for s in self.services if s.l7_blind)
 
     def waypoint_for(self, key: ServiceKey) -> Waypoint | None:
-        return next((w for w in self.waypoints if key in w.serves), None)
+        return self._waypoints.get(key)
 
     def is_waypoint(self, cluster: str, namespace: str, workload: str) -> bool:
         return any(

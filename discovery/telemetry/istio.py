@@ -10,6 +10,15 @@ in ambient mode, what waypoints reported for the namespace's Services
     sum(rate(istio_requests_total{reporter="source",source_workload_namespace="shop"}[10m]))
       by (source_workload, ..., response_code, grpc_response_status, connection_security_policy)
 
+A caller outside those namespaces (an ingress gateway in ``istio-ingress`` or
+``istio-system``, a client in a namespace without Services or excluded from
+the crawl) is named by the server side's series as ``source_workload_namespace``;
+a second round reads the client side (``reporter="source"``) of exactly those
+namespaces and keeps the series whose destination is in the inventory, so a
+gateway's own view (its rate, the 503s the server never saw) is not lost. The
+second round costs one family (five queries) per such calling namespace, so
+the total stays at most ``5 * (3 * inventory namespaces + calling namespaces)``.
+
 Latency is read as bucket rates (``sum(rate(..._bucket{...}[10m])) by (le, ...)``)
 and the quantiles are taken per logical edge after summing its buckets
 (:mod:`discovery.telemetry.histogram`). Which reporter speaks for which edge,
@@ -29,7 +38,7 @@ import httpx
 from discovery.errors import TelemetryError
 from discovery.model import Edge
 from discovery.telemetry import calls
-from discovery.telemetry.base import NodeNamer
+from discovery.telemetry.base import UNKNOWN, NodeNamer
 from discovery.telemetry.prometheus import PrometheusApi
 
 __all__ = ["IstioPrometheusSource"]
@@ -101,6 +110,11 @@ class IstioPrometheusSource:
         self.waypoints = frozenset(waypoints)
         self.include_waypoints = include_waypoints
         self._slots = asyncio.Semaphore(concurrency)
+        #: Series the last :meth:`edges` read; None until one answered in full.
+        self.series: int | None = None
+        #: Every series the last :meth:`edges` read, kept for per-API
+        #: analytics (:mod:`discovery.telemetry.analytics`) to need no query.
+        self.observations: tuple[calls.Observation, ...] = ()
 
     @property
     def queries(self) -> int:
@@ -115,20 +129,26 @@ class IstioPrometheusSource:
         """
         seen: list[calls.Observation] = []
         jobs: list[Coroutine[Any, Any, None]] = []
-        for namespace in namer.namespaces():
+        inside = namer.namespaces()
+        for namespace in inside:
             for reporter, label in _FAMILIES:
                 selector = f'reporter="{reporter}",{label}="{_quote(namespace)}"'
                 jobs.extend(self._jobs(reporter, selector, seen))
-        # One failed query spoils the answer: cancel the rest, report the first.
-        try:
-            async with asyncio.TaskGroup() as group:
-                for job in jobs:
-                    group.create_task(job)
-        except BaseExceptionGroup as failed:
-            first = _first_failure(failed)
-            if first is None:
-                raise
-            raise first from None
+        await _all_or_first_failure(jobs)
+        # Second round: the client side of callers the server side named from
+        # namespaces outside the inventory; only their calls into it are kept.
+        outside: list[calls.Observation] = []
+        jobs = []
+        for namespace in _outside_callers(seen, inside):
+            selector = f'reporter="source",source_workload_namespace="{_quote(namespace)}"'
+            jobs.extend(self._jobs("source", selector, outside))
+        await _all_or_first_failure(jobs)
+        wanted = frozenset(inside)
+        seen.extend(
+            o for o in outside if o.sample.labels.get("destination_service_namespace") in wanted
+        )
+        self.series = len(seen)
+        self.observations = tuple(seen)
         return calls.logical_edges(
             seen, namer, waypoints=self.waypoints, include_waypoints=self.include_waypoints
         )
@@ -168,6 +188,29 @@ class IstioPrometheusSource:
         async with self._slots:
             rows = await self.api.query(promql)
         into.extend(calls.Observation(reporter, kind, row) for row in rows)
+
+
+async def _all_or_first_failure(jobs: list[Coroutine[Any, Any, None]]) -> None:
+    """Run ``jobs`` at once; one failed query spoils the answer, so cancel the rest."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            for job in jobs:
+                group.create_task(job)
+    except BaseExceptionGroup as failed:
+        first = _first_failure(failed)
+        if first is None:
+            raise
+        raise first from None
+
+
+def _outside_callers(seen: Iterable[calls.Observation], inside: Iterable[str]) -> list[str]:
+    """Namespaces the server side (sidecar, ztunnel, waypoint) names as callers
+    that the inventory's own client-side queries did not cover, sorted."""
+    known = set(inside)
+    callers = {
+        o.sample.labels.get("source_workload_namespace", "") for o in seen if o.reporter != "source"
+    }
+    return sorted(callers - known - {"", UNKNOWN})
 
 
 def _first_failure(group: BaseExceptionGroup[BaseException]) -> TelemetryError | None:

@@ -13,6 +13,7 @@ from typing import Final
 
 import catalog
 from catalog.model import DEFAULT_STALE_AFTER
+from catalog.storage.graphs import MAX_KEPT
 from discovery import crawl
 from discovery.inventory import DEFAULT_EXCLUDED
 from discovery.model import Discovery, Inventory, Problem, ServiceFindings, ServiceKey
@@ -27,7 +28,7 @@ from meshatlas.interface.parsing import (
     positive_int,
     probe_path,
 )
-from meshatlas.job import metrics, outcome, pipeline, telemetry
+from meshatlas.job import graphpublish, metrics, outcome, pipeline, telemetry
 from meshatlas.job.pipeline import DiscoverOptions
 from meshatlas.status import ExitCode
 
@@ -98,6 +99,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         metavar="N",
         help="mark an instance stale (kept, not deleted) once N complete sightings of its"
         " Service in a row did not see it (default: %(default)s)",
+    )
+    out.add_argument(
+        "--graph-runs-kept",
+        type=_runs_kept,
+        default=graphpublish.DEFAULT_KEPT,
+        metavar="N",
+        help="runs whose service graph, analytics and findings the catalogue keeps per"
+        " cluster: the history charts and first/last seen read them (1 to"
+        f" {MAX_KEPT}; default: %(default)s)",
     )
     out.add_argument(
         "--fail-on",
@@ -195,6 +205,7 @@ def options_from(args: argparse.Namespace) -> DiscoverOptions:
         dry_run=args.dry_run,
         deprecate_after=args.deprecate_after,
         stale_after=args.stale_after,
+        graph_runs_kept=args.graph_runs_kept,
         probe_paths=tuple(args.probe_path),
         exhaustive=args.exhaustive,
         probe_budget=args.probe_budget,
@@ -328,3 +339,11 @@ def _interrupted(
     written = [str(p) for p in result.outputs]
     console.error(said + (f"; the report so far: {', '.join(written)}" if written else ""))
     return ExitCode.INTERRUPTED
+
+
+def _runs_kept(text: str) -> int:
+    """``--graph-runs-kept``: 1 to the catalogue's most."""
+    value = positive_int(text)
+    if value > MAX_KEPT:
+        raise argparse.ArgumentTypeError(f"at most {MAX_KEPT}")
+    return value

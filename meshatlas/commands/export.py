@@ -135,6 +135,7 @@ def run(args: argparse.Namespace) -> ExitCode:
                 systems=not args.no_systems,
                 portal_url=args.portal_url,
                 selectors=selectors,
+                postures=catalogues.read_postures(catalogue, assets, flag=flag),
             )
             found = backstage.entities(assets, options=options)
             path = backstage.write(found, out, split=not args.single_file)

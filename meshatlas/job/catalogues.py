@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -27,6 +27,8 @@ if TYPE_CHECKING:  # imported when a catalogue is read: parse() must stay light
     import httpx
 
     import catalog
+    from catalog.exports.backstage import PostureMark
+    from catalog.model import ExposureSource, InstanceExposure, InstanceSubset
 
 __all__ = [
     "CATALOG_ENV",
@@ -41,6 +43,7 @@ __all__ = [
     "given",
     "parse",
     "read_assets",
+    "read_postures",
     "read_listing",
     "require_existing",
     "writable_place",
@@ -267,6 +270,35 @@ def read_assets(
     return _read_database(catalogue, flag=flag, group_id=group_id)
 
 
+def read_postures(
+    catalogue: CatalogueUrl,
+    assets: Sequence[catalog.Asset],
+    *,
+    flag: str = "--catalog",
+    client: httpx.Client | None = None,
+) -> dict[str, PostureMark]:
+    """Each judged asset's posture mark, by ``group:asset``, as the served location gives it.
+
+    A catalogue server older than the findings routes (404) gives none.
+
+    Raises:
+        UsageError: No such catalogue, or a token the server refused.
+        SourceError: The database or server did not answer.
+    """
+    if catalogue.kind == "http":
+        reader = ServerCatalogue(
+            catalogue, flag=flag, token=os.environ.get(TOKEN_ENV) or None, client=client
+        )
+        try:
+            return reader.postures(assets)
+        finally:
+            reader.close()
+    from catalog.server import findingviews
+
+    with _reading_store(catalogue, flag=flag) as store:
+        return findingviews.postures(store, assets)
+
+
 def _read_database(
     catalogue: CatalogueUrl, *, flag: str, group_id: str | None
 ) -> list[catalog.Asset]:
@@ -430,6 +462,30 @@ class ServerCatalogue:
             if not page or len(page) < _PAGE or (total is not None and offset >= total):
                 return found
 
+    def postures(self, assets: Sequence[catalog.Asset]) -> dict[str, PostureMark]:
+        """Each judged asset's posture mark, one findings read per asset."""
+        from catalog.exports.backstage import PostureMark
+
+        marks: dict[str, PostureMark] = {}
+        for asset in assets:
+            group, name = quote(asset.group_id, safe=""), quote(asset.asset_id, safe="")
+            path = f"/meshatlas/api/v1/assets/{group}/{name}/findings"
+            response = self._get(path, missing_ok=True)
+            if response.status_code == 404:
+                if not marks:
+                    return {}  # a server from before the findings routes
+                raise SourceError(f"{self._where(path)}: the catalogue server answered 404")
+            try:
+                answer = response.json()
+            except ValueError as exc:
+                raise SourceError(f"{self._where(path)}: not JSON") from exc
+            status = answer.get("posture") if isinstance(answer, dict) else None
+            if isinstance(status, str) and status != "not-judged":
+                found = answer.get("findings")
+                count = len(found) if isinstance(found, list) else 0
+                marks[f"{asset.group_id}:{asset.asset_id}"] = PostureMark(status, count)
+        return marks
+
     def listing(self, *, group_id: str | None = None, asset_id: str | None = None) -> list[Listed]:
         """Every asset (of ``group_id``, with id ``asset_id``) with its versions' summaries.
 
@@ -545,8 +601,13 @@ class ServerCatalogue:
     def _where(self, path: str) -> str:
         return f"{self._flag} {self._catalogue.shown}: {path}"
 
-    def _get(self, path: str, *, params: dict[str, str] | None = None) -> httpx.Response:
-        """One GET; its answer in full (bounded), or the error that says why not."""
+    def _get(
+        self, path: str, *, params: dict[str, str] | None = None, missing_ok: bool = False
+    ) -> httpx.Response:
+        """One GET; its answer in full (bounded), or the error that says why not.
+
+        ``missing_ok``: a 404 is answered (for routes an older server lacks).
+        """
         import httpx
 
         url = self._base + path
@@ -571,7 +632,7 @@ class ServerCatalogue:
                 f"{self._flag} {self._catalogue.shown}: the catalogue server {told}"
                 f" ${TOKEN_ENV} ({status})"
             )
-        if status != 200:
+        if status != 200 and not (missing_ok and status == 404):
             raise SourceError(f"{self._where(path)}: the catalogue server answered {status}")
         return httpx.Response(status, headers=response.headers, content=bytes(body))
 
@@ -627,7 +688,38 @@ def _instance(item: dict[str, Any]) -> catalog.Instance:
         environment=item.get("environment"),
         last_seen=datetime.fromisoformat(seen) if isinstance(seen, str) else None,
         stale=item.get("stale"),
+        # Absent on servers older than exposure (catalog.remote.wire.instance_json).
+        exposure=tuple(_exposure(e) for e in item.get("exposure") or ()),
+        subsets=tuple(_subset(s) for s in item.get("subsets") or ()),
     )
+
+
+def _exposure(item: dict[str, Any]) -> InstanceExposure:
+    from catalog.model import InstanceExposure
+
+    port = item.get("port")
+    return InstanceExposure(
+        gateway=str(item["gateway"]),
+        source=cast("ExposureSource", str(item["source"])),
+        host=str(item["host"]),
+        port=None if port is None else int(port),
+        path=_text(item.get("path")),
+        path_match=_text(item.get("pathMatch")),
+        protocol=_text(item.get("protocol")),
+        route=_text(item.get("route")),
+    )
+
+
+def _subset(item: dict[str, Any]) -> InstanceSubset:
+    from catalog.model import InstanceSubset
+
+    return InstanceSubset(
+        name=str(item["name"]), version=_text(item.get("version")), rule=_text(item.get("rule"))
+    )
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def _dependency(item: dict[str, Any]) -> str:

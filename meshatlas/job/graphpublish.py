@@ -21,14 +21,17 @@ from typing import Any, Final
 import networkx as nx
 
 import catalog
+from catalog.findings import RunFinding, RunFindings
 from catalog.graphmodel import GraphEdge, GraphNode, NodeKind, Origin, RunGraph
 from catalog.remote import graphclient
 from catalog.storage import graphs
 from discovery.model import Discovery, Problem, Service
+from governance.findings import Finding
+from meshatlas.job import analytics as analytics_job
 from meshatlas.job.assets import PlannedAsset
 from meshatlas.job.publishing import TOKEN_ENV
 
-__all__ = ["DEFAULT_KEPT", "publish", "run_graphs"]
+__all__ = ["DEFAULT_KEPT", "publish", "run_findings", "run_graphs"]
 
 #: Run graphs a cluster keeps unless told otherwise (``DiscoverOptions.graph_runs_kept``).
 DEFAULT_KEPT: Final = graphs.DEFAULT_KEPT
@@ -53,6 +56,7 @@ def publish(
     window: str | None,
     run_id: int | None,
     keep: int = DEFAULT_KEPT,
+    findings: RunFindings | None = None,
 ) -> list[Problem]:
     """Send the run's graphs; a problem for each failure (a server without the route is none).
 
@@ -67,6 +71,7 @@ def publish(
         window: The telemetry window (None when the run read no telemetry).
         run_id: The catalogue's number for the run, where it recorded one.
         keep: Graphs each cluster keeps, this one included.
+        findings: The run's posture and drift findings (:func:`run_findings`), or None.
     """
     made = run_graphs(
         graph=graph,
@@ -76,7 +81,9 @@ def publish(
         taken_at=taken_at,
         window=window,
         run_id=run_id,
+        findings=findings,
     )
+    made = analytics_job.attach(made, found.traffic)  # per-API analytics kept per run
     try:
         graphclient.publish_graphs(
             target=target,
@@ -99,6 +106,7 @@ def run_graphs(
     taken_at: datetime,
     window: str | None,
     run_id: int | None = None,
+    findings: RunFindings | None = None,
 ) -> list[RunGraph]:
     """One catalogue graph per cluster the run read (see the module's description).
 
@@ -110,6 +118,7 @@ def run_graphs(
         taken_at: When the graph holds.
         window: The telemetry window, or None.
         run_id: The catalogue's number for the run.
+        findings: The run's findings; each cluster's graph keeps its own.
     """
     by_key = {str(s.key): s for s in services}
     assets: dict[str, list[str]] = defaultdict(list)
@@ -125,7 +134,17 @@ def run_graphs(
     )
     if len(clusters) <= 1:
         name = clusters[0] if clusters else "default"
-        return [RunGraph(name, taken_at, window, _sorted(nodes.values()), _by_ends(edges), run_id)]
+        return [
+            RunGraph(
+                name,
+                taken_at,
+                window,
+                _sorted(nodes.values()),
+                _by_ends(edges),
+                run_id,
+                findings=_of_cluster(findings, None),
+            )
+        ]
     out = []
     for index, cluster in enumerate(clusters):
         own = {key for key, n in nodes.items() if n.cluster == cluster}
@@ -143,6 +162,7 @@ def run_graphs(
                 _sorted(nodes[k] for k in keys),
                 _by_ends(touching),
                 run_id,
+                findings=_of_cluster(findings, cluster),
             )
         )
     return out
@@ -226,3 +246,87 @@ def _sorted(nodes: Any) -> tuple[GraphNode, ...]:
 
 def _by_ends(edges: Sequence[GraphEdge]) -> tuple[GraphEdge, ...]:
     return tuple(sorted(edges, key=lambda e: (e.source, e.target)))
+
+
+# -- the run's findings, kept with its graphs ---------------------------------------
+
+
+def run_findings(
+    *,
+    posture: Sequence[Finding],
+    posture_judged: Sequence[str],
+    drift: Sequence[Finding] = (),
+    drift_judged: Sequence[str] = (),
+    calls: Mapping[tuple[str, str | None], int] | None = None,
+    services: Sequence[Service],
+    planned: Sequence[PlannedAsset],
+) -> RunFindings:
+    """The catalogue's form of a run's findings: each with its node and, where one maps, asset.
+
+    Args:
+        posture: The posture findings (the report's ``posture`` section holds the same).
+        posture_judged: Nodes (``cluster/namespace/service``) whose posture was judged.
+        drift: The drift findings.
+        drift_judged: Nodes whose traffic was matched to their contracts.
+        calls: Calls by (API subject, operation), the operation None for the API's total.
+        services: The inventory's Services (their ports map workload ports to Service ports).
+        planned: The run's drafts: the asset each Service port serves.
+    """
+    by_port: dict[str, dict[int, str]] = defaultdict(dict)
+    for p in planned:
+        by_port[str(p.api.service)][p.api.port.port] = f"{p.draft.group_id}:{p.draft.asset_id}"
+    for service in services:
+        served = by_port.get(str(service.key))
+        for declared in service.ports if served else ():
+            target = declared.target_port
+            number = int(target) if isinstance(target, int | str) and str(target).isdigit() else 0
+            if served and declared.port in served and number and number not in served:
+                served[number] = served[declared.port]
+    counted = calls or {}
+    items: dict[tuple[str, str, str, str], RunFinding] = {}
+    for source, found in (("posture", posture), ("drift", drift)):
+        for finding in found:
+            target = finding.subject.rsplit(" -> ", 1)[-1]
+            node, _, port = target.partition(":")
+            served = by_port.get(node, {})
+            if port.isdigit():
+                asset = served.get(int(port))
+            else:
+                assets = set(served.values())
+                asset = assets.pop() if len(assets) == 1 else None
+            # Drift names the operation among its objects (governance.drift).
+            said = [o for o in finding.objects if o.startswith("Operation ")]
+            operation = said[0].removeprefix("Operation ") if said else None
+            made = RunFinding(
+                source="posture" if source == "posture" else "drift",
+                severity=finding.severity,
+                kind=finding.kind,
+                subject=finding.subject,
+                objects=finding.objects,
+                reason=finding.reason,
+                node=node,
+                asset=asset,
+                operation=operation,
+                calls=counted.get((finding.subject, operation)) if source == "drift" else None,
+            )
+            items.setdefault((source, made.kind, made.subject, operation or ""), made)
+    return RunFindings(
+        items=tuple(items.values()),
+        posture_judged=tuple(sorted(set(posture_judged))),
+        drift_judged=tuple(sorted(set(drift_judged))),
+    )
+
+
+def _of_cluster(findings: RunFindings | None, cluster: str | None) -> RunFindings | None:
+    """The findings about nodes of ``cluster`` (every one for None: a run of one cluster)."""
+    if findings is None or cluster is None:
+        return findings
+
+    def inside(node: str | None) -> bool:
+        return node is not None and node.split("/", 1)[0] == cluster
+
+    return RunFindings(
+        items=tuple(f for f in findings.items if inside(f.node)),
+        posture_judged=tuple(n for n in findings.posture_judged if inside(n)),
+        drift_judged=tuple(n for n in findings.drift_judged if inside(n)),
+    )

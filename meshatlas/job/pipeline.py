@@ -20,6 +20,7 @@ import orjson
 import catalog
 import graph
 from catalog import DEFAULT_DEPRECATE_AFTER
+from catalog import findings as catalog_findings
 from catalog.model import DEFAULT_STALE_AFTER
 from catalog.publishing.validation import check_id
 from discovery import crawl, fetch, kube, specpool
@@ -281,6 +282,37 @@ def _open(catalogue: catalogues.CatalogueUrl) -> catalog.PublishTarget:
         raise SourceError(said) from exc
 
 
+def _check_scope(options: DiscoverOptions, connections: Sequence[kube.ClusterConnection]) -> None:
+    """Give the scope's silent empties a word (issue 21).
+
+    A ``--namespace`` no cluster has is a warning; when none of them exists
+    the run would crawl nothing, which is a usage error (exit 2). Exclusions
+    that replace the defaults say which system namespaces are now crawled.
+
+    Raises:
+        UsageError: No namespace ``--namespace`` names exists in any cluster.
+    """
+    from discovery import inventory
+
+    if options.namespaces:
+        absent = inventory.absent_namespaces(connections, options.namespaces)
+        clusters = ", ".join(c.name for c in connections)
+        if absent and len(absent) == len(set(options.namespaces)):
+            raise UsageError(
+                f"--namespace {', '.join(absent)}: no such namespace in {clusters};"
+                " kubectl get namespaces lists those there are"
+            )
+        for name in absent:
+            console.warning(f"--namespace {name}: no such namespace in {clusters}; skipped")
+        return
+    crawled = [n for n in DEFAULT_EXCLUDED if n not in options.exclude_namespaces]
+    if tuple(options.exclude_namespaces) != DEFAULT_EXCLUDED and crawled:
+        console.warning(
+            f"--exclude-namespace replaces the default exclusions: {', '.join(crawled)}"
+            " are crawled now; list them too to keep them out"
+        )
+
+
 def run_discover(
     options: DiscoverOptions,
     *,
@@ -304,6 +336,7 @@ def run_discover(
         # Reachable, and the token taken, before a Service is probed.
         token = os.environ.get(preflight.TOKEN_ENV) or None
         preflight.check_catalogue_server(catalogue.url, shown=catalogue.shown, token=token)
+    _check_scope(options, connections)  # before the catalogue is opened or a Service probed
     scope = Scope(
         namespaces=options.namespaces,
         exclude_namespaces=options.exclude_namespaces,
@@ -425,6 +458,10 @@ def _finish(
         )
         catalog_failed = catalog_failed or publication.failed
         extra.extend(publication.problems)
+        if isinstance(target, catalog.HttpTarget):
+            # An older catalogue server took the drafts without exposure and subsets.
+            shown = redact(options.catalog)
+            extra.extend(Problem(shown, "published in part", note) for note in target.notes)
         run = publication.run
         for p in planned:
             result = publication.results.get((p.api.service, p.api.port.port))
@@ -434,6 +471,8 @@ def _finish(
             fields = asset_fields[(p.api.service, p.api.port.port)]
             fields["version"] = result.version
             fields["outcome"] = result.outcome
+    # Judged once: the report's posture section and the catalogue's findings share it.
+    posture_run = posture_job.of_discovery(found, peers or posture_job.Peers())
     if target is not None and not catalog_failed:
         # The run's service graph per cluster: the portal's graph page draws it.
         sources = (options.prometheus, options.otel_prometheus, options.jaeger, options.zipkin)
@@ -449,6 +488,7 @@ def _finish(
                 window=options.telemetry_window if any(sources) else None,
                 run_id=None if run is None else run.run_id,
                 keep=options.graph_runs_kept,
+                findings=_run_findings(posture_run, drifted, found, planned),
             )
         )
     clock.lap("publish")
@@ -482,7 +522,7 @@ def _finish(
         timings=clock.laps,
         run=run,
         drift=None if drifted is None else drift_job.section(drifted),
-        posture=posture_job.section(posture_job.of_discovery(found, peers or posture_job.Peers())),
+        posture=posture_job.section(posture_run),
     )
     text = orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE).decode()
     if options.report and options.report != "-":
@@ -493,6 +533,29 @@ def _finish(
         (options.out / "report.json").write_text(text)
         outputs.append(options.out / "report.json")
     return RunResult(found, dependency_graph, doc, code, tuple(outputs), tuple(published), run)
+
+
+def _run_findings(
+    posture_run: posture_job.PostureRun,
+    drifted: drift_job.DriftRun | None,
+    found: Discovery,
+    planned: Sequence[assets.PlannedAsset],
+) -> catalog_findings.RunFindings:
+    """The run's posture and drift findings as its run graphs keep them."""
+    calls: dict[tuple[str, str | None], int] = {}
+    traffic = () if drifted is None else drifted.drift.apis
+    for api in traffic:
+        calls[(api.subject, None)] = api.calls
+        calls.update({(api.subject, op.operation): op.calls for op in api.operations})
+    return graphpublish.run_findings(
+        posture=posture_run.findings,
+        posture_judged=[i.posture.workload.node for i in posture_run.instances],
+        drift=() if drifted is None else drifted.drift.findings,
+        drift_judged=[a.subject.rsplit(":", 1)[0] for a in traffic],
+        calls=calls,
+        services=found.inventory.services,
+        planned=planned,
+    )
 
 
 async def _discover(

@@ -16,6 +16,7 @@ from catalog.model import RunSummary
 from discovery import secrets
 from discovery.mesh.model import MeshConfig
 from discovery.model import Api, Discovery, Problem, ServiceFindings, ServiceKey, SpecDocument
+from meshatlas.job import analytics as analytics_job
 
 #: Key of a published API: (service, port).
 ApiRef = tuple[ServiceKey, int]
@@ -137,6 +138,9 @@ def build(
     if posture is not None:
         # Each workload's security posture and its findings (meshatlas.job.posture).
         report["posture"] = dict(posture)
+    if discovery.traffic:
+        # Inbound traffic per API from Istio's metrics (meshatlas.job.analytics).
+        report["analytics"] = analytics_job.section(discovery.traffic, assets)
     validate(report)
     return report
 

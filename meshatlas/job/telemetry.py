@@ -18,6 +18,7 @@ import httpx
 from discovery import telemetry
 from discovery.mesh.model import Waypoint
 from discovery.model import Discovery, ServiceKey
+from discovery.telemetry import analytics
 from meshatlas.errors import UsageError
 
 __all__ = [
@@ -125,8 +126,56 @@ async def observe(options: TelemetryOptions, found: Discovery) -> Discovery:
         if not wanted:
             return found
         result = await telemetry.collect(wanted, found.inventory)
+    found = _note_no_series(options, wanted, found)
     merged = telemetry.merge_edges((*found.edges, *result.edges))
-    return replace(found, edges=merged, problems=found.problems + result.problems)
+    traffic = _inbound_traffic(wanted, found)
+    return replace(found, edges=merged, problems=found.problems + result.problems, traffic=traffic)
+
+
+def _inbound_traffic(
+    wanted: Iterable[telemetry.TelemetrySource], found: Discovery
+) -> tuple[analytics.ApiTraffic, ...]:
+    """Per-API analytics from the series Istio's source read (none when it failed)."""
+    for source in wanted:
+        if isinstance(source, telemetry.IstioPrometheusSource) and source.observations:
+            return analytics.inbound_traffic(
+                source.observations,
+                telemetry.NodeNamer(found.inventory),
+                waypoints=source.waypoints,
+            )
+    return ()
+
+
+def _note_no_series(
+    options: TelemetryOptions, wanted: Iterable[telemetry.TelemetrySource], found: Discovery
+) -> Discovery:
+    """Say so (a warning and a report note) when Prometheus answered with no Istio series.
+
+    An empty window looks like a mesh without traffic; it is more often a
+    window before the data, a Prometheus that does not scrape Istio, or the
+    wrong Prometheus (issue 21, "silent empties").
+    """
+    from meshatlas.interface import console
+
+    notes = []
+    for source in wanted:
+        if (
+            isinstance(source, telemetry.IstioPrometheusSource)
+            and source.series == 0 < source.queries
+        ):
+            ending = options.telemetry_at.isoformat() if options.telemetry_at else "now"
+            notes.append(
+                f"no Istio series in the window ({options.telemetry_window} ending {ending})"
+                f" at {source.url} for the namespaces crawled: the graph holds config edges"
+                " only; check --telemetry-window and --telemetry-at, and that this"
+                " Prometheus scrapes Istio's proxies"
+            )
+    for note in notes:
+        console.warning(note)
+    if not notes:
+        return found
+    inventory = replace(found.inventory, notes=(*found.inventory.notes, *notes))
+    return replace(found, inventory=inventory)
 
 
 def infrastructure(found: Discovery) -> tuple[ServiceKey, ...]:
