@@ -49,6 +49,7 @@ from fixtures.telemetry import (
 )
 from meshatlas.cli import main
 from meshatlas.job import report as report_mod
+from tests.chromium import chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(os.environ.get("MESHATLAS_ARTIFACTS", ROOT / "build" / "test-artifacts"))
@@ -476,34 +477,8 @@ def test_the_api_page_draws_the_charts_server_side(served: str) -> None:
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    webdriver = pytest.importorskip("selenium.webdriver")
-    chromium, chromedriver = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-    if not (chromium.exists() and chromedriver.exists()):
-        pytest.fail("install Debian's chromium and chromium-driver (make system-deps)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(chromium)
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-dev-shm-usage",
-        "--window-size=1280,1400",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    service = webdriver.ChromeService(executable_path=str(chromedriver))
-    driver = webdriver.Chrome(options=options, service=service)
-    driver.set_page_load_timeout(30)
-    try:
+    with chromium(tmp_path_factory.mktemp("chromium"), size=(1280, 1400)) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def test_chromium_renders_the_charts_without_csp_violations(browser: Any, served: str) -> None:

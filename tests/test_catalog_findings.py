@@ -38,6 +38,7 @@ from fixtures.mesh import Mesh, backend_plan
 from fixtures.telemetry import STEP, PrometheusServer
 from fixtures.telemetry_secure import closed_manifests, write_openmetrics
 from meshatlas.cli import main
+from tests.chromium import chromium
 from tests.conftest import mesh_octet
 from tests.serving import serve_process
 from tests.test_export_backstage import _validate, schemas  # noqa: F401 (a fixture)
@@ -258,29 +259,11 @@ def test_badges_on_the_home_list_and_the_api_page(runs: Runs, served: str) -> No
 
 
 def test_the_findings_page_renders_in_chromium(runs: Runs, served: str) -> None:
-    from tests.test_portal import CHROMEDRIVER, CHROMIUM, _screenshot, webdriver
-
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.fail("install Debian's chromium and chromium-driver (make system-deps)")
     from selenium.webdriver.common.by import By
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--window-size=1280,1000",
-        f"--user-data-dir={runs.workdir / 'chromium'}",
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(
-        options=options, service=webdriver.ChromeService(executable_path=str(CHROMEDRIVER))
-    )
-    try:
+    from tests.test_portal import _screenshot
+
+    with chromium(runs.workdir / "chromium", size=(1280, 1000)) as driver:
         driver.get(f"{served}/portal/findings.html?severity=high")
         rows = driver.find_elements(By.CSS_SELECTOR, "#findings tbody tr.finding")
         high = [f for f in runs.reports[1]["posture"]["findings"] if f["severity"] == "high"]
@@ -299,8 +282,6 @@ def test_the_findings_page_renders_in_chromium(runs: Runs, served: str) -> None:
             if e["level"] == "SEVERE" and "/favicon.ico" not in e["message"]
         ]
         assert errors == []
-    finally:
-        driver.quit()
 
 
 # -- Backstage ----------------------------------------------------------------------

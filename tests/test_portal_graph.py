@@ -32,6 +32,7 @@ from catalog.portal import LiveSite
 from fixtures.mesh import Mesh
 from fixtures.telemetry import DEMO_END, DEMO_FLOWS, PrometheusServer, expected_quantile
 from meshatlas.cli import main
+from tests.chromium import chromium
 from tests.serving import serve_process
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -505,33 +506,8 @@ def test_a_view_past_its_cap_says_so(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    webdriver = pytest.importorskip("selenium.webdriver")
-    chromium, chromedriver = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-    if not (chromium.exists() and chromedriver.exists()):
-        pytest.fail("install Debian's chromium and chromium-driver (make system-deps)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(chromium)
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-dev-shm-usage",
-        "--window-size=1280,900",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-    ):
-        options.add_argument(flag)
-    service = webdriver.ChromeService(executable_path=str(chromedriver))
-    driver = webdriver.Chrome(options=options, service=service)
-    driver.set_page_load_timeout(30)
-    try:
+    with chromium(tmp_path_factory.mktemp("chromium")) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 #: Nodes of the picture whose box lies at least partly inside the window.
