@@ -77,10 +77,14 @@ class NodeNamer:
         self._services = inventory.services
         self._by_ns_name: dict[tuple[str, str], list[Service]] = {}
         self._by_name: dict[str, list[Service]] = {}
+        self._by_namespace: dict[str, list[Service]] = {}
         for service in inventory.services:
             key = service.key
             self._by_ns_name.setdefault((key.namespace, key.name), []).append(service)
             self._by_name.setdefault(key.name, []).append(service)
+            self._by_namespace.setdefault(key.namespace, []).append(service)
+        # workload() is asked once per series read: thousands of times for few names.
+        self._workloads: dict[tuple[str, str, str, str], str] = {}
         self.external_hosts = {h.host for h in inventory.external_hosts}
         # Ambient names a ServiceEntry's traffic after the entry, not the host
         # (Istio's ambient index builds its workload Service with the entry's
@@ -112,7 +116,14 @@ class NodeNamer:
         """
         if workload == UNKNOWN and app in ("", UNKNOWN):
             return UNKNOWN
-        candidates = [s for s in self._services if s.key.namespace == namespace]
+        asked = (cluster, namespace, workload, app)
+        known = self._workloads.get(asked)
+        if known is None:
+            known = self._workloads[asked] = self._workload(cluster, namespace, workload, app)
+        return known
+
+    def _workload(self, cluster: str, namespace: str, workload: str, app: str) -> str:
+        candidates = self._by_namespace.get(namespace, [])
         for wanted in (app, workload):
             if wanted in ("", UNKNOWN):
                 continue
