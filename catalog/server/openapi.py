@@ -847,7 +847,10 @@ def _finding_paths() -> Json:
             "get": _operation(
                 "One API's posture badge and its findings over every cluster it runs in",
                 "assetFindings",
-                {"200": _json(_ref("AssetFindings"), "Its findings."), **_errors(401, 404, 503)},
+                {
+                    "200": _json(_ref("AssetFindings"), "Its findings."),
+                    **_errors(400, 401, 404, 503),
+                },
             ),
         },
     }
