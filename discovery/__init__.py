@@ -26,7 +26,6 @@ if TYPE_CHECKING:
         SpecRefusedError,
         TelemetryError,
     )
-    from discovery.fetch import Fetcher, Limits, make_client
     from discovery.inventory import DEFAULT_EXCLUDED, Scope, read_inventory
     from discovery.kube import ClusterConnection, connect
     from discovery.model import (
@@ -47,7 +46,8 @@ if TYPE_CHECKING:
         ServicePort,
         SpecDocument,
     )
-    from discovery.probe import Prober, ProbeSettings
+    from discovery.probing.fetch import Fetcher, Limits, make_client
+    from discovery.probing.probe import Prober, ProbeSettings
     from discovery.protocols import mesh_protocol
     from discovery.specs import parse_spec
 
@@ -62,18 +62,18 @@ _HOMES: Final = {
     "DiscoveryError": "discovery.errors",
     "Edge": "discovery.model",
     "ExternalHost": "discovery.model",
-    "Fetcher": "discovery.fetch",
+    "Fetcher": "discovery.probing.fetch",
     "Inventory": "discovery.model",
     "KubeError": "discovery.errors",
-    "Limits": "discovery.fetch",
+    "Limits": "discovery.probing.fetch",
     "NotASpecError": "discovery.errors",
     "Operation": "discovery.model",
     "Overrides": "discovery.model",
     "ProbeError": "discovery.errors",
-    "ProbeSettings": "discovery.probe",
+    "ProbeSettings": "discovery.probing.probe",
     "ProbeSkip": "discovery.model",
     "ProbeTimeout": "discovery.errors",
-    "Prober": "discovery.probe",
+    "Prober": "discovery.probing.probe",
     "Problem": "discovery.model",
     "Scope": "discovery.inventory",
     "Service": "discovery.model",
@@ -87,7 +87,7 @@ _HOMES: Final = {
     "config_edges": "discovery.crawl",
     "connect": "discovery.kube",
     "discover": "discovery.crawl",
-    "make_client": "discovery.fetch",
+    "make_client": "discovery.probing.fetch",
     "mesh_protocol": "discovery.protocols",
     "parse_spec": "discovery.specs",
     "read_inventory": "discovery.inventory",

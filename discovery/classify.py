@@ -10,8 +10,8 @@ anything else that speaks HTTP is ``http``.
 from __future__ import annotations
 
 from discovery import untrusted
-from discovery.fetch import Response
 from discovery.model import ApiKind, SpecDocument
+from discovery.probing.fetch import Response
 
 __all__ = ["ApiKind", "is_graphql", "kind_of_spec"]
 

@@ -16,9 +16,9 @@ import aiohttp
 
 from discovery import inventory as inventory_mod
 from discovery import kube
-from discovery.fetch import Fetcher, Lanes, Limits
 from discovery.model import Discovery, Edge, Hint, HintKey, Inventory, ServiceFindings
-from discovery.probe import Prober, ProbeSettings
+from discovery.probing.fetch import Fetcher, Lanes, Limits
+from discovery.probing.probe import Prober, ProbeSettings
 from discovery.specpool import SpecPool
 
 #: Called after each Service is probed: (done, total, "cluster/ns/name").
@@ -96,7 +96,7 @@ async def probe_all(
     the changed and the ones that gave nothing (dead, or silent until their
     deadline), so their waiting overlaps the quick, remembered ones. All are
     probed side by side, each within its per-Service budget (see
-    :class:`~discovery.probe.ProbeSettings`), so a hostile Service's probing
+    :class:`~discovery.probing.probe.ProbeSettings`), so a hostile Service's probing
     adds at most its own budget to the crawl's wall time, not the sum of its
     ports' deadlines. (Descriptions wait for a validation worker in turn, each
     bounded by :class:`~discovery.specpool.PoolLimits`.)

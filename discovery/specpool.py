@@ -12,7 +12,7 @@ while a document is validated, and our own CPU never eats their deadlines.
 
 Descriptions whose validation outcome is already known (by the digest of
 their bytes, from an earlier run; for a WSDL, zeep's outcome under its
-current :func:`~discovery.wsdl.check_key`) are parsed in the calling process:
+current :func:`~discovery.contracts.wsdl.check_key`) are parsed in the calling process:
 parsing is bounded by :class:`~discovery.specs.SpecLimits` and only
 validation is unbounded. So a warm crawl with nothing changed starts no
 worker. Contracts read as a known kind (``reading``)
@@ -45,7 +45,8 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from discovery import contracts, specs, wsdl
+from discovery import contracts, specs
+from discovery.contracts import wsdl
 from discovery.errors import NotASpecError, SpecError, SpecRefusedError
 from discovery.model import SpecDocument
 
@@ -315,7 +316,7 @@ def _validated_before(
 
     An OpenAPI/Swagger document counts when a check of its bytes is known; a
     WSDL only when zeep's outcome is known under the key it has now
-    (:func:`discovery.wsdl.check_key`): zeep's loading is the unbounded part.
+    (:func:`discovery.contracts.wsdl.check_key`): zeep's loading is the unbounded part.
     """
     if digest not in digests:
         return False

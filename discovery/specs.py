@@ -36,15 +36,16 @@ from typing import TYPE_CHECKING, NoReturn, TypeAlias
 import orjson
 import yaml
 
-from discovery import contracts, wsdl
+from discovery import contracts
+from discovery.contracts import wsdl
 from discovery.errors import NotASpecError, SpecError, SpecRefusedError
 
 # openapi-spec-validator switches to jsonschema-rs whenever that is installed
 # (schemathesis brings it): other messages, other memory use. Ours are the
 # pure-Python backend's, whatever else shares the environment.
 os.environ.setdefault("OPENAPI_SPEC_VALIDATOR_SCHEMA_VALIDATOR_BACKEND", "jsonschema")
+from discovery.contracts.wsdl import looks_like_soap_fault, looks_like_wsdl
 from discovery.model import Operation, Packaging, SpecDocument, SpecFormat
-from discovery.wsdl import looks_like_soap_fault, looks_like_wsdl
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -167,7 +168,7 @@ def import_validators() -> None:
     import openapi_spec_validator  # noqa: F401
     import referencing.exceptions  # noqa: F401
 
-    from discovery import openapicheck  # noqa: F401
+    from discovery.contracts import openapicheck  # noqa: F401
 
     wsdl.import_validator()
 
@@ -622,12 +623,12 @@ def _validate(
     from jsonschema_path import SchemaPath
     from referencing.exceptions import Unresolvable
 
-    from discovery import openapicheck
+    from discovery.contracts import openapicheck
 
     external = [] if json_text is not None and _refs_all_local(json_text) else _external_refs(tree)
     family = next((f for f, name in _VALIDATOR_NAMES.items() if name == validator.__name__), None)
     if not external and family is not None and openapicheck.proves_valid(tree, family):
-        # The library would find nothing (see discovery.openapicheck): its
+        # The library would find nothing (see discovery.contracts.openapicheck): its
         # messages are only needed when there are some.
         return []
     errors = [f"$ref {ref!r} points outside the document and is not followed" for ref in external]

@@ -6,7 +6,6 @@ Services and the telemetry edges go in; postures and findings come out.
 
 from __future__ import annotations
 
-from governance.authz import Decision, decide
 from governance.errors import (
     GovernanceError,
     InvalidPolicyError,
@@ -15,12 +14,13 @@ from governance.errors import (
 )
 from governance.findings import SEVERITIES, Finding, Severity, at_least
 from governance.identity import MtlsShare, callers_seen, mtls_share, service_accounts
-from governance.mtls import MtlsSetting, effective_mode
+from governance.istio.authz import Decision, decide
+from governance.istio.mtls import MtlsSetting, effective_mode
+from governance.istio.workload import Request, Workload
+from governance.policy.suggest import suggest, suggest_all
+from governance.policy.suggestion import Suggestion
 from governance.posture import Caller, Posture, assess, assess_all, callers_of
-from governance.suggest import suggest, suggest_all
-from governance.suggestion import Suggestion
 from governance.traffic import ObservedCall, calls_from_callers
-from governance.workload import Request, Workload
 
 __all__ = [
     "SEVERITIES",

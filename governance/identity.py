@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from discovery.mesh.peers import PeerTraffic, Unit
 from discovery.model import Edge
+from governance.istio.workload import Workload
 from governance.posture import Caller, callers_of
-from governance.workload import Workload
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 from discovery.mesh.security import AuthorizationPolicy, MtlsMode, SecurityConfig
 from discovery.model import Edge
-from governance import authz, mtls
 from governance.findings import Finding, ordered
-from governance.workload import Request, Workload
+from governance.istio import authz, mtls
+from governance.istio.workload import Request, Workload
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from governance.istio.workload import Workload
 from governance.posture import Caller
-from governance.workload import Workload
 
 #: How a caller can be named in an AuthorizationPolicy ``from.source``.
 IdentityKind = Literal["principal", "namespace", "none"]

@@ -25,9 +25,9 @@ from catalog.exports import specs as spec_exports
 from discovery import specs
 from discovery.contracts import asyncapi
 from discovery.errors import SpecRefusedError
-from discovery.fetch import Fetcher, Limits, make_client
 from discovery.model import Api, Service, ServiceKey, ServicePort
-from discovery.probe import Prober
+from discovery.probing.fetch import Fetcher, Limits, make_client
+from discovery.probing.probe import Prober
 from discovery.specpool import SpecPool
 from fixtures.backends import Backend, start_backends
 from fixtures.ports import free_port

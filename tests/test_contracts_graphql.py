@@ -26,9 +26,9 @@ from aiohttp import web
 
 from discovery import contracts, hints, specs
 from discovery.errors import SpecRefusedError
-from discovery.fetch import Fetcher, Limits, make_client
 from discovery.model import Api, Hint, HintKey, Overrides, Service, ServiceKey, ServicePort
-from discovery.probe import Prober
+from discovery.probing.fetch import Fetcher, Limits, make_client
+from discovery.probing.probe import Prober
 from discovery.specpool import SpecPool
 from fixtures.backends import Backend, start_backends
 from fixtures.ports import free_port

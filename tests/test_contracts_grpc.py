@@ -20,11 +20,12 @@ import grpc
 from google.protobuf import descriptor_pb2, descriptor_pool
 from grpc_health.v1 import health, health_pb2_grpc
 
-from discovery import contracts, grpcprobe, specpool, specs
+from discovery import contracts, specpool, specs
 from discovery.contracts import protobuf
-from discovery.fetch import Fetcher, Limits, make_client
 from discovery.model import Api, Service, ServiceKey, ServicePort
-from discovery.probe import Prober
+from discovery.probing import grpcprobe
+from discovery.probing.fetch import Fetcher, Limits, make_client
+from discovery.probing.probe import Prober
 from discovery.specpool import SpecPool
 from fixtures import grpc_reflection
 from fixtures.backends import _grpc

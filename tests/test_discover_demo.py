@@ -17,7 +17,7 @@ import networkx as nx
 import pytest
 
 import catalog
-from discovery.probe import DEFAULT_BUDGET
+from discovery.probing.probe import DEFAULT_BUDGET
 from fixtures.mesh import Mesh
 from meshatlas.cli import main
 from meshatlas.job import report as report_mod

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 
 from discovery.errors import ProbeError
-from discovery.fetch import Fetcher, Lanes, Limits, make_client
+from discovery.probing.fetch import Fetcher, Lanes, Limits, make_client
 from fixtures.ports import free_port
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from discovery import frameworks
-from discovery.fetch import Response
 from discovery.frameworks import FRAMEWORKS, WIDE_NET, Origin, Plan, read
 from discovery.frameworks.engine import RECOGNISED
+from discovery.probing.fetch import Response
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BASE = "http://127.0.0.9:8080"

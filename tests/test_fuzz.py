@@ -8,7 +8,7 @@ not cover:
 - XML shaped like WSDL, SOAP envelopes and plain XML, nested and namespaced,
   into the parser (a WSDL path of its own);
 - a whole port whose every answer (status, headers, ``Location``, body) is
-  generated, probed by the real :class:`discovery.probe.Prober` through a generated
+  generated, probed by the real :class:`discovery.probing.probe.Prober` through a generated
   loopback server: probing ends with findings, never an exception, and
   every API it reports has a known kind and a description only when that
   description parsed;
@@ -29,9 +29,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from discovery import classify
-from discovery.fetch import Fetcher, Limits, Response, make_client
 from discovery.model import Service, ServiceFindings, ServiceKey, ServicePort
-from discovery.probe import Prober
+from discovery.probing.fetch import Fetcher, Limits, Response, make_client
+from discovery.probing.probe import Prober
 from tests.test_specs import PROPERTY, json_values, parses_or_spec_error
 
 KINDS = {"rest", "soap", "http", "grpc", "graphql"}

@@ -515,7 +515,7 @@ def test_peer_samples_drop_the_waypoint_hop_and_keep_the_waypoints_report() -> N
 
 
 def test_a_namespaces_share_of_the_config_gives_the_same_posture() -> None:
-    from governance.scope import for_namespace
+    from governance.istio.scope import for_namespace
 
     mesh = config(
         """

@@ -2,7 +2,7 @@
 
 The sources of truth: Istio's CRD schemas as vendored from its release (read
 here from the files, not through meshatlas's loader), Istio's evaluation
-rules as governance.authz implements them (tested on their own against
+rules as governance.istio.authz implements them (tested on their own against
 Istio's reference in test_governance_posture.py), and the traffic each test
 builds. Generated YAML is parsed back with the same reader meshatlas uses
 for a cluster's policies, and the observed calls are re-evaluated against it.
@@ -22,17 +22,17 @@ import yaml
 
 from discovery.mesh.security import SecurityConfig, merge, read_security
 from discovery.model import Edge
-from governance import crds, manifests
-from governance.authz import decide
 from governance.errors import InvalidPolicyError, SuggestionError
+from governance.istio.authz import decide
+from governance.istio.workload import Request, Workload
+from governance.policy import crds, manifests
+from governance.policy.suggest import suggest, suggest_all
+from governance.policy.suggestion import Suggestion
 from governance.posture import Caller, callers_of
-from governance.suggest import suggest, suggest_all
-from governance.suggestion import Suggestion
 from governance.traffic import ObservedCall, calls_from_callers
-from governance.workload import Request, Workload
 
 CLUSTER = "c1"
-SCHEMAS = Path(__file__).resolve().parent.parent / "governance" / "schemas"
+SCHEMAS = Path(__file__).resolve().parent.parent / "governance" / "policy" / "schemas"
 FRONTEND = "cluster.local/ns/shop/sa/frontend"
 CART = "cluster.local/ns/shop/sa/cart"
 WAYPOINT_USER = "cluster.local/ns/web/sa/portal"

@@ -14,7 +14,7 @@ from typing import Any
 import grpc
 from grpc_reflection.v1alpha import reflection_pb2
 
-from discovery import grpcprobe
+from discovery.probing import grpcprobe
 from fixtures.ports import free_port
 
 _METHOD = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"

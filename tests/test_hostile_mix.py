@@ -36,9 +36,9 @@ from typing import Any
 import pytest
 
 import catalog
-from discovery import grpcprobe
-from discovery.fetch import Limits
-from discovery.probe import DEFAULT_MAX_PORTS, ProbeSettings
+from discovery.probing import grpcprobe
+from discovery.probing.fetch import Limits
+from discovery.probing.probe import DEFAULT_MAX_PORTS, ProbeSettings
 from discovery.specpool import PoolLimits
 from fixtures import generated_specs
 from fixtures.backends import Backend

@@ -35,7 +35,8 @@ from fixtures.telemetry_secure import (
     closed_manifests,
     write_openmetrics,
 )
-from governance import Request, crds, decide
+from governance import Request, decide
+from governance.policy import crds
 from meshatlas.cli import main
 from meshatlas.job import report as report_mod
 from tests.conftest import mesh_octet

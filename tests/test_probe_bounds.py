@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from discovery.probe import DEFAULT_MAX_PORTS, DEFAULT_MAX_SILENT, ProbeSettings
+from discovery.probing.probe import DEFAULT_MAX_PORTS, DEFAULT_MAX_SILENT, ProbeSettings
 from fixtures.backends import Backend
 from fixtures.mesh import SPECS_DIR, Mesh
 from meshatlas.cli import main

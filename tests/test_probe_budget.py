@@ -18,7 +18,6 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from discovery import crawl, frameworks
-from discovery.fetch import Fetcher, Lanes, Limits, make_client
 from discovery.model import (
     Hint,
     Inventory,
@@ -27,7 +26,8 @@ from discovery.model import (
     ServiceKey,
     ServicePort,
 )
-from discovery.probe import Prober, ProbeSettings
+from discovery.probing.fetch import Fetcher, Lanes, Limits, make_client
+from discovery.probing.probe import Prober, ProbeSettings
 
 SPEC = {"openapi": "3.0.3", "info": {"title": "t", "version": "1"}, "paths": {}}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

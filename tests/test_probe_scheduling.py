@@ -10,9 +10,9 @@ import asyncio
 from aiohttp import web
 
 from discovery import crawl
-from discovery.fetch import Fetcher, Lanes, Limits, make_client
 from discovery.model import Hint, HintKey, Inventory, Service, ServiceKey, ServicePort
-from discovery.probe import Prober, ProbeSettings
+from discovery.probing.fetch import Fetcher, Lanes, Limits, make_client
+from discovery.probing.probe import Prober, ProbeSettings
 
 SPEC = {"openapi": "3.0.3", "info": {"title": "t", "version": "1"}, "paths": {}}
 

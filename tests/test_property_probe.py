@@ -43,9 +43,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from discovery import crawl
-from discovery.fetch import Fetcher, Lanes, Limits, make_client
 from discovery.model import Inventory, Service, ServiceFindings, ServiceKey, ServicePort
-from discovery.probe import Prober, ProbeSettings
+from discovery.probing.fetch import Fetcher, Lanes, Limits, make_client
+from discovery.probing.probe import Prober, ProbeSettings
 from discovery.specpool import PoolLimits, SpecPool
 from fixtures import generated_specs
 

@@ -6,7 +6,8 @@ import asyncio
 import hashlib
 from pathlib import Path
 
-from discovery import specs, wsdl
+from discovery import specs
+from discovery.contracts import wsdl
 from discovery.specpool import SpecPool
 from fixtures.mesh import SPECS_DIR
 

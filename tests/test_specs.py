@@ -1,4 +1,4 @@
-"""Tests for discovery.specs and discovery.wsdl: recognising, parsing and validating specs.
+"""Tests for discovery.specs and discovery.contracts.wsdl: recognising, parsing, validating specs.
 
 Fixtures live under ``fixtures/specs/`` by source and version; the ones these
 tests own are named ``unit-*``. Hostile documents are under ``hostile/``,

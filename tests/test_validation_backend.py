@@ -1,4 +1,4 @@
-"""The fast verdict (discovery.openapicheck) against openapi-spec-validator itself.
+"""The fast verdict (discovery.contracts.openapicheck) against openapi-spec-validator itself.
 
 Every OpenAPI/Swagger document of the test corpus (fixtures/specs/**, and the
 description each zoo framework really serves) is judged by both; they must
@@ -25,7 +25,8 @@ from typing import Any
 import httpx
 import pytest
 
-from discovery import openapicheck, specs
+from discovery import specs
+from discovery.contracts import openapicheck
 from discovery.errors import SpecError
 from fixtures.mesh import SPECS_DIR
 from fixtures.zoo import Zoo, load_apps

@@ -22,7 +22,7 @@ import httpx
 import pytest
 import yaml
 
-from discovery.probe import DEFAULT_BUDGET
+from discovery.probing.probe import DEFAULT_BUDGET
 from fixtures.mesh import Mesh
 from fixtures.zoo import Zoo, ZooApp, load_apps
 from meshatlas.cli import main

@@ -4,7 +4,7 @@ Two things, both cheap to keep and costly to learn again:
 
 - **Quiet ports**: ports that accepted (or not) but gave no answer within the
   deadline. The next crawls re-check them with a short deadline instead of
-  waiting the full one again (see ``discovery.probe.ProbeSettings``), and
+  waiting the full one again (see ``discovery.probing.probe.ProbeSettings``), and
   every :data:`FULL_CHECK_EVERY` crawls with the full one, so a port that got
   slow rather than dead is found again. A crawl that probes a Service replaces
   what is known of its ports: a port that answered is forgotten, a silent one

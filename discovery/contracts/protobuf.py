@@ -1,6 +1,6 @@
 """gRPC contracts: a FileDescriptorSet from server reflection, checked and described.
 
-:mod:`discovery.grpcprobe` gathers the file descriptors of the services a
+:mod:`discovery.probing.grpcprobe` gathers the file descriptors of the services a
 server lists, with every file they import, and packs them into one
 ``google.protobuf.FileDescriptorSet`` (:func:`descriptor_set`: dependencies
 first, as ``protoc --include_imports`` writes it). :func:`read_descriptor_set`

@@ -21,7 +21,6 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from discovery import untrusted
-from discovery.fetch import Response
 from discovery.frameworks import pointers
 from discovery.frameworks.table import (
     FRAMEWORKS,
@@ -34,6 +33,7 @@ from discovery.frameworks.table import (
     Location,
     Sign,
 )
+from discovery.probing.fetch import Response
 
 #: A framework counts as recognised from this score on.
 RECOGNISED: Final = 0.5

@@ -25,8 +25,8 @@ from typing import Final
 from urllib.parse import urljoin, urlsplit
 
 from discovery import untrusted
-from discovery.fetch import Response
 from discovery.frameworks.table import CandidateKind
+from discovery.probing.fetch import Response
 
 #: Takes one link found in an answer: (link, what to do with it, why).
 _Add = Callable[[str, CandidateKind, str], None]

@@ -17,7 +17,7 @@ from catalog.storage.graphs import MAX_KEPT
 from discovery import crawl
 from discovery.inventory import DEFAULT_EXCLUDED
 from discovery.model import Discovery, Inventory, Problem, ServiceFindings, ServiceKey
-from discovery.probe import DEFAULT_BUDGET, DEFAULT_MAX_PORTS, DEFAULT_PER_SERVICE
+from discovery.probing.probe import DEFAULT_BUDGET, DEFAULT_MAX_PORTS, DEFAULT_PER_SERVICE
 from meshatlas.commands import probe as probecmd
 from meshatlas.errors import UsageError
 from meshatlas.interface import config, console

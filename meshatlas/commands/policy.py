@@ -5,7 +5,7 @@ nothing published, nothing applied), then writes, per workload somebody
 called in the window, an ALLOW AuthorizationPolicy naming exactly the callers
 seen (by principal, else by namespace) and, where every call was already
 mTLS, a STRICT PeerAuthentication. Every object has been validated against
-Istio's own CRD schemas before it is written (:mod:`governance.crds`).
+Istio's own CRD schemas before it is written (:mod:`governance.policy.crds`).
 
 Without ``--out`` the YAML goes to stdout as one stream, ready for
 ``kubectl apply -f -`` after review; with it, one file per workload
@@ -24,8 +24,8 @@ from typing import Any, Final
 
 import governance
 from discovery.telemetry.base import parse_window
-from governance import manifests
-from governance.suggestion import Suggestion
+from governance.policy import manifests
+from governance.policy.suggestion import Suggestion
 from meshatlas.commands import posture as posture_cmd
 from meshatlas.errors import UsageError
 from meshatlas.interface import console

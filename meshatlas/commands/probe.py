@@ -20,10 +20,11 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from discovery import fetch, inventory, kube, protocols, specpool
+from discovery import inventory, kube, protocols, specpool
 from discovery.errors import KubeError
 from discovery.model import Service, ServiceKey, ServicePort
-from discovery.probe import (
+from discovery.probing import fetch
+from discovery.probing.probe import (
     DEFAULT_BUDGET,
     DEFAULT_SERVICE_BYTES,
     SERVICE_DEADLINES,

@@ -23,11 +23,12 @@ from catalog import DEFAULT_DEPRECATE_AFTER
 from catalog import findings as catalog_findings
 from catalog.model import DEFAULT_STALE_AFTER
 from catalog.publishing.validation import check_id
-from discovery import crawl, fetch, kube, specpool
+from discovery import crawl, kube, specpool
 from discovery.errors import KubeError
 from discovery.inventory import DEFAULT_EXCLUDED, Scope
 from discovery.model import Discovery, HintKey, Problem
-from discovery.probe import (
+from discovery.probing import fetch
+from discovery.probing.probe import (
     DEFAULT_BUDGET,
     DEFAULT_MAX_PORTS,
     DEFAULT_PER_SERVICE,

@@ -23,8 +23,8 @@ from discovery.mesh.model import Exposure
 from discovery.mesh.security import SecurityConfig
 from discovery.model import Discovery, Edge, Inventory, Service, ServicePort
 from discovery.telemetry import NodeNamer, PrometheusApi, Sample
-from governance import scope
 from governance.findings import SEVERITIES, Finding, Severity, at_least, ordered
+from governance.istio import scope
 from meshatlas.job.telemetry import TelemetryOptions
 
 __all__ = [

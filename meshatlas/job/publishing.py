@@ -23,7 +23,7 @@ from catalog.model import DEFAULT_STALE_AFTER, InstanceExposure, InstanceSubset,
 from discovery.inventory import DEFAULT_EXCLUDED
 from discovery.mesh.model import Exposure, MeshConfig
 from discovery.model import Discovery, HintKey, Problem, ServiceFindings, ServiceKey
-from discovery.probe import DEFAULT_MAX_PORTS
+from discovery.probing.probe import DEFAULT_MAX_PORTS
 from meshatlas.job.assets import PlannedAsset
 
 __all__ = [

@@ -2,7 +2,7 @@
 
 The same requests are put to today's config and to today's plus the
 suggested policy (what applying the file does), with
-:func:`governance.authz.decide`: the observed callers the policy cannot
+:func:`governance.istio.authz.decide`: the observed callers the policy cannot
 name, callers seen elsewhere in the mesh, the principals and namespaces
 today's ALLOW policies name, a stand-in for any other mesh identity, a
 plaintext caller, and each observed identity on a port, method and path it
@@ -18,10 +18,11 @@ from collections.abc import Iterable, Sequence
 from typing import Final
 
 from discovery.mesh.security import SecurityConfig
-from governance import allowlist, authz
-from governance.suggestion import CallerTraffic, Denial
+from governance.istio import authz
+from governance.istio.workload import Request, Workload
+from governance.policy import allowlist
+from governance.policy.suggestion import CallerTraffic, Denial
 from governance.traffic import IdentityKind, ObservedCall
-from governance.workload import Request, Workload
 
 _PRINCIPAL_NAMESPACE = re.compile(r"/ns/([^/]+)/sa/")
 #: A stand-in for "a mesh identity nobody observed": ``.invalid`` can never

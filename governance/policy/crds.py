@@ -1,6 +1,6 @@
 """Istio's own CRD schemas, and validation of the objects meshatlas writes.
 
-The schemas in ``governance/schemas/`` are the ``openAPIV3Schema`` of the
+The schemas in ``governance/policy/schemas/`` are the ``openAPIV3Schema`` of the
 ``security.istio.io/v1`` CustomResourceDefinitions, vendored from Istio's
 release (see ``schemas/NOTICE``). The API server checks an object in three
 ways, and so does :func:`validate`:
@@ -35,7 +35,7 @@ import jsonschema
 from governance.errors import InvalidPolicyError
 
 API_VERSION: Final = "security.istio.io/v1"
-#: kind -> vendored schema file under governance/schemas/.
+#: kind -> vendored schema file under governance/policy/schemas/.
 SCHEMA_FILES: Final[Mapping[str, str]] = {
     "AuthorizationPolicy": "authorizationpolicy.v1.json",
     "PeerAuthentication": "peerauthentication.v1.json",
@@ -87,7 +87,7 @@ CEL_RULES: Final[Mapping[str, Callable[[Any], bool]]] = {
 @cache
 def schema(kind: str) -> Mapping[str, Any]:
     """The vendored ``openAPIV3Schema`` of ``kind`` (``KeyError`` for another kind)."""
-    text = resources.files("governance").joinpath("schemas", SCHEMA_FILES[kind]).read_text()
+    text = resources.files("governance.policy").joinpath("schemas", SCHEMA_FILES[kind]).read_text()
     loaded: dict[str, Any] = json.loads(text)
     return loaded
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from governance.suggestion import Suggestion
+from governance.policy.suggestion import Suggestion
 
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 

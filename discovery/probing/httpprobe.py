@@ -24,9 +24,8 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from discovery import classify, contracts, fetch, frameworks, specs
+from discovery import classify, contracts, frameworks, specs
 from discovery.errors import BudgetExhausted, NotASpecError, ProbeError, ProbeTimeout, SpecError
-from discovery.fetch import Fetcher, Response, ServiceBudget
 from discovery.frameworks import Candidate, Plan
 from discovery.model import (
     Api,
@@ -38,6 +37,8 @@ from discovery.model import (
     ServicePort,
     SpecDocument,
 )
+from discovery.probing import fetch
+from discovery.probing.fetch import Fetcher, Response, ServiceBudget
 from discovery.specpool import SpecPool
 
 _SOAP11_EMPTY: Final = (

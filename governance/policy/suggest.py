@@ -4,11 +4,11 @@ For one workload, :func:`suggest` writes the ``security.istio.io/v1``
 AuthorizationPolicy (action ALLOW) that allows exactly the callers seen in
 the telemetry window, by principal or, where the principal is unknown, by
 namespace; on the ports seen; and, where traces gave them, with the methods
-and paths seen (:mod:`governance.allowlist`). Where every observed call
+and paths seen (:mod:`governance.policy.allowlist`). Where every observed call
 already used mutual TLS and STRICT is not yet in force, it adds a STRICT
 PeerAuthentication. Every object is validated against Istio's CRD schema
-(:mod:`governance.crds`), and each :class:`Suggestion` says what it was
-built from and what it would deny (:mod:`governance.impact`).
+(:mod:`governance.policy.crds`), and each :class:`Suggestion` says what it was
+built from and what it would deny (:mod:`governance.policy.impact`).
 
 How the policy attaches, after Istio's reference and its ambient guides:
 
@@ -28,12 +28,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from discovery.mesh.security import SecurityConfig, read_security
-from governance import allowlist, authz, crds, impact, mtls
-from governance.allowlist import DEFAULT_MAX_PATHS
 from governance.errors import InvalidPolicyError, SuggestionError
-from governance.suggestion import CallerTraffic, Suggestion
+from governance.istio import authz, mtls
+from governance.istio.workload import Workload
+from governance.policy import allowlist, crds, impact
+from governance.policy.allowlist import DEFAULT_MAX_PATHS
+from governance.policy.suggestion import CallerTraffic, Suggestion
 from governance.traffic import ObservedCall
-from governance.workload import Workload
 
 __all__ = ["DEFAULT_MAX_PATHS", "MANAGED_BY", "SUGGESTED_FOR", "suggest", "suggest_all"]
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from discovery.mesh.security import MtlsMode, PeerAuthentication, SecurityConfig
-from governance.authz import selects
-from governance.workload import Workload
+from governance.istio.authz import selects
+from governance.istio.workload import Workload
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from governance.authz import Enforcer, Verdict
+from governance.istio.authz import Enforcer, Verdict
+from governance.istio.workload import Workload
 from governance.traffic import IdentityKind
-from governance.workload import Workload
 
 IdentifiedBy = Literal["principals", "namespaces", "principals and namespaces", "nothing"]
 

@@ -36,9 +36,9 @@ from discovery.mesh.security import (
     SecurityConfig,
     Source,
 )
-from governance.logic import Tri, all_of, any_of
-from governance.matching import field_matches
-from governance.workload import Request, Workload
+from governance.istio.logic import Tri, all_of, any_of
+from governance.istio.matching import field_matches
+from governance.istio.workload import Request, Workload
 
 Verdict = Literal["allow", "deny", "unknown"]
 Enforcer = Literal["sidecar", "ztunnel", "waypoint"]

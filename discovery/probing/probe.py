@@ -1,15 +1,15 @@
 """Probe a Service's ports for API descriptions and classify what answers.
 
-HTTP-capable ports are searched by :mod:`discovery.httpprobe` (annotations,
+HTTP-capable ports are searched by :mod:`discovery.probing.httpprobe` (annotations,
 last run's location, ``/``, then what the answers and the framework table
 suggest, within a per-port request budget); gRPC ports are asked through
-server reflection for their services and descriptors (:mod:`discovery.grpcprobe`),
+server reflection for their services and descriptors (:mod:`discovery.probing.grpcprobe`),
 read into a contract in a worker like any description. Requests go only to
 the Service's own address and each one is counted.
 
 Whatever one Service serves, it costs a bounded share of the crawl: at most
 ``max_ports`` of its ports, ``per_service`` of them at a time, none started
-once ``max_silent_ports`` stayed silent, and a :class:`~discovery.fetch.ServiceBudget`
+once ``max_silent_ports`` stayed silent, and a :class:`~discovery.probing.fetch.ServiceBudget`
 of seconds and bytes across all its ports and requests. Services are probed
 concurrently (:func:`discovery.crawl.probe_all`), so a hostile Service adds
 its budget to the crawl's wall time, not the sum of its ports' deadlines.
@@ -22,10 +22,8 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from discovery import contracts, grpcprobe, httpprobe, specs
+from discovery import contracts, specs
 from discovery.errors import SpecError
-from discovery.fetch import Fetcher, Limits, ServiceBudget
-from discovery.httpprobe import CONFIDENCE, Outcome, endpoint
 from discovery.model import (
     Api,
     Evidence,
@@ -38,6 +36,9 @@ from discovery.model import (
     ServicePort,
     SpecDocument,
 )
+from discovery.probing import grpcprobe, httpprobe
+from discovery.probing.fetch import Fetcher, Limits, ServiceBudget
+from discovery.probing.httpprobe import CONFIDENCE, Outcome, endpoint
 from discovery.specpool import SpecPool
 
 __all__ = [

@@ -24,8 +24,8 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from governance.istio.workload import Request
 from governance.traffic import IdentityKind, ObservedCall
-from governance.workload import Request
 
 #: Distinct paths kept per port and method before they become one prefix.
 DEFAULT_MAX_PATHS: Final = 16
@@ -50,7 +50,7 @@ def clean_path(path: str | None) -> str | None:
 
 
 def request_of(call: ObservedCall) -> Request:
-    """The request an observed call makes, as :func:`governance.authz.decide` takes it."""
+    """The request an observed call makes, as :func:`governance.istio.authz.decide` takes it."""
     kind, name = call.identity
     if call.mtls is False:
         principal: str | None = ""

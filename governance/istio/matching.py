@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 
-from governance.logic import Tri, all_of, negate
+from governance.istio.logic import Tri, all_of, negate
 
 
 def value_matches(pattern: str, actual: str) -> bool:
