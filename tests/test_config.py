@@ -184,3 +184,17 @@ def test_text_logs_when_asked(
     captured = capsys.readouterr()
     assert "probed 4/4 services" in captured.err  # off a terminal, progress is debug lines
     assert "billing/invoice-ws" in captured.out
+
+
+def test_span_cap_from_file_environment_and_flag_reaches_the_run(tmp_path: Path) -> None:
+    from meshatlas.commands.discover import options_from
+    from meshatlas.job.drift import DEFAULT_SPAN_CAP
+
+    assert options_from(_parse([])).span_cap == DEFAULT_SPAN_CAP
+    path = _write(tmp_path, "discover:\n  span-cap: 250\n")
+    assert options_from(_parse(["--config", str(path)])).span_cap == 250
+    environ = {"MESHATLAS_SPAN_CAP": "40"}
+    assert options_from(_parse(["--config", str(path)], environ)).span_cap == 40
+    assert options_from(_parse(["--config", str(path), "--span-cap", "7"], environ)).span_cap == 7
+    with pytest.raises(config.ConfigError, match="span-cap"):
+        _parse(["--config", str(_write(tmp_path, "discover:\n  span-cap: 0\n"))])

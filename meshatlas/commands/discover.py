@@ -28,6 +28,7 @@ from meshatlas.interface.parsing import (
     positive_int,
     probe_path,
 )
+from meshatlas.job import drift as drift_job
 from meshatlas.job import graphpublish, metrics, outcome, pipeline, telemetry
 from meshatlas.job.pipeline import DiscoverOptions
 from meshatlas.status import ExitCode
@@ -182,6 +183,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "was learnt last run (up to 200 requests a port)",
     )
     telemetry.add_arguments(discover)
+    drift_job.add_arguments(discover)
     metrics.add_arguments(discover)
     config.add_arguments(discover)
 
@@ -217,6 +219,7 @@ def options_from(args: argparse.Namespace) -> DiscoverOptions:
         cold=args.cold,
         fail_on=args.fail_on,
         **telemetry.option_values(args),
+        **drift_job.option_values(args),
     )
 
 
