@@ -157,7 +157,9 @@ class Operation:
     GraphQL root field (``query users``) or a gRPC method (``rpc shop.Orders/Get``).
 
     ``streaming`` is set for gRPC methods that stream: ``client``, ``server``
-    or ``bidi``.
+    or ``bidi``. ``deprecated`` is the contract's own mark: OpenAPI's
+    ``deprecated: true``, GraphQL's ``@deprecated``, protobuf's
+    ``option deprecated = true``.
     """
 
     name: str
@@ -166,6 +168,7 @@ class Operation:
     soap_action: str | None = None
     summary: str | None = None
     streaming: str | None = None
+    deprecated: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -737,6 +737,7 @@ def _operations(tree: dict[str, Json]) -> Iterator[tuple[Operation, list[str]]]:
                     method=method.upper(),
                     path=path,
                     summary=_text(operation.get("summary")),
+                    deprecated=operation.get("deprecated") is True,
                 ),
                 [tag for tag in tags if isinstance(tag, str)] if isinstance(tags, list) else [],
             )

@@ -13,8 +13,9 @@ when it was last seen. Findings, in the shape of :class:`~governance.findings.Fi
 * ``unused-operation`` (low): a documented operation with no call in the
   window, reported only for APIs whose traffic was seen operation by
   operation and not capped (one window: "in N runs" needs the catalogue's history).
-* ``deprecated-operation-called`` (medium): an operation marked
-  ``deprecated: true`` still called.
+* ``deprecated-operation-called`` (medium): an operation its contract marks
+  deprecated (OpenAPI ``deprecated: true``, GraphQL ``@deprecated``, protobuf
+  ``option deprecated = true``) still called.
 * ``deprecated-api-called`` (high): an API whose Service is annotated
   ``meshatlas.io/lifecycle: deprecated`` still receiving calls (a zombie).
 * ``contract-outdated`` (medium): calls the contract lacks but a newer

@@ -14,20 +14,17 @@ gRPC contracts match ``service/method``; GraphQL contracts match a root field
 named like the operation; WSDL contracts match the SOAP action, or the
 operation's name.
 
-Pure: bytes of a contract are read (for ``deprecated: true``, which
-:class:`~discovery.model.Operation` does not carry), nothing is fetched.
+Pure: a route is deprecated when its :class:`~discovery.model.Operation` is
+(the contract's own mark); nothing is read again and nothing is fetched.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 from urllib.parse import unquote, urlsplit
-
-import yaml
 
 from discovery import secrets
 from discovery.model import Operation, SpecDocument
@@ -37,14 +34,12 @@ __all__ = ["PARAM", "Route", "Router", "compile_router", "normalise_path", "temp
 #: How a parameter segment is written in operation keys.
 PARAM: Final = "{param}"
 _HTTP_FORMATS: Final = ("openapi", "swagger")
-_METHODS: Final = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _BRACED = re.compile(r"\{[^{}/]*\}")
 # Parameter spellings of server route templates: {id}, {id:int} (ASP.NET), :id
 # (Express, Gin), <id> and <int:id> (Flask), *path (catch-all).
 _ROUTE_PARAM = re.compile(r"^(?::\w+|\*\w*|<[^<>/]+>)$")
 _NUMERIC = re.compile(r"^\d+$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 #: Segments and characters kept of a path that keys an operation; the rest is cut.
 _MAX_SEGMENTS: Final = 24
 _MAX_KEY: Final = 256
@@ -205,14 +200,13 @@ class Router:
 def compile_router(contract: SpecDocument) -> Router:
     """The router of one parsed contract (OpenAPI, Swagger, WSDL, protobuf, GraphQL)."""
     if contract.format in _HTTP_FORMATS:
-        deprecated = _deprecated(contract)
         routes = [
             Route(
                 label=f"{op.method} {op.path}",
                 name=op.name,
                 method=op.method,
                 path=op.path,
-                deprecated=(str(op.method).lower(), str(op.path)) in deprecated,
+                deprecated=op.deprecated,
             )
             for op in contract.operations
             if op.method is not None and op.path is not None
@@ -262,8 +256,7 @@ def _named(op: Operation) -> Route:
     key = name
     if name.startswith("rpc "):
         key = name[4:].split(" (", 1)[0]  # "rpc pkg.Svc/Method (server streaming)"
-    route = Route(label=name, name=key, method=op.method)
-    return route
+    return Route(label=name, name=key, method=op.method, deprecated=op.deprecated)
 
 
 def _segments(path: str) -> list[str]:
@@ -284,32 +277,3 @@ def _base_path(base: str | None) -> str:
         return ""
     path = urlsplit(base).path if "://" in base else base
     return "" if _BRACED.search(path) else path.rstrip("/")
-
-
-def _deprecated(contract: SpecDocument) -> frozenset[tuple[str, str]]:
-    """``(method, path)`` of the operations marked ``deprecated: true``.
-
-    The document was already read by the bounded parser, in a worker, to
-    become ``contract``: reading it again here cannot cost more than that did.
-    """
-    if b"deprecated" not in contract.content:
-        return frozenset()
-    try:
-        if contract.packaging == "json":
-            tree: Any = json.loads(contract.content)
-        else:
-            tree = yaml.load(contract.content, Loader=_LOADER)  # noqa: S506 - a safe loader
-    except (ValueError, RecursionError, yaml.YAMLError):
-        return frozenset()
-    paths = tree.get("paths") if isinstance(tree, dict) else None
-    if not isinstance(paths, dict):
-        return frozenset()
-    found = set()
-    for path, item in paths.items():
-        if not isinstance(item, dict):
-            continue
-        for method in _METHODS:
-            operation = item.get(method)
-            if isinstance(operation, dict) and operation.get("deprecated") is True:
-                found.add((method, str(path)))
-    return frozenset(found)

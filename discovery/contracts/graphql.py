@@ -126,6 +126,7 @@ def _operations(schema: graphql.GraphQLSchema) -> Iterator[Operation]:
             name=f"{kind} {name}",
             method=kind,
             summary=_first_line(field.description),
+            deprecated=field.deprecation_reason is not None,
         )
 
 

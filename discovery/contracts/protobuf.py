@@ -190,6 +190,7 @@ def _operations(
                     method="rpc",
                     summary=f"{method.input_type.lstrip('.')} -> {method.output_type.lstrip('.')}",
                     streaming=flow,
+                    deprecated=method.options.deprecated,
                 )
 
 
