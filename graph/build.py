@@ -20,7 +20,7 @@ an edge's ``weight``: only edges a route gives a share carry it.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Literal, NotRequired, TypedDict
 
@@ -36,14 +36,18 @@ from discovery.model import (
     Service,
     ServiceKey,
 )
+from discovery.telemetry.analytics import ApiTraffic
 from graph.errors import BuildError, NodeNotFoundError
 
 __all__ = [
     "INGRESS_PREFIX",
     "UNKNOWN_NODE",
+    "ConsumerAttributes",
     "EdgeAttributes",
+    "InboundAnalytics",
     "NodeAttributes",
     "NodeKind",
+    "add_analytics",
     "build_graph",
     "consumers_of",
     "dependencies_of",
@@ -76,6 +80,34 @@ class NodeAttributes(TypedDict):
     #: ``version`` label, else the subset's name), sorted; only on Services
     #: that have subsets.
     versions: NotRequired[list[str]]
+    #: What the Service received over the telemetry window, as its own side
+    #: reported it; only on Services telemetry measured (never zeros for "unknown").
+    analytics: NotRequired[InboundAnalytics]
+
+
+class ConsumerAttributes(TypedDict):
+    """One caller in a node's :class:`InboundAnalytics`."""
+
+    source: str
+    rps: float
+    #: Its part of the node's requests (0 to 1).
+    share: float
+    error_rate: float
+
+
+class InboundAnalytics(TypedDict):
+    """A Service's inbound traffic over the window, all callers together."""
+
+    rps: float
+    #: 5xx and gRPC status other than 0, over all requests (0 to 1).
+    error_rate: float
+    #: 4xx over all requests (0 to 1).
+    client_error_rate: float
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    #: The busiest callers, busiest first.
+    consumers: list[ConsumerAttributes]
 
 
 class EdgeAttributes(TypedDict):
@@ -114,6 +146,7 @@ def build_graph(
     routes: Sequence[ConfigRoute] = (),
     exposures: Sequence[Exposure] = (),
     subsets: Sequence[ServiceSubset] = (),
+    traffic: Sequence[ApiTraffic] = (),
 ) -> nx.DiGraph:
     """Build the dependency graph of one discovery run.
 
@@ -152,6 +185,8 @@ def build_graph(
             ingress node's: one caller, origin ``both``.
         subsets: DestinationRule subsets; each Service node they name gets
             ``versions``.
+        traffic: Per-Service inbound traffic from telemetry; each Service
+            node it names gets ``analytics`` (see :func:`add_analytics`).
 
     Returns:
         A new directed graph.
@@ -188,7 +223,44 @@ def build_graph(
     _add_ingress(graph, exposures, routes)
     _add_weights(graph, routes)
     _add_versions(graph, subsets)
+    add_analytics(graph, {t.node: _inbound(t) for t in traffic})
     return graph
+
+
+def add_analytics(graph: nx.DiGraph, measured: Mapping[str, InboundAnalytics]) -> None:
+    """Put each measured Service's inbound traffic on its node (``analytics``).
+
+    Nodes that are not Services of the graph are left alone, and so are the
+    Services nothing measured: they get no ``analytics`` rather than zeros.
+    """
+    for node, analytics in measured.items():
+        if node in graph and graph.nodes[node]["kind"] == "service":
+            graph.nodes[node]["analytics"] = analytics
+
+
+def _inbound(traffic: ApiTraffic) -> InboundAnalytics:
+    return InboundAnalytics(
+        rps=max(0.0, traffic.rps),
+        error_rate=_share(traffic.error_rate),
+        client_error_rate=_share(traffic.client_error_rate),
+        p50_ms=_metric(traffic.p50_ms),
+        p95_ms=_metric(traffic.p95_ms),
+        p99_ms=_metric(traffic.p99_ms),
+        consumers=[
+            ConsumerAttributes(
+                source=c.node,
+                rps=max(0.0, c.rps),
+                share=_share(c.share),
+                error_rate=_share(c.error_rate),
+            )
+            for c in traffic.consumers
+        ],
+    )
+
+
+def _share(value: float) -> float:
+    """Clamped to [0, 1]: sums of separately scraped rates can overshoot by rounding."""
+    return min(1.0, max(0.0, value)) if math.isfinite(value) else 0.0
 
 
 def _add_versions(graph: nx.DiGraph, subsets: Iterable[ServiceSubset]) -> None:

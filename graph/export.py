@@ -5,6 +5,12 @@
 * DOT: for Graphviz (``dot -Tsvg``).
 * Mermaid: for Markdown pages (GitHub, GitLab, Backstage TechDocs).
 
+A Service telemetry measured carries its inbound traffic (``analytics``:
+rate, error rates, p50/p95/p99, top consumers). JSON keeps it as one nested
+object; GraphML, which holds scalars only, as ``analytics_*`` attributes;
+DOT and Mermaid put rate, errors and p95 in the node's label (DOT lists the
+top consumers in the tooltip). Nodes without it show none of this.
+
 Every writer is deterministic: nodes and edges come out sorted by id, so two
 runs over the same mesh produce byte-identical files that diff cleanly.
 """
@@ -69,7 +75,10 @@ def to_graphml(graph: nx.DiGraph) -> bytes:
     """Render the graph as GraphML (UTF-8).
 
     GraphML holds only scalars, so attributes that are ``None`` are left out
-    and lists are joined with commas (``api_kinds="grpc,rest"``).
+    and lists are joined with commas (``api_kinds="grpc,rest"``). A node's
+    ``analytics`` becomes ``analytics_rps``, ``analytics_error_rate``,
+    ``analytics_client_error_rate``, ``analytics_p50_ms`` (and p95, p99) and
+    ``analytics_consumers`` (the callers' ids, busiest first).
 
     Raises:
         ExportError: An attribute holds a value GraphML cannot represent.
@@ -77,7 +86,8 @@ def to_graphml(graph: nx.DiGraph) -> bytes:
     portable = nx.DiGraph()
     portable.graph.update(_graphml_attributes(graph.graph, where="graph"))
     for node in _sorted_nodes(graph):
-        portable.add_node(node, **_graphml_attributes(graph.nodes[node], where=f"node {node}"))
+        attributes = _flat_analytics(graph.nodes[node])
+        portable.add_node(node, **_graphml_attributes(attributes, where=f"node {node}"))
     for source, target in _sorted_edges(graph):
         attributes = _graphml_attributes(
             graph.edges[source, target], where=f"edge {source} -> {target}"
@@ -328,6 +338,43 @@ def _graphml_attributes(attributes: Mapping[str, Any], *, where: str) -> dict[st
     return portable
 
 
+def _flat_analytics(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """A node's attributes with ``analytics`` spread into scalar ``analytics_*`` ones."""
+    flat = {name: value for name, value in attributes.items() if name != "analytics"}
+    analytics = attributes.get("analytics")
+    if isinstance(analytics, Mapping):
+        for name, value in analytics.items():
+            if name == "consumers":
+                value = [str(c.get("source")) for c in value if isinstance(c, Mapping)]
+            flat[f"analytics_{name}"] = value
+    return flat
+
+
+def _analytics_caption(attributes: Mapping[str, Any], *, separator: str) -> str | None:
+    """``12 rps in, 1.2% errors, p95 35 ms`` for a measured node; None otherwise."""
+    analytics = attributes.get("analytics")
+    if not isinstance(analytics, Mapping) or analytics.get("rps") is None:
+        return None
+    parts = [f"{_number(float(analytics['rps']))} rps in"]
+    error_rate = analytics.get("error_rate")
+    if error_rate:
+        parts.append(f"{float(error_rate):.1%} errors")
+    p95 = analytics.get("p95_ms")
+    if p95 is not None:
+        parts.append(f"p95 {_duration(float(p95))}")
+    return separator.join(parts)
+
+
+def _consumers_caption(attributes: Mapping[str, Any]) -> str | None:
+    """``top consumers: a 60%, b 40%`` for a measured node with callers."""
+    analytics = attributes.get("analytics")
+    consumers = analytics.get("consumers") if isinstance(analytics, Mapping) else None
+    if not consumers:
+        return None
+    named = [f"{c.get('source')} {float(c.get('share') or 0):.0%}" for c in consumers[:5]]
+    return "top consumers: " + ", ".join(named)
+
+
 def _namespace_groups(graph: nx.DiGraph) -> tuple[dict[str, list[str]], list[str]]:
     """Split nodes into namespace groups and nodes that belong to none.
 
@@ -394,7 +441,15 @@ def _dot_node(graph: nx.DiGraph, node: str, *, short: bool = False) -> str:
     kinds = attributes.get("api_kinds") or []
     if kinds:
         label += "\n" + ", ".join(str(k) for k in kinds)
-    style = {"label": label, "tooltip": str(node)}
+    tooltip = [str(node)]
+    traffic = _analytics_caption(attributes, separator=", ")
+    if traffic is not None:
+        label += "\n" + traffic
+        tooltip.append(traffic)
+    consumers = _consumers_caption(attributes)
+    if consumers is not None:
+        tooltip.append(consumers)
+    style = {"label": label, "tooltip": "; ".join(tooltip)}
     if kinds:
         style["fillcolor"] = "#dcebfa"
     style.update(_DOT_SHAPES.get(str(attributes.get("kind")), {}))
@@ -429,7 +484,11 @@ _MERMAID_SHAPES: Mapping[str, tuple[str, str]] = {
 def _mermaid_node(graph: nx.DiGraph, node: str, node_id: str) -> str:
     attributes = graph.nodes[node]
     opening, closing = _MERMAID_SHAPES.get(str(attributes.get("kind")), ("[", "]"))
-    label = _mermaid_text(str(attributes.get("label") or node))
+    label = str(attributes.get("label") or node)
+    traffic = _analytics_caption(attributes, separator=", ")
+    if traffic is not None:
+        label += f" · {traffic}"
+    label = _mermaid_text(label)
     return f'{node_id}{opening}"{label}"{closing}'
 
 

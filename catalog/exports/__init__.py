@@ -6,6 +6,8 @@
   Anypoint Exchange's publish API, and :mod:`catalog.exports.exchange_publish`,
   which publishes those folders;
 * :mod:`catalog.exports.specs`: the raw OpenAPI or WSDL files, byte for byte.
+* :mod:`catalog.exports.portal`: the static portal, with the kept run graphs'
+  service graph pages and the findings page (import it by name).
 
 The browsable portal is :mod:`catalog.portal`.
 """

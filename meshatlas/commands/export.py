@@ -17,8 +17,8 @@ from typing import Final
 import httpx
 
 import catalog
-from catalog import portal
 from catalog.exports import BackstageOptions, backstage, exchange, exchange_publish, specs
+from catalog.exports import portal as portal_export
 from discovery import inventory, kube
 from discovery.errors import DiscoveryError
 from meshatlas.errors import UsageError
@@ -146,7 +146,11 @@ def run(args: argparse.Namespace) -> ExitCode:
             files = specs.write(assets, out, spec_format=args.target)
             console.info(f"wrote {len(files)} {args.target} files under {out}")
         else:
-            files = portal.write(assets, out)
+            # Kept run graphs give the service graph and findings pages (databases only).
+            with catalogues.reading_store(catalogue, flag=flag) as store:
+                headers = [] if store is None else store.run_graphs()
+                load = None if store is None else store.run_graph
+                files = portal_export.write(assets, out, headers=headers, load=load)
             console.info(f"wrote the portal ({len(files)} files) to {out / 'index.html'}")
     except OSError as exc:
         raise UsageError(f"cannot write to {out}: {exc}") from exc

@@ -11,8 +11,14 @@ The graph comes from one of three places, in this order of preference:
 
 With no question asked the graph is written in ``--format`` to ``--out`` (or
 stdout). Questions (``--cycles``, ``--blast-radius``, ``--consumers``,
-``--orphans``, ``--hotspots``) print answers, as text or, with ``--json``,
-as one JSON object.
+``--orphans``, ``--hotspots``, ``--analytics``) print answers, as text or,
+with ``--json``, as one JSON object.
+
+Where telemetry was read, Service nodes carry their inbound traffic
+(``analytics``: rate, error rates, p50/p95/p99, top consumers): from the
+graph file as discover wrote it, from the report's ``analytics`` section, or,
+from a catalogue database, the newest kept run graph of each cluster. Nodes
+nothing measured carry none (not zeros); a catalogue server gives none.
 """
 
 from __future__ import annotations
@@ -28,7 +34,13 @@ import networkx as nx
 
 import catalog
 import graph
-from graph.build import EdgeAttributes, NodeAttributes
+from graph.build import (
+    ConsumerAttributes,
+    EdgeAttributes,
+    InboundAnalytics,
+    NodeAttributes,
+    add_analytics,
+)
 from meshatlas.errors import UsageError
 from meshatlas.job import catalogues
 from meshatlas.status import ExitCode
@@ -95,6 +107,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         metavar="N",
         help="the N services with the largest fan-in + fan-out (default N: 10)",
     )
+    ask.add_argument(
+        "--analytics",
+        action="store_true",
+        help="inbound traffic per measured service: rate, errors, p95, top consumers",
+    )
     ask.add_argument("--json", action="store_true", help="answers as one JSON object")
     return parser
 
@@ -105,7 +122,12 @@ def run(args: argparse.Namespace) -> ExitCode:
         graph_path=args.graph, report_path=args.report, catalog_url=args.catalog
     )
     asked = bool(
-        args.cycles or args.blast_radius or args.consumers or args.orphans or args.hotspots
+        args.cycles
+        or args.blast_radius
+        or args.consumers
+        or args.orphans
+        or args.hotspots
+        or args.analytics
     )
     if not asked or args.format or args.out:
         _export(dependency_graph, args.format or "json", args.out)
@@ -138,11 +160,77 @@ def load(
             doc = json.loads(_read(report_path))
         except ValueError as exc:
             raise UsageError(f"{report_path} is not JSON: {exc}") from exc
-        return graph.from_report(doc)
+        from_report = graph.from_report(doc)
+        add_analytics(from_report, report_analytics(doc))
+        return from_report
     url, flag = catalogues.given(catalog_url)
     catalogue = catalogues.parse(url, flag=flag)
     # Reading never creates nor migrates a catalogue; a server gives latest versions only.
-    return from_catalog(catalogues.read_assets(catalogue, flag=flag, files=False))
+    catalogued = from_catalog(catalogues.read_assets(catalogue, flag=flag, files=False))
+    with catalogues.reading_store(catalogue, flag=flag) as store:
+        if store is not None:
+            add_analytics(catalogued, _kept_analytics(store))
+    return catalogued
+
+
+def report_analytics(report: Any) -> dict[str, InboundAnalytics]:
+    """The report's ``analytics`` section by node id (empty when telemetry was not read)."""
+    section = report.get("analytics") if isinstance(report, dict) else None
+    found: dict[str, InboundAnalytics] = {}
+    for entry in section if isinstance(section, list) else ():
+        try:
+            found[str(entry["service"])] = InboundAnalytics(
+                rps=float(entry["rps"]),
+                error_rate=float(entry["error_rate"]),
+                client_error_rate=float(entry["client_error_rate"]),
+                p50_ms=_optional(entry.get("p50_ms")),
+                p95_ms=_optional(entry.get("p95_ms")),
+                p99_ms=_optional(entry.get("p99_ms")),
+                consumers=[
+                    ConsumerAttributes(
+                        source=str(c["source"]),
+                        rps=float(c["rps"]),
+                        share=float(c["share"]),
+                        error_rate=float(c["error_rate"]),
+                    )
+                    for c in entry.get("consumers", [])
+                ],
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise graph.BuildError(f"not a meshatlas report: bad analytics entry: {exc}") from exc
+    return found
+
+
+def _optional(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _kept_analytics(store: catalog.CatalogStore) -> dict[str, InboundAnalytics]:
+    """Per node, the analytics of its cluster's newest kept run graph."""
+    newest: dict[str, int] = {}
+    for header in store.run_graphs():  # newest first
+        newest.setdefault(header.cluster, header.id)
+    found: dict[str, InboundAnalytics] = {}
+    for graph_id in newest.values():
+        for node in store.run_graph(graph_id).nodes:
+            a = node.analytics
+            if a is None:
+                continue
+            found[node.id] = InboundAnalytics(
+                rps=a.rps,
+                error_rate=a.error_rate,
+                client_error_rate=a.client_error_rate,
+                p50_ms=a.p50_ms,
+                p95_ms=a.p95_ms,
+                p99_ms=a.p99_ms,
+                consumers=[
+                    ConsumerAttributes(
+                        source=c.source, rps=c.rps, share=c.share, error_rate=c.error_rate
+                    )
+                    for c in a.consumers
+                ],
+            )
+    return found
 
 
 def from_catalog(assets: Sequence[catalog.Asset]) -> nx.DiGraph:
@@ -272,6 +360,12 @@ def _answers(dependency_graph: nx.DiGraph, args: argparse.Namespace) -> dict[str
             {"node": h.node, "fan_in": h.fan_in, "fan_out": h.fan_out, "rps_in": h.rps_in}
             for h in graph.hotspots(dependency_graph, top=args.hotspots)
         ]
+    if args.analytics:
+        answers["analytics"] = {
+            node: dict(attributes["analytics"])
+            for node, attributes in sorted(dependency_graph.nodes(data=True))
+            if "analytics" in attributes
+        }
     return answers
 
 
@@ -299,4 +393,14 @@ def _as_text(answers: dict[str, Any]) -> str:
             f"  {h['node']}  in {h['fan_in']}  out {h['fan_out']}  {h['rps_in']:.3g} rps"
             for h in answers["hotspots"]
         )
+    if "analytics" in answers:
+        lines.append(
+            f"inbound traffic (rate, errors, p95, top consumers): {len(answers['analytics'])}"
+        )
+        for node, a in answers["analytics"].items():
+            p95 = "-" if a["p95_ms"] is None else f"{a['p95_ms']:.3g} ms"
+            lines.append(f"  {node}  {a['rps']:.3g} rps  {a['error_rate']:.1%} errors  p95 {p95}")
+            lines.extend(
+                f"    {c['source']}  {c['share']:.0%}  {c['rps']:.3g} rps" for c in a["consumers"]
+            )
     return "\n".join(lines) + "\n"

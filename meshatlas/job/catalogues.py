@@ -308,6 +308,23 @@ def _read_database(
 
 
 @contextlib.contextmanager
+def reading_store(
+    catalogue: CatalogueUrl, *, flag: str = "--catalog"
+) -> Iterator[catalog.CatalogStore | None]:
+    """The database's store, read-only, for readers beyond assets; None for a server.
+
+    Raises:
+        UsageError: No catalogue there, or one at another schema revision.
+        SourceError: A database server did not answer.
+    """
+    if catalogue.kind == "http":
+        yield None
+        return
+    with _reading_store(catalogue, flag=flag) as store:
+        yield store
+
+
+@contextlib.contextmanager
 def _reading_store(catalogue: CatalogueUrl, *, flag: str) -> Iterator[catalog.CatalogStore]:
     """A store on a read-only engine, once the database is known to hold this schema.
 

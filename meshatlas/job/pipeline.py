@@ -425,6 +425,7 @@ def _finish(
         routes=found.inventory.routes,
         exposures=found.inventory.mesh.exposures,
         subsets=found.inventory.mesh.subsets,
+        traffic=found.traffic,
     )
     planned = assets.plan(found, group_id=options.group_id, graph=dependency_graph)
     clock.lap("plan")
