@@ -259,13 +259,8 @@ def read_assets(
         SourceError: The database or server did not answer.
     """
     if catalogue.kind == "http":
-        reader = ServerCatalogue(
-            catalogue, flag=flag, token=os.environ.get(TOKEN_ENV) or None, client=client
-        )
-        try:
+        with _server(catalogue, flag=flag, client=client) as reader:
             return reader.list_assets(group_id=group_id, files=files)
-        finally:
-            reader.close()
     require_existing(catalogue, flag=flag)
     return _read_database(catalogue, flag=flag, group_id=group_id)
 
@@ -286,13 +281,8 @@ def read_postures(
         SourceError: The database or server did not answer.
     """
     if catalogue.kind == "http":
-        reader = ServerCatalogue(
-            catalogue, flag=flag, token=os.environ.get(TOKEN_ENV) or None, client=client
-        )
-        try:
+        with _server(catalogue, flag=flag, client=client) as reader:
             return reader.postures(assets)
-        finally:
-            reader.close()
     from catalog.server import findingviews
 
     with _reading_store(catalogue, flag=flag) as store:
@@ -322,6 +312,20 @@ def reading_store(
         return
     with _reading_store(catalogue, flag=flag) as store:
         yield store
+
+
+@contextlib.contextmanager
+def _server(
+    catalogue: CatalogueUrl, *, flag: str, client: httpx.Client | None
+) -> Iterator[ServerCatalogue]:
+    """A reader of a catalogue server, with ``$MESHATLAS_TOKEN`` when one is set; closed after."""
+    reader = ServerCatalogue(
+        catalogue, flag=flag, token=os.environ.get(TOKEN_ENV) or None, client=client
+    )
+    try:
+        yield reader
+    finally:
+        reader.close()
 
 
 @contextlib.contextmanager
@@ -402,13 +406,8 @@ def read_listing(
         SourceError: The database or server did not answer.
     """
     if catalogue.kind == "http":
-        reader = ServerCatalogue(
-            catalogue, flag=flag, token=os.environ.get(TOKEN_ENV) or None, client=client
-        )
-        try:
+        with _server(catalogue, flag=flag, client=client) as reader:
             return reader.listing(group_id=group_id, asset_id=asset_id)
-        finally:
-            reader.close()
     require_existing(catalogue, flag=flag)
     with _reading_store(catalogue, flag=flag) as store:
         found = []
