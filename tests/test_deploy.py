@@ -240,9 +240,13 @@ def test_rbac_grants_every_list_discovery_makes(tmp_path: Path) -> None:
 
 def test_namespaced_variant_reads_only_its_namespaces() -> None:
     objects = render("namespaced")
-    bound = {b["metadata"]["namespace"] for b in _of_kind(objects, "RoleBinding")}
+    to_crawl = {
+        b["metadata"]["namespace"]
+        for b in _of_kind(objects, "RoleBinding")
+        if b["roleRef"]["kind"] == "ClusterRole"
+    }
     settings = _config(objects)
-    assert set(settings["namespace"]) == bound == {"shop", "billing"}
+    assert set(settings["namespace"]) == to_crawl == {"shop", "billing"}
     # Cluster-wide, only namespaces themselves may be read.
     for binding in _of_kind(objects, "ClusterRoleBinding"):
         (role,) = (
@@ -251,6 +255,77 @@ def test_namespaced_variant_reads_only_its_namespaces() -> None:
             if r["metadata"]["name"] == binding["roleRef"]["name"]
         )
         assert [r["resources"] for r in role["rules"]] == [["namespaces"]]
+
+
+def test_namespaced_variant_reads_istios_security_config_in_the_root_namespace() -> None:
+    """Mesh-wide PeerAuthentication lives in Istio's root namespace (istio-system
+    by default): without a grant there the posture of the crawled namespaces
+    cannot be judged. The grant is a Role there, for the security kinds only."""
+    objects = render("namespaced")
+    (role,) = _of_kind(objects, "Role")
+    assert role["metadata"]["namespace"] == "istio-system"
+    security = {"peerauthentications", "authorizationpolicies", "requestauthentications"}
+    assert [(r["apiGroups"], set(r["resources"]), set(r["verbs"])) for r in role["rules"]] == [
+        (["security.istio.io"], security, {"get", "list"})
+    ]
+    (binding,) = (b for b in _of_kind(objects, "RoleBinding") if b["roleRef"]["kind"] == "Role")
+    assert binding["metadata"]["namespace"] == "istio-system"
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    # The crawler lists no Services there: the root namespace is not in its scope.
+    assert "istio-system" not in _config(objects)["namespace"]
+
+
+def _security_grants(objects: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """Per Istio security kind, the namespaces the RoleBindings let the crawler list it in."""
+    grants: dict[str, set[str]] = {}
+    for binding in _of_kind(objects, "RoleBinding"):
+        ref = binding["roleRef"]
+        (role,) = (
+            r for r in _of_kind(objects, ref["kind"]) if r["metadata"]["name"] == ref["name"]
+        )
+        for rule in role["rules"]:
+            if "security.istio.io" in rule["apiGroups"] and "list" in rule["verbs"]:
+                for plural in rule["resources"]:
+                    grants.setdefault(plural, set()).add(binding["metadata"]["namespace"])
+    return grants
+
+
+@pytest.mark.parametrize("root_granted", [True, False])
+def test_namespaced_rbac_lets_the_posture_of_a_crawled_namespace_be_judged(
+    tmp_path: Path, root_granted: bool
+) -> None:
+    """The secure fixture under the namespaced overlay's grants: its one crawled
+    namespace (bank, standing for shop) plus what the overlay grants outside
+    its crawled list. Every other list of a security kind answers 403."""
+    from discovery import inventory, kube
+    from fixtures.mesh import Mesh
+    from tests.conftest import mesh_octet
+
+    objects = render("namespaced")
+    crawled = set(_config(objects)["namespace"])
+    grants = _security_grants(objects)
+    fixture_namespaces = {"bank", "pricing", "web", "legacy", "ops", "istio-system"}
+    forbidden = set()
+    for plural, namespaces in grants.items():
+        allowed = {"bank"} | (namespaces - crawled)
+        if not root_granted:
+            allowed -= {"istio-system"}
+        forbidden |= {f"{plural}@cluster"}
+        forbidden |= {f"{plural}@{ns}" for ns in fixture_namespaces - allowed}
+    assert len(grants) == 3
+    with Mesh(
+        ["secure"], octet=mesh_octet(offset=137), workdir=tmp_path, with_backends=False
+    ) as mesh:
+        mesh.state("secure").forbidden = frozenset(forbidden)
+        read = inventory.read_inventory(
+            kube.connect(kubeconfig=str(mesh.kubeconfig)),
+            scope=inventory.Scope(namespaces=("bank",)),
+        )
+    security = read.mesh.security
+    assert security.read_in("secure", "bank") is root_granted
+    # fixtures/clusters/secure/security.yaml: the mesh-wide STRICT default.
+    mesh_wide = [p for p in security.peer_authentications if p.ref.namespace == "istio-system"]
+    assert bool(mesh_wide) is root_granted
 
 
 def _config(objects: list[dict[str, Any]]) -> dict[str, Any]:

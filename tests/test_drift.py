@@ -873,7 +873,7 @@ def _drift(demo_mesh: Mesh, *extra: str) -> subprocess.CompletedProcess[str]:
 def test_cli_drift_prints_a_table_and_gates(demo_mesh: Mesh, backends: Backends) -> None:
     jaeger, zipkin = backends.jaeger, backends.zipkin
     gated = _drift(demo_mesh, "--jaeger", jaeger, "--zipkin", zipkin, "--fail-on", "high")
-    assert gated.returncode == 1, gated.stderr  # deprecated-api-called is high
+    assert gated.returncode == 4, gated.stderr  # deprecated-api-called is high
     header = gated.stdout.splitlines()[0].split()
     assert header == ["SEVERITY", "KIND", "API", "OPERATION", "CALLS", "REASON"]
     assert "GET /internal/debug/{param}" in gated.stdout

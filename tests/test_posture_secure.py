@@ -39,6 +39,7 @@ from governance import Request, decide
 from governance.policy import crds
 from meshatlas.cli import main
 from meshatlas.job import report as report_mod
+from meshatlas.status import ExitCode
 from tests.conftest import mesh_octet
 
 BIN = Path(sys.executable).parent / "meshatlas"
@@ -312,7 +313,7 @@ def test_fail_on_high_fails_the_gate_on_the_secure_mesh(
     secure: Mesh, prometheus: PrometheusServer
 ) -> None:
     proc = _posture(secure, prometheus, "--fail-on", "high")
-    assert proc.returncode == 1, proc.stderr
+    assert proc.returncode == ExitCode.GATE and int(ExitCode.GATE) == 4, proc.stderr
     high = sum(1 for e in EXPECTED if e.severity == "high")
     assert f"{high} findings at or above high" in proc.stderr
 
@@ -329,7 +330,26 @@ def test_fail_on_high_passes_with_the_gaps_closed(
         ("no-authorization-policy", f"{C}/legacy/reports"),
     }
     medium = _posture(closed, prometheus, "--fail-on", "medium")
-    assert medium.returncode == 1
+    assert medium.returncode == ExitCode.GATE
+
+
+def test_the_gate_wins_over_a_source_that_failed(secure: Mesh, tmp_path: Path) -> None:
+    # Nothing listens on port 9 of loopback (discard): the telemetry read fails,
+    # the config alone still has a low-or-worse finding (jwt-optional).
+    dead = ("--kubeconfig", str(secure.kubeconfig), "--prometheus", "http://127.0.0.1:9")
+    partial = _run("posture", *dead, cwd=secure.workdir)
+    assert partial.returncode == ExitCode.PARTIAL, partial.stderr
+    gated = _run("posture", *dead, "--fail-on", "low", cwd=secure.workdir)
+    assert gated.returncode == ExitCode.GATE, gated.stderr
+    assert "at or above low" in gated.stderr
+    # The problem is still reported beside the gate's verdict.
+    assert partial.stderr.count("127.0.0.1:9") >= 1 and "127.0.0.1:9" in gated.stderr
+
+
+def test_help_names_the_gate_exit_code(tmp_path: Path) -> None:
+    proc = _run("posture", "--help", cwd=tmp_path)
+    assert proc.returncode == 0
+    assert "exit 4" in " ".join(proc.stdout.split())
 
 
 def test_a_bad_fail_on_is_a_usage_error(tmp_path: Path) -> None:

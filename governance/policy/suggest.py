@@ -51,6 +51,7 @@ def suggest(
     window_end: str | None = None,
     known_callers: Iterable[ObservedCall] = (),
     max_paths: int = DEFAULT_MAX_PATHS,
+    evidence: Sequence[str] = (),
 ) -> Suggestion:
     """The least-privilege policies for ``workload`` from the calls observed.
 
@@ -64,6 +65,8 @@ def suggest(
             they did not call ``workload``, show what the suggestion denies.
         max_paths: distinct paths per port and method before they are
             allowed as their common prefix.
+        evidence: more sentences for the suggestion's notes (how traces were
+            joined to the callers, :mod:`governance.policy.traced`).
 
     Raises:
         SuggestionError: no policy can select the workload's pods.
@@ -86,6 +89,7 @@ def suggest(
         crds.validate(peer)
     proposed = _with_policy(config, policy, workload.cluster)
     traffic = _traffic(own, config=proposed, workload=workload, operations=operations)
+    notes.extend(evidence)
     notes.extend(_evidence_notes(own, traffic, enforced_by))
     notes.extend(_remaining_policies(config, workload))
     denials, still_allowed = impact.would_deny(
@@ -118,6 +122,7 @@ def suggest_all(
     window: str,
     window_end: str | None = None,
     max_paths: int = DEFAULT_MAX_PATHS,
+    evidence: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[tuple[Suggestion, ...], tuple[str, ...]]:
     """Suggestions for every workload that was called, and why others got none.
 
@@ -142,6 +147,7 @@ def suggest_all(
                     window_end=window_end,
                     known_callers=calls,
                     max_paths=max_paths,
+                    evidence=(evidence or {}).get(workload.node, ()),
                 )
             )
         except SuggestionError as exc:

@@ -27,7 +27,7 @@ from meshatlas.status import ExitCode
 __all__ = ["FAIL_ON", "HELP", "add_parser", "gate", "run"]
 
 HELP = "compare traced traffic with the APIs' contracts (shadow, unused, deprecated operations)"
-#: ``--fail-on``: the least severe finding that makes the exit code 1.
+#: ``--fail-on``: the least severe finding that makes the exit code 4.
 FAIL_ON: Final = ("high", "medium", "low", "none")
 _COLUMNS: Final = ("SEVERITY", "KIND", "API", "OPERATION", "CALLS", "REASON")
 
@@ -62,7 +62,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "--fail-on",
         choices=FAIL_ON,
         default="none",
-        help="exit 1 when a finding this severe or more is found (default: %(default)s)",
+        help="exit 4 when a finding this severe or more is found, even if a source"
+        " also failed (which alone exits 3) (default: %(default)s)",
     )
 
 
@@ -75,7 +76,7 @@ def gate(findings: list[dict[str, Any]], threshold: str) -> list[dict[str, Any]]
 
 
 def run(args: argparse.Namespace) -> ExitCode:
-    """Crawl, read spans, print the drift; 1 when ``--fail-on`` is met, else the crawl's code."""
+    """Crawl, read spans, print the drift; 4 when ``--fail-on`` is met, else the crawl's code."""
     if not (args.jaeger or args.zipkin):
         raise UsageError("meshatlas drift reads server spans: give --jaeger URL or --zipkin URL")
     options = pipeline.DiscoverOptions(
@@ -102,8 +103,8 @@ def run(args: argparse.Namespace) -> ExitCode:
         _table(section, findings)
         for problem in result.report["problems"]:
             console.warning(f"{problem['where']}: {problem['what']} ({problem['why']})")
-    if gate(findings, args.fail_on):
-        return ExitCode.ERROR
+    if gate(findings, args.fail_on) and result.exit_code != ExitCode.ERROR:
+        return ExitCode.GATE
     return result.exit_code
 
 

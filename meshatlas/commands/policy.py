@@ -12,6 +12,12 @@ Without ``--out`` the YAML goes to stdout as one stream, ready for
 (``<namespace>/<service>.yaml``, a ``<cluster>/`` folder first when several
 clusters were read). ``-o json`` prints the suggestions with their evidence
 instead (what each was built from, what it would deny).
+
+With ``--jaeger`` or ``--zipkin`` the server spans add, per caller, the
+methods and paths it was seen to use (:mod:`governance.policy.traced`), for
+the workloads an L7 proxy enforces policy for (a sidecar or a waypoint;
+ztunnel sees L4 only). What the traces cannot tie to a caller the metrics
+identify is said in the evidence.
 """
 
 from __future__ import annotations
@@ -24,12 +30,13 @@ from typing import Any, Final
 
 import governance
 from discovery.telemetry.base import parse_window
-from governance.policy import manifests
+from governance.policy import manifests, traced
 from governance.policy.suggestion import Suggestion
 from meshatlas.commands import posture as posture_cmd
 from meshatlas.errors import UsageError
 from meshatlas.interface import console
 from meshatlas.job import posture
+from meshatlas.job import traced as traced_job
 from meshatlas.status import ExitCode
 
 __all__ = ["HELP", "add_parser", "run"]
@@ -51,7 +58,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         help="write an ALLOW policy per workload from its observed callers",
         description="Write, per workload called in the telemetry window, an ALLOW"
         " AuthorizationPolicy naming exactly the callers seen (principals, else"
-        " namespaces) on what they were seen to use, and a STRICT PeerAuthentication"
+        " namespaces) on what they were seen to use (methods and paths too with --jaeger"
+        " or --zipkin, where a sidecar or waypoint enforces them), and a STRICT"
+        " PeerAuthentication"
         " where all its traffic was mTLS. Nothing is applied; review, then"
         " kubectl apply.",
     )
@@ -96,21 +105,33 @@ def run(args: argparse.Namespace) -> ExitCode:
             window_seconds=window_s,
         )
     ]
+    problems = list(seen.problems)
+    evidence: dict[str, tuple[str, ...]] = {}
+    if options.jaeger or options.zipkin:
+        nodes = {w.node for w, _ in chosen}
+        read = traced_job.read(options, seen.inventory, nodes)
+        problems.extend(read.problems)
+        joined = traced.join(
+            calls,
+            read.operations,
+            l7_targets={w.node for w, _ in chosen if not w.ambient or w.waypoint is not None},
+        )
+        calls, evidence = list(joined.calls), joined.notes
     suggestions, skipped = governance.suggest_all(
         config=seen.inventory.mesh.security,
         workloads=[w for w, _ in chosen],
         calls=calls,
         window=options.telemetry_window,
         window_end=at.isoformat(timespec="seconds"),
+        max_paths=traced.DEFAULT_MAX_PATHS,
+        evidence=evidence,
     )
     if args.output == "json":
         console.print_json(
             {
                 "suggestions": [_suggestion_doc(s) for s in suggestions],
                 "skipped": list(skipped),
-                "problems": [
-                    {"where": p.where, "what": p.what, "why": p.why} for p in seen.problems
-                ],
+                "problems": [{"where": p.where, "what": p.what, "why": p.why} for p in problems],
             }
         )
     elif out is None:
@@ -121,13 +142,13 @@ def run(args: argparse.Namespace) -> ExitCode:
             console.info(f"wrote {path}")
     for reason in skipped:
         console.info(f"no suggestion for {reason}")
-    for problem in seen.problems:
+    for problem in problems:
         console.warning(f"{problem.where}: {problem.what}: {problem.why}")
     console.info(
         f"{len(suggestions)} workload{'s' if len(suggestions) != 1 else ''} with a suggestion,"
         f" {len(skipped)} without; nothing applied"
     )
-    return ExitCode.PARTIAL if seen.problems else ExitCode.COMPLETE
+    return ExitCode.PARTIAL if problems else ExitCode.COMPLETE
 
 
 def _write(out: Path, files: dict[str, str]) -> list[Path]:

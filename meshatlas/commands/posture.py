@@ -3,7 +3,7 @@
 Reads the clusters (Services, mesh config, Istio's security config) and the
 telemetry as ``discover`` does, probes nothing and publishes nothing, then
 prints the findings (``-o table``) or the report's ``posture`` section
-(``-o json``). ``--fail-on SEVERITY`` turns findings into the exit code.
+(``-o json``). ``--fail-on SEVERITY`` turns findings into exit code 4.
 """
 
 from __future__ import annotations
@@ -66,8 +66,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "--fail-on",
         choices=FAIL_ON,
         default="none",
-        help="exit 1 when a finding this severe or more is found; none: findings never"
-        " change the exit code (default: %(default)s)",
+        help="exit 4 when a finding this severe or more is found, even if a source"
+        " also failed (which alone exits 3); none: findings never change the exit code"
+        " (default: %(default)s)",
     )
 
 
@@ -145,8 +146,9 @@ def _options(args: argparse.Namespace) -> DiscoverOptions:
 def run(args: argparse.Namespace) -> ExitCode:
     """Judge the posture as ``args`` say, print it, and return the gate's verdict.
 
-    Exit codes: 1 when a finding at or above ``--fail-on`` exists; else 3 when
-    a source could not be read (the posture may miss something); else 0.
+    Exit codes: 4 (:attr:`ExitCode.GATE`) when a finding at or above
+    ``--fail-on`` exists; else 3 when a source could not be read (the posture
+    may miss something); else 0.
     """
     seen = read(args)
     problems = list(seen.problems)
@@ -164,7 +166,7 @@ def run(args: argparse.Namespace) -> ExitCode:
             f"{len(failing)} finding{'s' if len(failing) != 1 else ''} at or above"
             f" {args.fail_on} (--fail-on {args.fail_on})"
         )
-        return ExitCode.ERROR
+        return ExitCode.GATE
     return ExitCode.PARTIAL if problems else ExitCode.COMPLETE
 
 
